@@ -1,0 +1,346 @@
+r"""Neuron dynamics as pure torch functions: one time step, batch-first ``(B, h)`` tensors.
+
+These functions are the single source of truth for the math of the package; every module here, in
+``snntorch_ext`` and in ``norse_ext`` calls them. They follow ``brf_spec.md`` sections 1-3 exactly, including the
+order of floating-point operations of the authors' released code, so that loaded checkpoints reproduce their
+published accuracies.
+
+Conventions shared by all steps:
+
+* ``current`` is the synaptic input current :math:`I_t` of this step, shape ``(B, h)`` (any leading shape works;
+  parameters broadcast over the last dimension).
+* Trainable neuron parameters are passed **raw** and used as absolute values (``omega = |omega_raw|``,
+  ``b' = |b_offset_raw|``, ``tau = |tau_raw|``), as the released models do.
+* ``spike_fn`` maps the distance to threshold to spikes; it defaults to the double-Gaussian surrogate
+  (:mod:`brf_plugins.surrogate`). Any callable ``x -> spikes`` works, e.g. an snnTorch surrogate.
+* Each step returns a NamedTuple whose first field is the spike tensor ``z``, followed by the new state.
+
+The membrane of the resonators is complex, :math:`U = u + iv`, stored as two real tensors.
+
+Example:
+    >>> import torch
+    >>> from brf_plugins.functional import brf_step
+    >>> B, h = 2, 3
+    >>> u = v = q = torch.zeros(B, h)
+    >>> omega, b_offset = torch.full((h,), 10.0), torch.full((h,), 0.5)
+    >>> for t in range(200):
+    ...     z, u, v, q = brf_step(torch.full((B, h), 150.0), u, v, q, omega, b_offset)
+    >>> z.shape, bool(q.gt(0).any())
+    (torch.Size([2, 3]), True)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional
+
+import torch
+
+from ._checks import check_choice
+from .surrogate import default_spike_fn
+
+__all__ = [
+    "DEFAULT_DT",
+    "DEFAULT_THETA",
+    "DEFAULT_GAMMA",
+    "OMEGA_LIMIT_FRACTION",
+    "ALIF_THETA",
+    "ALIF_BETA",
+    "RF_RESETS",
+    "BHRF_VARIANTS",
+    "max_omega",
+    "resonator_omega",
+    "divergence_boundary",
+    "brf_damping",
+    "resonator_euler",
+    "BRFStep",
+    "RFStep",
+    "BHRFStep",
+    "ALIFStep",
+    "brf_step",
+    "rf_step",
+    "izhikevich_step",
+    "bhrf_step",
+    "alif_step",
+    "li_alpha",
+    "li_step",
+    "one_step_radius",
+]
+
+DEFAULT_DT = 0.01
+"""Integration step of the resonators (the released code's delta). Norse's default (0.001) is NOT used."""
+DEFAULT_THETA = 1.0
+"""Spike threshold theta_c of RF/BRF/BHRF."""
+DEFAULT_GAMMA = 0.9
+"""Decay of the refractory variable q (hard-coded 0.9 in the released code)."""
+OMEGA_LIMIT_FRACTION = 0.999
+"""BRF frequencies are clamped to OMEGA_LIMIT_FRACTION / dt, keeping p(omega) finite (see resonator_omega)."""
+ALIF_THETA = 0.01
+"""ALIF base threshold theta_0."""
+ALIF_BETA = 1.8
+"""ALIF adaptation strength beta."""
+RF_RESETS = ("none", "soft", "hard")
+BHRF_VARIANTS = ("code", "paper", "explicit")
+
+SpikeFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class BRFStep(NamedTuple):
+    z: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
+
+
+class RFStep(NamedTuple):
+    z: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
+
+
+class BHRFStep(NamedTuple):
+    z: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
+
+
+class ALIFStep(NamedTuple):
+    z: torch.Tensor
+    u: torch.Tensor
+    a: torch.Tensor
+
+
+def max_omega(dt: float = DEFAULT_DT) -> float:
+    """Largest frequency a BRF neuron uses: ``OMEGA_LIMIT_FRACTION / dt`` (99.9 rad/s at dt = 0.01)."""
+    return OMEGA_LIMIT_FRACTION / dt
+
+
+def resonator_omega(omega: torch.Tensor, dt: float = DEFAULT_DT) -> torch.Tensor:
+    r"""Effective BRF frequency: :math:`\min(|\omega_{raw}|, 0.999/\delta)`.
+
+    The released code uses :math:`|\omega_{raw}|` unclamped, which makes :math:`p(\omega)` NaN once training
+    pushes a frequency past :math:`1/\delta`. The clamp is the identity below :math:`0.999/\delta` (so every
+    released model is reproduced exactly; their largest trained frequency is 85.3 at :math:`\delta = 0.01`) and
+    keeps the boundary and its gradient finite above it; a raw value beyond the clamp gets no gradient.
+    """
+    return omega.abs().clamp(max=max_omega(dt))
+
+
+def divergence_boundary(omega: torch.Tensor, dt: float = DEFAULT_DT) -> torch.Tensor:
+    r"""The divergence boundary :math:`p(\omega) = \big(-1 + \sqrt{1 - (\delta\omega)^2}\big)/\delta \le 0`.
+
+    With damping :math:`b = p(\omega)` the explicit Euler step has :math:`|1 + \delta(b + i\omega)| = 1`
+    (sustained oscillation); any smaller :math:`b` decays. NaN for :math:`|\omega| > 1/\delta`.
+    """
+    return (-1 + torch.sqrt(1 - torch.square(dt * omega))) / dt
+
+
+def brf_damping(omega: torch.Tensor, b_offset: torch.Tensor, q: torch.Tensor, dt: float = DEFAULT_DT, *,
+                divergence_boundary_on: bool = True, smooth_reset: bool = True) -> torch.Tensor:
+    r"""BRF damping :math:`b_t = p(\omega) - |b'| - q_{t-1}` (``omega`` already effective, ``b_offset`` raw).
+
+    ``divergence_boundary_on=False`` drops :math:`p(\omega)`, ``smooth_reset=False`` drops :math:`q_{t-1}`
+    (the paper's appendix A.8 ablations).
+    """
+    b_offset = b_offset.abs()
+    b = divergence_boundary(omega, dt) - b_offset if divergence_boundary_on else -b_offset
+    return b - q if smooth_reset else b
+
+
+def resonator_euler(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, b: torch.Tensor,
+                    omega: torch.Tensor, dt: float = DEFAULT_DT):
+    r"""One explicit Euler step of :math:`\dot U = (b + i\omega)U + I` on :math:`U = u + iv`.
+
+    .. math::
+
+        u_t = u_{t-1} + \delta(b\,u_{t-1} - \omega v_{t-1} + I_t), \qquad
+        v_t = v_{t-1} + \delta(\omega u_{t-1} + b\,v_{t-1})
+
+    Both components use the old values; the input current is scaled by :math:`\delta`.
+    """
+    u_new = u + b * u * dt - omega * v * dt + current * dt
+    v_new = v + omega * u * dt + b * v * dt
+    return u_new, v_new
+
+
+def brf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.Tensor,
+             omega: torch.Tensor, b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
+             gamma: float = DEFAULT_GAMMA, spike_fn: Optional[SpikeFn] = None, *,
+             divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True) -> BRFStep:
+    r"""One step of the balanced resonate-and-fire neuron (spec section 1.1, paper Algorithm 1).
+
+    .. math::
+
+        \omega &= |\omega_{raw}|, \quad b' = |b'_{raw}|, \quad
+            p(\omega) = \big(-1 + \sqrt{1 - (\delta\omega)^2}\big)/\delta \\
+        b_t &= p(\omega) - b' - q_{t-1} \\
+        u_t &= u_{t-1} + \delta(b_t u_{t-1} - \omega v_{t-1} + I_t), \quad
+        v_t = v_{t-1} + \delta(\omega u_{t-1} + b_t v_{t-1}) \\
+        z_t &= H(u_t - \vartheta - q_{t-1}), \qquad q_t = \gamma q_{t-1} + z_t
+
+    There is no other reset. Ablations (paper A.8): ``divergence_boundary=False`` uses :math:`b_t = -b' - q_{t-1}`,
+    ``refractory=False`` fires at :math:`H(u_t - \vartheta)`, ``smooth_reset=False`` leaves :math:`q_{t-1}` out
+    of :math:`b_t`.
+
+    Args:
+        current: input current :math:`I_t`, shape ``(B, h)``.
+        u, v: real and imaginary membrane, ``(B, h)``.
+        q: refractory variable, ``(B, h)``.
+        omega, b_offset: raw per-neuron parameters, ``(h,)``; the frequency is clamped below ``1/dt``
+            (:func:`resonator_omega`).
+        dt: integration step :math:`\delta` (default 0.01). theta: threshold. gamma: decay of ``q``.
+        spike_fn: surrogate spike function (default: double Gaussian).
+
+    Returns:
+        ``BRFStep(z, u, v, q)``.
+    """
+    spike_fn = spike_fn or default_spike_fn
+    omega = resonator_omega(omega, dt)
+    b = brf_damping(omega, b_offset, q, dt, divergence_boundary_on=divergence_boundary, smooth_reset=smooth_reset)
+    u_new, v_new = resonator_euler(current, u, v, b, omega, dt)
+    z = spike_fn(u_new - theta - q) if refractory else spike_fn(u_new - theta)
+    q_new = q * gamma + z
+    return BRFStep(z, u_new, v_new, q_new)
+
+
+def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torch.Tensor,
+            b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
+            spike_fn: Optional[SpikeFn] = None, reset: str = "none") -> RFStep:
+    r"""One step of the Izhikevich resonate-and-fire neuron as used for the paper's "RF" rows (spec 1.2).
+
+    .. math::
+
+        b = -|b'_{raw}|, \quad u_t = u_{t-1} + \delta(b u_{t-1} - \omega v_{t-1} + I_t), \quad
+        v_t = v_{t-1} + \delta(\omega u_{t-1} + b v_{t-1}), \quad z_t = H(u_t - \vartheta)
+
+    with :math:`\omega = |\omega_{raw}|` (not clamped: there is no :math:`p(\omega)` to keep finite).
+
+    ``reset`` (paper A.1, applied to both membrane components after the spike):
+
+    * ``"none"`` (the released models): the membrane is never reset;
+    * ``"soft"``: :math:`U \leftarrow U - (1+i)\,z_t\vartheta`, i.e. ``u -= z*theta`` and ``v -= z*theta``;
+    * ``"hard"``: :math:`U \leftarrow (1 - z_t)\,U` component-wise, i.e. both parts set to 0 on a spike.
+
+    Returns:
+        ``RFStep(z, u, v)``.
+    """
+    spike_fn = spike_fn or default_spike_fn
+    check_choice("reset", reset, RF_RESETS)
+    b = -b_offset.abs()
+    omega = omega.abs()
+    u_new, v_new = resonator_euler(current, u, v, b, omega, dt)
+    z = spike_fn(u_new - theta)
+    if reset == "soft":
+        u_new = u_new - z * theta
+        v_new = v_new - z * theta
+    elif reset == "hard":
+        u_new = u_new - z * u_new
+        v_new = v_new - z * v_new
+    return RFStep(z, u_new, v_new)
+
+
+def izhikevich_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torch.Tensor,
+                    b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
+                    spike_fn: Optional[SpikeFn] = None) -> RFStep:
+    r"""Izhikevich's original RF with its hard reset (spec 1.3; defined but unused by the released models).
+
+    Same Euler step as :func:`rf_step` with :math:`b = -|b'|`, but the spike reads the **imaginary** part,
+    :math:`z_t = H(v_t - \vartheta)`, and a spike resets the membrane to :math:`U = 0 + 1i`.
+    """
+    spike_fn = spike_fn or default_spike_fn
+    b = -b_offset.abs()
+    omega = omega.abs()
+    u_new, v_new = resonator_euler(current, u, v, b, omega, dt)
+    z = spike_fn(v_new - theta)
+    return RFStep(z, u_new - u_new * z, v_new - v_new * z + z)
+
+
+def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.Tensor,
+              omega: torch.Tensor, b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
+              gamma: float = DEFAULT_GAMMA, spike_fn: Optional[SpikeFn] = None, variant: str = "code") -> BHRFStep:
+    r"""One step of the balanced harmonic RF neuron (spec 1.4; paper Algorithm 2).
+
+    The harmonic oscillator :math:`\ddot x + 2b\dot x + \omega^2 x = I` with velocity ``u`` and position ``v``,
+    boundary :math:`p(\omega) = \delta\omega^2/2`, refractory ``q`` as in BRF and spikes on the velocity.
+
+    ``variant="code"`` (default, the released code, semi-implicit Euler with the new position):
+
+    .. math::
+
+        b_t &= \delta\omega^2/2 + |b'| + q_{t-1}, \qquad v_t = v_{t-1} + \delta u_{t-1} \\
+        u_t &= u_{t-1} + \delta I_t - 2\delta b_t u_{t-1} - \delta\omega^2 v_t \\
+        z_t &= H(u_t - \vartheta - q_{t-1}), \qquad q_t = \gamma q_{t-1} + z_t
+
+    Its one-step determinant is :math:`1 - 2\delta b_t`, so it is always strictly damped.
+
+    ``variant="paper"`` is Algorithm 2 as printed: explicit Euler (:math:`u_t` uses :math:`v_{t-1}`) with
+    :math:`b_t = p(\omega) - |b'| - q_{t-1}`. Its determinant is :math:`1 + 2\delta(|b'| + q_{t-1})`, so
+    :math:`b'` and :math:`q` *amplify* the oscillation; it is offered for fidelity to the text (spec 9.3).
+
+    ``variant="explicit"`` is explicit Euler with the code's sign, :math:`b_t = p(\omega) + |b'| + q_{t-1}`:
+    determinant :math:`1 - 2\delta(|b'| + q_{t-1})`, exactly on the boundary when :math:`b' = q = 0`.
+
+    Returns:
+        ``BHRFStep(z, u, v, q)``.
+    """
+    spike_fn = spike_fn or default_spike_fn
+    check_choice("variant", variant, BHRF_VARIANTS)
+    omega = omega.abs()
+    b_offset = b_offset.abs()
+    omega_sq = omega.square()
+    boundary = omega_sq * (dt / 2)
+    if variant == "paper":
+        b = boundary - b_offset - q
+    else:
+        b = boundary + b_offset + q
+    v_new = v + u * dt
+    position = v_new if variant == "code" else v
+    u_new = u + current * dt - b * u * (2 * dt) - omega_sq * position * dt
+    z = spike_fn(u_new - theta - q)
+    q_new = q * gamma + z
+    return BHRFStep(z, u_new, v_new, q_new)
+
+
+def alif_step(current: torch.Tensor, z: torch.Tensor, u: torch.Tensor, a: torch.Tensor,
+              tau_mem: torch.Tensor, tau_adp: torch.Tensor, theta: float = ALIF_THETA, beta: float = ALIF_BETA,
+              spike_fn: Optional[SpikeFn] = None) -> ALIFStep:
+    r"""One step of the adaptive LIF baseline of the paper's comparisons (spec 1.5; time in steps).
+
+    .. math::
+
+        \alpha &= e^{-1/|\tau_m|}, \quad \rho = e^{-1/|\tau_a|} \\
+        a_t &= \rho a_{t-1} + (1-\rho) z_{t-1}, \qquad \vartheta_t = \vartheta_0 + \beta a_t \\
+        u'_t &= \alpha u_{t-1} + (1-\alpha) I_t, \qquad z_t = H(u'_t - \vartheta_t), \qquad
+        u_t = u'_t - z_t \vartheta_t
+
+    ``z`` is the previous step's spike (part of the state). Returns ``ALIFStep(z, u, a)``.
+    """
+    spike_fn = spike_fn or default_spike_fn
+    alpha = torch.exp(-1.0 / tau_mem.abs())
+    rho = torch.exp(-1.0 / tau_adp.abs())
+    a_new = a * rho + z * (1.0 - rho)
+    threshold = theta + a_new * beta
+    u_new = u * alpha + current * (1.0 - alpha)
+    z_new = spike_fn(u_new - threshold)
+    u_new = u_new - z_new * threshold
+    return ALIFStep(z_new, u_new, a_new)
+
+
+def li_alpha(tau_mem: torch.Tensor) -> torch.Tensor:
+    r"""Leaky-integrator decay :math:`\alpha = e^{-1/|\tau|}` (time constant in steps)."""
+    return torch.exp(-1.0 / tau_mem.abs())
+
+
+def li_step(current: torch.Tensor, o: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
+    r"""Leaky-integrator readout (spec 1.6): :math:`o_t = \alpha o_{t-1} + (1-\alpha) I_t`, :math:`I_t = W z_t`."""
+    alpha = li_alpha(tau_mem)
+    return o * alpha + current * (1.0 - alpha)
+
+
+def one_step_radius(omega: torch.Tensor, b: torch.Tensor, dt: float = DEFAULT_DT) -> torch.Tensor:
+    r"""Spectral radius :math:`|1 + \delta(b + i\omega)|` of the free resonator's one-step map.
+
+    At most 1 means the free membrane never grows. For a BRF neuron with :math:`q = 0` pass
+    ``b = p(omega) - |b'|``; for the vanilla RF ``b = -|b'|``.
+    """
+    return torch.sqrt((1 + dt * b) ** 2 + (dt * omega) ** 2)

@@ -1,0 +1,92 @@
+"""Parameter initialisation shared by the core modules and the framework adapters.
+
+Every per-neuron parameter (omega, b', tau) accepts one *init spec*:
+
+* a number: every neuron gets that value;
+* a ``(low, high)`` pair: values drawn uniformly, as the paper initialises omega and b';
+* a tensor of shape ``(n,)`` (or broadcastable to it): taken as given.
+
+Time constants of ALIF and the LI readout are drawn from a normal distribution in the paper; for those use
+:func:`normal_parameter`.
+
+The input-gain helper :func:`default_input_gain` explains the one place where the framework adapters' defaults
+differ from the paper's configuration (see its docstring).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ._checks import Init, check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
+
+__all__ = ["Init", "uniform_or_value", "normal_parameter", "omega_parameter", "b_offset_parameter",
+           "default_input_gain", "xavier_uniform_"]
+
+
+def uniform_or_value(name: str, n: int, init: Init, *, generator: Optional[torch.Generator] = None,
+                     dtype: torch.dtype = None) -> torch.Tensor:
+    """A ``(n,)`` tensor from an init spec (value, ``(low, high)`` uniform range, or tensor)."""
+    n = check_positive_int(f"size of {name}", n)
+    init_bounds(name, init)  # validates the spec
+    dtype = dtype or torch.get_default_dtype()
+    if isinstance(init, torch.Tensor):
+        try:
+            return init.detach().to(dtype).expand(n).clone()
+        except RuntimeError:
+            raise ValueError(f"`{name}` tensor of shape {tuple(init.shape)} does not fit {n} neurons.") from None
+    if isinstance(init, (tuple, list)):
+        low, high = float(init[0]), float(init[1])
+        return torch.empty(n, dtype=dtype).uniform_(low, high, generator=generator)
+    return torch.full((n,), float(init), dtype=dtype)
+
+
+def normal_parameter(name: str, n: int, mean: float, std: float, *,
+                     generator: Optional[torch.Generator] = None, dtype: torch.dtype = None) -> torch.Tensor:
+    """A ``(n,)`` tensor drawn from N(mean, std) (the paper's tau initialisation)."""
+    mean = check_finite_float(f"{name} mean", mean)
+    std = check_finite_float(f"{name} std", std, nonnegative=True)
+    n = check_positive_int(f"size of {name}", n)
+    return torch.empty(n, dtype=dtype or torch.get_default_dtype()).normal_(mean, std, generator=generator)
+
+
+def omega_parameter(n: int, init: Init, dt: float, *, name: str = "omega", generator=None,
+                    dtype=None) -> torch.Tensor:
+    """Initial raw frequencies, rejecting any |omega| >= 1/dt (where p(omega) is NaN)."""
+    dt = check_dt(dt)
+    check_omega_init(name, init, dt)
+    return uniform_or_value(name, n, init, generator=generator, dtype=dtype)
+
+
+def b_offset_parameter(n: int, init: Init, *, name: str = "b_offset", generator=None, dtype=None) -> torch.Tensor:
+    """Initial raw damping offsets b' (used as |b'|, so any sign is accepted)."""
+    return uniform_or_value(name, n, init, generator=generator, dtype=dtype)
+
+
+def default_input_gain(dt: float) -> float:
+    r"""The input gain the framework adapters use by default: ``1 / dt``.
+
+    The spec's resonators integrate :math:`\delta\,I_t` per step (:math:`\delta = 0.01`), so a current of 1
+    moves the membrane by only 0.01. The paper compensates with huge weights (trained :math:`|W|` up to 275) and a
+    learning rate of 0.1. A layer fed by ``nn.Linear`` with PyTorch's default initialisation and trained at a
+    typical rate (1e-3) therefore barely spikes and does not learn.
+
+    The adapters multiply their input by ``input_gain`` before the spec's update, so the default
+    ``input_gain = 1/dt`` makes the membrane move by :math:`I_t` per step, as in snnTorch's ``Leaky``. With Adam
+    this is exactly the paper's optimisation in other units: weights ``W`` trained at rate ``lr`` with gain
+    ``1/dt`` behave like weights ``W/dt`` trained at ``lr/dt`` (Adam is invariant to the gradient scale), so the
+    paper's lr 0.1 corresponds to lr 1e-3 here.
+
+    Pass ``input_gain=1.0`` to get the spec's equations verbatim (as the checkpoint loaders do).
+    """
+    return 1.0 / check_dt(dt)
+
+
+def xavier_uniform_(weight: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """xavier_uniform over the whole matrix, as every released model initialises its weights."""
+    fan_out, fan_in = weight.shape[0], weight.shape[1]
+    bound = (6.0 / (fan_in + fan_out)) ** 0.5
+    with torch.no_grad():
+        return weight.uniform_(-bound, bound, generator=generator)
+

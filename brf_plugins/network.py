@@ -1,0 +1,272 @@
+r"""The paper's recurrent network as reusable modules (spec sections 1.0, 1.6 and 1.8).
+
+* :class:`RecurrentLayer`: one bias-free ``Linear(m + h -> h)`` on ``concat(x_t, z_{t-1})`` feeding a BRF, RF,
+  BHRF or ALIF neuron population.
+* :class:`LIReadout`: the leaky-integrator readout :math:`o_t = \alpha o_{t-1} + (1-\alpha) W z_t`.
+* :class:`RecurrentSNN`: both, run over a time-first sequence ``(T, B, m)``; the readout uses the *current*
+  step's spikes, the recurrence the previous step's.
+
+Attribute names match the authors' checkpoints (``hidden.linear.weight``, ``hidden.omega``, ``hidden.b_offset``,
+``hidden.tau_mem``, ``hidden.tau_adp``, ``out.linear.weight``, ``out.tau_mem``), so their state dicts load as they
+are (:mod:`brf_plugins.checkpoints`).
+
+Example:
+    >>> import torch
+    >>> from brf_plugins import RecurrentSNN
+    >>> net = RecurrentSNN(4, 36, 6, neuron="brf", omega_init=(3.0, 5.0))
+    >>> out = net(torch.rand(1300, 8, 4))           # (T, B, m)
+    >>> out.readout.shape, out.spike_count.shape
+    (torch.Size([1300, 8, 6]), torch.Size([]))
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+from torch import nn
+
+from . import functional as F
+from ._checks import check_choice, check_dt, check_finite_float, check_input, check_positive_int, check_state
+from .init import Init, b_offset_parameter, normal_parameter, omega_parameter, xavier_uniform_
+
+__all__ = ["NEURONS", "STATE_NAMES", "RecurrentLayer", "LIReadout", "RecurrentSNN", "SNNOutput"]
+
+NEURONS = ("brf", "rf", "bhrf", "alif")
+STATE_NAMES = {
+    "brf": ("z", "u", "v", "q"),
+    "rf": ("z", "u", "v"),
+    "bhrf": ("z", "u", "v", "q"),
+    "alif": ("z", "u", "a"),
+}
+"""The hidden state of each neuron kind, in the order :meth:`RecurrentLayer.forward` takes and returns it.
+``z`` (the previous spikes) comes first: the recurrence and ALIF's adaptation read it."""
+
+
+class SNNOutput(NamedTuple):
+    """What a network returns for one batch of sequences.
+
+    readout: ``(T, B, C)`` LI potentials for every step.
+    spike_count: total hidden spikes of the batch (a 0-dim tensor), for SOPs.
+    hidden_spikes: ``(T, B, h)`` hidden spikes when ``record=True``, else ``None``.
+    state: final ``(hidden_state, readout_state)``, to continue a sequence.
+    """
+
+    readout: torch.Tensor
+    spike_count: torch.Tensor
+    hidden_spikes: Optional[torch.Tensor] = None
+    state: Optional[tuple] = None
+
+
+class RecurrentLayer(nn.Module):
+    r"""A fully recurrent spiking layer: :math:`I_t = W\,[x_t; z_{t-1}]`, then one neuron step.
+
+    Args:
+        input_size: m, features per step.
+        hidden_size: h, neurons.
+        neuron: ``"brf"`` (default), ``"rf"``, ``"bhrf"`` or ``"alif"``.
+        omega_init, b_offset_init: value, ``(low, high)`` uniform range or tensor (resonators).
+        tau_mem_init, tau_adp_init: ``(mean, std)`` normal init of the ALIF time constants (in steps).
+        dt, theta, gamma: integration step (0.01), threshold (1.0), refractory decay (0.9) of the resonators.
+        spike_fn: surrogate spike function (default double Gaussian).
+        rf_reset: ``"none"``/``"soft"``/``"hard"`` for ``neuron="rf"``.
+        bhrf_variant: ``"code"``/``"paper"``/``"explicit"`` for ``neuron="bhrf"``.
+        divergence_boundary, refractory, smooth_reset: BRF ablation switches (all on by default).
+        learn_omega, learn_b_offset: train the resonator parameters (default True).
+        recurrent: feed back the previous spikes (default True; False gives ``Linear(m -> h)``).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, neuron: str = "brf", *,
+                 omega_init: Init = (5.0, 10.0), b_offset_init: Init = (0.0, 1.0),
+                 tau_mem_init: Tuple[float, float] = (20.0, 5.0), tau_adp_init: Tuple[float, float] = (200.0, 50.0),
+                 dt: float = F.DEFAULT_DT, theta: Optional[float] = None, gamma: float = F.DEFAULT_GAMMA,
+                 spike_fn=None, rf_reset: str = "none", bhrf_variant: str = "code",
+                 divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True,
+                 learn_omega: bool = True, learn_b_offset: bool = True, recurrent: bool = True,
+                 generator: Optional[torch.Generator] = None):
+        super().__init__()
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.neuron = check_choice("neuron", neuron, NEURONS)
+        self.dt = check_dt(dt)
+        default_theta = F.ALIF_THETA if neuron == "alif" else F.DEFAULT_THETA
+        self.theta = check_finite_float("theta", default_theta if theta is None else theta)
+        self.gamma = check_finite_float("gamma", gamma)
+        self.spike_fn = spike_fn
+        self.rf_reset = check_choice("rf_reset", rf_reset, F.RF_RESETS)
+        self.bhrf_variant = check_choice("bhrf_variant", bhrf_variant, F.BHRF_VARIANTS)
+        self.ablation = dict(divergence_boundary=bool(divergence_boundary), refractory=bool(refractory),
+                             smooth_reset=bool(smooth_reset))
+        self.recurrent = bool(recurrent)
+
+        fan_in = self.input_size + (self.hidden_size if self.recurrent else 0)
+        self.linear = nn.Linear(fan_in, self.hidden_size, bias=False)
+        xavier_uniform_(self.linear.weight, generator=generator)
+
+        if neuron == "alif":
+            self.tau_mem = nn.Parameter(normal_parameter("tau_mem_init", hidden_size, *tau_mem_init,
+                                                         generator=generator))
+            self.tau_adp = nn.Parameter(normal_parameter("tau_adp_init", hidden_size, *tau_adp_init,
+                                                         generator=generator))
+        else:
+            omega = omega_parameter(hidden_size, omega_init, self.dt, name="omega_init", generator=generator)
+            b_offset = b_offset_parameter(hidden_size, b_offset_init, name="b_offset_init", generator=generator)
+            self._register("omega", omega, learn_omega)
+            self._register("b_offset", b_offset, learn_b_offset)
+
+    def _register(self, name: str, value: torch.Tensor, learnable: bool) -> None:
+        if learnable:
+            setattr(self, name, nn.Parameter(value))
+        else:
+            self.register_buffer(name, value)
+
+    @property
+    def state_names(self) -> Tuple[str, ...]:
+        return STATE_NAMES[self.neuron]
+
+    def init_state(self, batch_size: int, *, dtype=None, device=None) -> tuple:
+        """Zero state ``(z, u, v[, q])`` or ``(z, u, a)`` for a batch."""
+        weight = self.linear.weight
+        zeros = torch.zeros(batch_size, self.hidden_size, dtype=dtype or weight.dtype,
+                            device=device or weight.device)
+        return tuple(zeros.clone() for _ in self.state_names)
+
+    def neuron_step(self, current: torch.Tensor, state: tuple) -> tuple:
+        """The neuron update alone, given this step's input current. Returns ``(z, *state)``."""
+        if self.neuron == "brf":
+            _, u, v, q = state
+            return tuple(F.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
+                                    self.spike_fn, **self.ablation))
+        if self.neuron == "rf":
+            _, u, v = state
+            return tuple(F.rf_step(current, u, v, self.omega, self.b_offset, self.dt, self.theta, self.spike_fn,
+                                   reset=self.rf_reset))
+        if self.neuron == "bhrf":
+            _, u, v, q = state
+            return tuple(F.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
+                                     self.spike_fn, variant=self.bhrf_variant))
+        z, u, a = state
+        return tuple(F.alif_step(current, z, u, a, self.tau_mem, self.tau_adp, self.theta, spike_fn=self.spike_fn))
+
+    def forward(self, x: torch.Tensor, state: Optional[tuple] = None) -> tuple:
+        """One step: ``x`` is ``(B, m)``; returns the new state, whose first entry is the spike tensor."""
+        check_input("x", x, width=self.input_size, ndim=2)
+        if state is None:
+            state = self.init_state(x.shape[0], dtype=x.dtype, device=x.device)
+        else:
+            reference = x.new_empty(x.shape[0], self.hidden_size)
+            for name, s in zip(self.state_names, state):
+                check_state(name, s, reference)
+        return self.step(x, state)
+
+    def step(self, x: torch.Tensor, state: tuple) -> tuple:
+        """:meth:`forward` without the argument checks, for loops that checked once."""
+        inputs = torch.cat((x, state[0]), dim=1) if self.recurrent else x
+        return self.neuron_step(self.linear(inputs), state)
+
+    def extra_repr(self) -> str:
+        extras = [f"neuron={self.neuron!r}", f"dt={self.dt}", f"theta={self.theta}"]
+        if self.neuron == "rf":
+            extras.append(f"rf_reset={self.rf_reset!r}")
+        if self.neuron == "bhrf":
+            extras.append(f"bhrf_variant={self.bhrf_variant!r}")
+        if self.neuron == "brf" and not all(self.ablation.values()):
+            extras.append(", ".join(f"{k}={v}" for k, v in self.ablation.items()))
+        return ", ".join(extras)
+
+
+class LIReadout(nn.Module):
+    r"""Leaky-integrator readout :math:`o_t = \alpha o_{t-1} + (1-\alpha) W z_t`, :math:`\alpha = e^{-1/|\tau|}`.
+
+    ``tau_init`` is ``(mean, std)`` of the normal initialisation (in steps), as in the paper.
+    """
+
+    def __init__(self, input_size: int, output_size: int, tau_init: Tuple[float, float] = (20.0, 5.0),
+                 bias: bool = False, learn_tau: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__()
+        self.input_size = check_positive_int("input_size", input_size)
+        self.output_size = check_positive_int("output_size", output_size)
+        self.linear = nn.Linear(input_size, output_size, bias=bias)
+        xavier_uniform_(self.linear.weight, generator=generator)
+        if bias:
+            nn.init.zeros_(self.linear.bias)
+        tau = normal_parameter("tau_init", output_size, *tau_init, generator=generator)
+        if learn_tau:
+            self.tau_mem = nn.Parameter(tau)
+        else:
+            self.register_buffer("tau_mem", tau)
+
+    def forward(self, z: torch.Tensor, o: Optional[torch.Tensor] = None) -> torch.Tensor:
+        current = self.linear(z)
+        if o is None:
+            o = torch.zeros_like(current)
+        return F.li_step(current, o, self.tau_mem)
+
+
+class RecurrentSNN(nn.Module):
+    """The paper's network: one recurrent spiking layer and an LI readout, over time-first sequences.
+
+    Args:
+        input_size, hidden_size, output_size: m, h, C.
+        neuron: ``"brf"``, ``"rf"``, ``"bhrf"`` or ``"alif"``.
+        tau_out_init: ``(mean, std)`` of the readout time constants.
+        **layer_kwargs: passed to :class:`RecurrentLayer` (omega/b' init, dt, ablations, ...).
+
+    Use :meth:`from_task` for a task's published configuration.
+
+    ``forward(x)`` takes ``(T, B, m)`` and returns :class:`SNNOutput` with the readout of every step; which
+    steps enter the loss and the accuracy is the task's rule (:mod:`brf_plugins.metrics`).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, neuron: str = "brf", *,
+                 tau_out_init: Tuple[float, float] = (20.0, 5.0), generator: Optional[torch.Generator] = None,
+                 **layer_kwargs):
+        super().__init__()
+        self.hidden = RecurrentLayer(input_size, hidden_size, neuron, generator=generator, **layer_kwargs)
+        self.out = LIReadout(hidden_size, output_size, tau_init=tau_out_init, generator=generator)
+
+    @classmethod
+    def from_task(cls, task, neuron: str = "brf", generator: Optional[torch.Generator] = None,
+                  **overrides) -> "RecurrentSNN":
+        """The network and initialisation the paper used for ``task`` (a name or :class:`TaskConfig`)."""
+        from .tasks import get_task
+        cfg = get_task(task) if isinstance(task, str) else task
+        kwargs = dict(dt=cfg.dt)
+        if neuron == "alif":
+            kwargs.update(tau_mem_init=cfg.alif.tau_mem, tau_adp_init=cfg.alif.tau_adp, tau_out_init=cfg.alif.tau_out)
+        elif neuron == "bhrf":
+            kwargs.update(omega_init=cfg.bhrf_omega_init, b_offset_init=cfg.bhrf_b_offset_init,
+                          tau_out_init=cfg.tau_out)
+        else:
+            kwargs.update(omega_init=cfg.omega_init, b_offset_init=cfg.b_offset_init, tau_out_init=cfg.tau_out)
+        kwargs.update(overrides)
+        return cls(cfg.input_size, cfg.hidden_size, cfg.output_size, neuron, generator=generator, **kwargs)
+
+    @property
+    def neuron(self) -> str:
+        return self.hidden.neuron
+
+    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False) -> SNNOutput:
+        check_input("x", x, width=self.hidden.input_size, ndim=3)
+        if x.shape[0] == 0:
+            raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
+        if state is None:
+            hidden_state = self.hidden.init_state(x.shape[1], dtype=x.dtype, device=x.device)
+            o = None
+        else:
+            hidden_state, o = state
+            reference = x.new_empty(x.shape[1], self.hidden.hidden_size)
+            for name, s in zip(self.hidden.state_names, hidden_state):
+                check_state(name, s, reference)
+        readouts, spikes = [], []
+        spike_count = x.new_zeros(())
+        for x_t in x:
+            hidden_state = self.hidden.step(x_t, hidden_state)
+            z = hidden_state[0]
+            spike_count = spike_count + z.sum()
+            o = self.out(z, o)
+            readouts.append(o)
+            if record:
+                spikes.append(z)
+        return SNNOutput(torch.stack(readouts), spike_count, torch.stack(spikes) if record else None,
+                         (hidden_state, o))
