@@ -1,0 +1,82 @@
+r"""Whole-sequence updates of feed-forward neuron layers (input currents known for every step).
+
+``brf_sequence(currents, ...)`` runs :func:`brf_plugins.functional.brf_step` over a time-first ``(T, B, h)``
+current and returns the stacked spikes and the final state; likewise ``rf_sequence`` and ``bhrf_sequence``.
+These are the entry points the framework adapters use for sequence modules; they are the place where fused
+kernels plug in, and the reference loop below defines what any fast path must reproduce.
+
+Example:
+    >>> import torch
+    >>> from brf_plugins.sequence import brf_sequence
+    >>> currents = torch.randn(100, 2, 8) * 200
+    >>> z, (u, v, q) = brf_sequence(currents, omega=torch.full((8,), 20.0), b_offset=torch.full((8,), 0.5))
+    >>> z.shape, u.shape
+    (torch.Size([100, 2, 8]), torch.Size([2, 8]))
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+from . import functional as F
+from ._checks import check_input, check_state
+
+__all__ = ["brf_sequence", "rf_sequence", "bhrf_sequence"]
+
+
+def _initial_state(currents: torch.Tensor, state: Optional[tuple], names: Tuple[str, ...]) -> tuple:
+    check_input("currents", currents, ndim=3)
+    reference = currents[0] if currents.shape[0] else currents.new_empty(currents.shape[1:])
+    if state is None:
+        return tuple(torch.zeros_like(reference) for _ in names)
+    if len(state) != len(names):
+        raise ValueError(f"`state` must be a tuple ({', '.join(names)}), got {len(state)} tensors.")
+    return tuple(check_state(n, s, reference) for n, s in zip(names, state))
+
+
+def _stack(spikes, currents):
+    return torch.stack(spikes) if spikes else currents.new_zeros(currents.shape)
+
+
+def brf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
+                 b_offset: torch.Tensor, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
+                 gamma: float = F.DEFAULT_GAMMA, spike_fn=None, divergence_boundary: bool = True,
+                 refractory: bool = True, smooth_reset: bool = True):
+    """:func:`brf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v, q)`` (zeros if None).
+
+    Returns ``(z, (u, v, q))`` with ``z`` of shape ``(T, B, h)``.
+    """
+    u, v, q = _initial_state(currents, state, ("u", "v", "q"))
+    spikes = []
+    for current in currents:
+        z, u, v, q = F.brf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn,
+                                divergence_boundary=divergence_boundary, refractory=refractory,
+                                smooth_reset=smooth_reset)
+        spikes.append(z)
+    return _stack(spikes, currents), (u, v, q)
+
+
+def rf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
+                b_offset: torch.Tensor, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA, spike_fn=None,
+                reset: str = "none"):
+    """:func:`rf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v)``. Returns ``(z, (u, v))``."""
+    u, v = _initial_state(currents, state, ("u", "v"))
+    spikes = []
+    for current in currents:
+        z, u, v = F.rf_step(current, u, v, omega, b_offset, dt, theta, spike_fn, reset=reset)
+        spikes.append(z)
+    return _stack(spikes, currents), (u, v)
+
+
+def bhrf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
+                  b_offset: torch.Tensor, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
+                  gamma: float = F.DEFAULT_GAMMA, spike_fn=None, variant: str = "code"):
+    """:func:`bhrf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v, q)``. Returns ``(z, (u, v, q))``."""
+    u, v, q = _initial_state(currents, state, ("u", "v", "q"))
+    spikes = []
+    for current in currents:
+        z, u, v, q = F.bhrf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn, variant=variant)
+        spikes.append(z)
+    return _stack(spikes, currents), (u, v, q)
