@@ -1,0 +1,216 @@
+"""Downloading the benchmark files for real users: checksummed, atomic, with clear errors when offline.
+
+Every file is fetched to a temporary file in the destination folder, verified, and only then renamed into place
+(``os.replace``), so an interrupted or corrupt download never leaves a file that looks complete. Files already
+present with the right checksum are not fetched again. When no mirror can be reached the error
+(:class:`~brf_plugins.data.DataMissingError`) says where to put the files by hand.
+
+Sources:
+
+* MNIST: the four canonical IDX files (gzip) from the public mirrors in :data:`MNIST_MIRRORS`, verified by the
+  md5 of their *uncompressed* content (``MNIST_FILES``), which does not depend on how a mirror compressed them.
+* ECG-QTDB: ``QTDB_train.mat`` / ``QTDB_test.mat`` from Yin et al.'s repository (MIT), sha256 in ``ECG_FILES``.
+* SHD: ``shd_{train,test}.h5.zip`` from the Zenke lab (CC BY 4.0), md5 of the zip as published by tonic, then
+  unzipped next to it.
+
+Example:
+    >>> from brf_plugins.data.download import download_ecg
+    >>> paths = download_ecg("~/data/brf")                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+from ._files import DataCorruptError, DataMissingError, PathLike, file_digest, resolve_root
+
+__all__ = ["MNIST_MIRRORS", "ECG_URL", "SHD_URL", "SHD_ZIP_MD5", "download_file", "download_mnist",
+           "download_ecg", "download_shd", "atomic_copy"]
+
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+ECG_URL = "https://raw.githubusercontent.com/byin-cwi/Efficient-spiking-networks/main/data/"
+SHD_URL = "https://zenkelab.org/datasets/"
+SHD_ZIP_MD5 = {"shd_train.h5.zip": "f3252aeb598ac776c1b526422d90eecb",
+               "shd_test.h5.zip": "1503a5064faa34311c398fb0a1ed0a6f"}
+
+_USER_AGENT = "brf-plugins data downloader"
+
+
+def _fetch(url: str, target: Path, timeout: float, progress: bool) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], leave=False)
+        try:
+            for chunk in iter(lambda: response.read(1 << 16), b""):
+                out.write(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def download_file(urls: Sequence[str], dest: PathLike, verify: Callable[[Path], Optional[str]], *,
+                  timeout: float = 60.0, progress: bool = True) -> Path:
+    """Fetch ``dest`` from the first working URL, atomically.
+
+    Args:
+        urls: candidate URLs, tried in order.
+        dest: final path. The download goes to a temporary file beside it and is renamed into place only after
+            ``verify`` accepted it.
+        verify: ``verify(path)`` returns ``None`` if the file is good, else a short description of what is wrong.
+
+    Raises:
+        DataMissingError: no URL could be fetched (offline, blocked, 404...).
+        DataCorruptError: every fetched copy failed ``verify``.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(urls, str):
+        urls = [urls]
+    failures: List[str] = []
+    corrupt = False
+    for url in urls:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            _fetch(url, tmp, timeout, progress)
+            problem = verify(tmp)
+            if problem is None:
+                os.replace(tmp, dest)
+                return dest
+            corrupt = True
+            failures.append(f"{url}: {problem}")
+        except (urllib.error.URLError, OSError, ValueError) as err:  # URLError covers HTTPError, DNS, refused
+            failures.append(f"{url}: {type(err).__name__}: {err}")
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+    details = "\n  ".join(failures)
+    if corrupt:
+        raise DataCorruptError(f"downloaded {dest.name} but it failed verification:\n  {details}")
+    raise DataMissingError(f"could not download {dest.name} (no internet connection?):\n  {details}\n"
+                           f"Download it by hand from {urls[0]} and put it at {dest}.")
+
+
+def atomic_copy(source: PathLike, dest: PathLike, transform: Optional[Callable] = None) -> Path:
+    """Write ``dest`` from ``source`` via a temporary file and ``os.replace`` (``transform`` opens the source,
+    e.g. ``gzip.open``)."""
+    source, dest = Path(source), Path(dest)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, (transform or open)(source, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(tmp_name, dest)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return dest
+
+
+def _digest_checker(algorithm: str, expected: str, decompress: bool = False) -> Callable[[Path], Optional[str]]:
+    def verify(path: Path) -> Optional[str]:
+        try:
+            digest = file_digest(path, algorithm, decompress=decompress)
+        except (OSError, EOFError, gzip.BadGzipFile) as err:
+            return f"unreadable ({err})"
+        return None if digest == expected else f"{algorithm} {digest}, expected {expected}"
+    return verify
+
+
+def download_mnist(root: Optional[PathLike] = None, mirrors: Iterable[str] = MNIST_MIRRORS,
+                   progress: bool = True) -> Dict[str, Path]:
+    """Fetch the four MNIST IDX files (gzip) into ``root/mnist``; returns ``{name: path}``.
+
+    Files already present (compressed or not, in ``root`` or ``root/mnist``) with the right content are kept.
+    """
+    from .mnist import MNIST_FILES, find_mnist_file
+    root = resolve_root(root)
+    mirrors = list(mirrors)
+    paths = {}
+    for name, (md5, _) in MNIST_FILES.items():
+        try:
+            existing = find_mnist_file(root, name)
+            if file_digest(existing, "md5", decompress=existing.suffix == ".gz") == md5:
+                paths[name] = existing
+                continue
+        except DataMissingError:
+            pass
+        dest = root / "mnist" / f"{name}.gz"
+        paths[name] = download_file([m + f"{name}.gz" for m in mirrors], dest,
+                                    _digest_checker("md5", md5, decompress=True), progress=progress)
+    return paths
+
+
+def download_ecg(root: Optional[PathLike] = None, base_url: str = ECG_URL, progress: bool = True) -> Dict[str, Path]:
+    """Fetch ``QTDB_train.mat`` and ``QTDB_test.mat`` into ``root/ecg_qtdb``; returns ``{name: path}``."""
+    from .ecg import ECG_FILES, find_ecg_file
+    root = resolve_root(root)
+    paths = {}
+    for name, sha in ECG_FILES.items():
+        try:
+            existing = find_ecg_file(root, name)
+            if file_digest(existing, "sha256") == sha:
+                paths[name] = existing
+                continue
+        except DataMissingError:
+            pass
+        paths[name] = download_file([base_url + name], root / "ecg_qtdb" / name, _digest_checker("sha256", sha),
+                                    progress=progress)
+    return paths
+
+
+def _check_zip(expected_md5: str) -> Callable[[Path], Optional[str]]:
+    md5_check = _digest_checker("md5", expected_md5)
+
+    def verify(path: Path) -> Optional[str]:
+        problem = md5_check(path)
+        if problem is None and not zipfile.is_zipfile(path):
+            problem = "not a zip archive"
+        return problem
+    return verify
+
+
+def download_shd(root: Optional[PathLike] = None, splits: Sequence[str] = ("train", "test"),
+                 base_url: str = SHD_URL, progress: bool = True) -> Dict[str, Path]:
+    """Fetch and unzip ``shd_{split}.h5`` into ``root/SHD`` (the folder tonic uses); returns ``{split: path}``.
+
+    The zip stays beside the ``.h5`` (tonic takes its presence as "downloaded"). Existing ``.h5`` files are kept.
+    """
+    root = resolve_root(root)
+    folder = root / "SHD"
+    paths = {}
+    for split in splits:
+        h5_name = f"shd_{split}.h5"
+        target = folder / h5_name
+        if target.is_file():
+            paths[split] = target
+            continue
+        zip_name = f"{h5_name}.zip"
+        zip_path = folder / zip_name
+        if not (zip_path.is_file() and _check_zip(SHD_ZIP_MD5[zip_name])(zip_path) is None):
+            download_file([base_url + zip_name], zip_path, _check_zip(SHD_ZIP_MD5[zip_name]), progress=progress)
+        with zipfile.ZipFile(zip_path) as archive:
+            members = [m for m in archive.namelist() if m.endswith(h5_name)]
+            if not members:
+                raise DataCorruptError(f"{zip_path} does not contain {h5_name} (members: {archive.namelist()}).")
+            atomic_copy(zip_path, target, transform=lambda _p, _mode, _m=members[0], _a=archive: _a.open(_m))
+        paths[split] = target
+    return paths
+
