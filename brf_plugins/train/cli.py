@@ -1,0 +1,266 @@
+"""Command lines ``brf-train`` (``python -m brf_plugins.train``) and ``brf-eval``.
+
+    brf-train                                   # synthetic task, BRF vs a same-size LIF network, ~1 min on 2 cores
+    brf-train ecg --framework norse --neuron brf --time-limit 60 --out-dir runs/ecg-norse
+    brf-train ecg --out-dir runs/ecg --resume   # continue a stopped run exactly where it stopped
+    torchrun --nproc_per_node=2 -m brf_plugins.train smnist --framework snntorch   # DDP (gloo on CPU)
+    brf-eval runs/ecg/best.pt                   # a model saved by brf-train
+    brf-eval ../shared/data/reference_checkpoints/ecg_brf.pt --framework snntorch   # an authors' model
+
+``--neuron`` may be given several times (or ``--neuron brf,lif``): each is trained with the same seed and data and
+the result table compares them. The table shows the test accuracy at the best validation epoch, the epochs to
+95 / 98 / 100 % of it, the SOPs per test sample, the parameter count and the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from torch.utils.data import DataLoader
+
+from .models import FRAMEWORKS, MODEL_NEURONS, build_model, canonical_framework, default_framework
+from .tasks import TASK_NAMES, resolve_task, task_datasets
+from .trainer import TrainConfig, TrainResult, recipe, train
+
+__all__ = ["compare", "format_table", "evaluate_checkpoint", "train_main", "eval_main", "QUICK_SIZES"]
+
+QUICK_SIZES = dict(train_samples=64, val_samples=32, test_samples=32, epochs=1)
+"""What ``--quick`` shrinks a run to (a smoke test of the whole pipeline)."""
+
+
+def _pct(value: Optional[float]) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
+
+
+def format_table(results: Dict[str, TrainResult]) -> str:
+    """A plain-text table of :class:`TrainResult` rows, one per neuron (or label)."""
+    header = ("model", "params", "test acc %", "best epoch", "epochs to 95/98/100 %", "SOPs/sample", "wall s")
+    rows = []
+    for label, r in results.items():
+        conv = r.convergence
+        to = "/".join("-" if conv.get(k) is None else str(conv[k])
+                      for k in ("epochs_to_95", "epochs_to_98", "epochs_to_100"))
+        rows.append((label, str(r.parameters), _pct(r.test_accuracy), str(r.best_epoch), to,
+                     f"{r.test_sops:.1f}", f"{r.wall_seconds:.1f}"))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(out)
+
+
+def compare(base: TrainConfig, neurons: Sequence[str]) -> Dict[str, TrainResult]:
+    """Train ``base`` once per neuron (same seed, data and recipe; ``out_dir/NEURON`` if ``out_dir``)."""
+    results = {}
+    for neuron in neurons:
+        cfg = TrainConfig(**{**base.to_dict(), "neuron": neuron})
+        if base.out_dir and len(neurons) > 1:
+            cfg.out_dir = str(Path(base.out_dir) / neuron)
+        results[neuron] = train(cfg)
+    return results
+
+
+def _parse_value(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _model_kwargs(pairs: Sequence[str]) -> Dict[str, object]:
+    kwargs = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"brf-train: --set takes KEY=VALUE (e.g. --set omega_init='(5, 10)'), got {pair!r}.")
+        key, value = pair.split("=", 1)
+        kwargs[key.strip()] = _parse_value(value.strip())
+    return kwargs
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="brf-train", description="Train BRF (and RF, BHRF, ALIF, LIF) networks with the paper's recipe. "
+        "Without arguments: the built-in synthetic task, BRF versus a same-size LIF network.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("task", nargs="?", default="synthetic", choices=TASK_NAMES, help="benchmark")
+    p.add_argument("--framework", default=None, choices=FRAMEWORKS + ("torch",),
+                   help="model implementation (default: snntorch when installed, else core)")
+    p.add_argument("--neuron", action="append", default=None,
+                   help=f"one of {', '.join(MODEL_NEURONS)}; repeat or comma-separate to compare "
+                        f"(default: brf,lif for the synthetic task, brf otherwise)")
+    p.add_argument("--epochs", type=int, help="training epochs E (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: the recipe's)")
+    p.add_argument("--grad-clip", type=float, help="clip_grad_norm_ threshold, 0 = off (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed")
+    p.add_argument("--data-seed", type=int, default=0, help="validation split / permutation / synthetic data")
+    p.add_argument("--data-root", help="data folder (default $BRF_PLUGINS_DATA or ~/.cache/brf_plugins)")
+    p.add_argument("--download", action="store_true", help="download missing data files first")
+    p.add_argument("--permutation", help="PS-MNIST permutation: a .pt file or an int seed")
+    p.add_argument("--mask-unlabelled", action="store_true", help="ECG: leave unlabelled steps out of loss/acc")
+    p.add_argument("--shd-binning", default="paper", choices=("paper", "plain"))
+    p.add_argument("--out-dir", help="checkpoints, metrics.csv, TensorBoard logs (default: runs/TASK-FRAMEWORK)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out-dir from last.pt")
+    p.add_argument("--on-nan", default="stop", choices=("stop", "skip"), help="non-finite loss: stop or skip batch")
+    p.add_argument("--time-limit", type=float, help="minutes; start no epoch that would end later")
+    p.add_argument("--train-samples", type=int)
+    p.add_argument("--val-samples", type=int)
+    p.add_argument("--test-samples", type=int)
+    p.add_argument("--max-batches", type=int, help="training batches per epoch at most")
+    p.add_argument("--quick", action="store_true", help="1 epoch on 64/32/32 samples: a smoke test")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="model option, e.g. --set divergence_boundary=False --set omega_init='(5, 10)'")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: leave torch's default)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    return p
+
+
+def train_main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``brf-train``."""
+    args = _train_parser().parse_args(argv)
+    framework = canonical_framework(args.framework) if args.framework else default_framework()
+    if args.neuron:
+        neurons = [n.strip() for item in args.neuron for n in item.split(",") if n.strip()]
+    else:
+        neurons = ["brf", "lif"] if args.task == "synthetic" else ["brf"]
+    for n in neurons:
+        if n not in MODEL_NEURONS:
+            raise SystemExit(f"brf-train: --neuron {n!r} is not one of {', '.join(MODEL_NEURONS)}.")
+    if args.resume and len(neurons) > 1 and not args.out_dir:
+        raise SystemExit("brf-train: --resume needs --out-dir.")
+    out_dir = args.out_dir or str(Path("runs") / f"{args.task}-{framework}")
+    sizes = dict(QUICK_SIZES) if args.quick else {}
+    for key in ("train_samples", "val_samples", "test_samples", "epochs"):
+        if getattr(args, key) is not None:
+            sizes[key] = getattr(args, key)
+    permutation = args.permutation
+    if permutation is not None and permutation.lstrip("-").isdigit():
+        permutation = int(permutation)
+    base = TrainConfig(task=args.task, framework=framework, neuron=neurons[0], batch_size=args.batch_size,
+                       lr=args.lr, grad_clip=args.grad_clip, seed=args.seed, data_seed=args.data_seed,
+                       data_root=args.data_root, download=args.download, permutation=permutation,
+                       mask_unlabelled=args.mask_unlabelled, shd_binning=args.shd_binning, out_dir=out_dir,
+                       resume=args.resume, on_nan=args.on_nan, time_limit=args.time_limit,
+                       max_batches=args.max_batches, progress=not args.no_progress,
+                       tensorboard=not args.no_tensorboard, threads=args.threads, device=args.device,
+                       model_kwargs=_model_kwargs(args.set), **sizes)
+    is_main = int(__import__("os").environ.get("RANK", "0")) == 0
+    if is_main:
+        r = recipe(base)
+        print(f"brf-train {args.task}: framework={framework}, neurons={','.join(neurons)}, epochs={r['epochs']}, "
+              f"batch={r['batch_size']}, lr={r['lr']}, clip={r['grad_clip']}, out_dir={out_dir}", flush=True)
+    results = compare(base, neurons)
+    if is_main:
+        print()
+        print(f"{args.task} ({framework}): test accuracy at the epoch of minimum validation loss")
+        print(format_table(results))
+        if args.json:
+            print(json.dumps({k: {"test_accuracy": r.test_accuracy, "best_epoch": r.best_epoch,
+                                  "convergence": r.convergence, "test_sops": r.test_sops,
+                                  "parameters": r.parameters, "wall_seconds": r.wall_seconds,
+                                  "accuracy_per_epoch": [h["test_accuracy"] for h in r.history]}
+                              for k, r in results.items()}, indent=2))
+    return 0
+
+
+# -- brf-eval -----------------------------------------------------------------------------------------------
+
+def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional[str] = None,
+                        data_root=None, split: str = "test", neuron: Optional[str] = None,
+                        samples: Optional[int] = None, progress: bool = False):
+    """Score a checkpoint on a split. Returns ``(EvalResult, description)``.
+
+    ``path`` is a ``best.pt`` / ``last.pt`` written by the trainer (its config says task, framework, neuron) or
+    one of the authors' released models (task from the file name or ``task``; ``framework`` picks the core or an
+    adapter's ``from_authors_checkpoint``).
+    """
+    from ..checkpoints import infer_task, load_authors_checkpoint
+    from ..metrics import evaluate
+    from .state import is_run_checkpoint, load_run_file
+    from .trainer import recipe as make_recipe
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found.")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if is_run_checkpoint(blob):
+        cfg_dict = dict(blob["config"])
+        cfg = TrainConfig(**{k: v for k, v in cfg_dict.items() if k in TrainConfig.__dataclass_fields__})
+        if framework is not None and canonical_framework(framework) != canonical_framework(cfg.framework):
+            raise ValueError(f"{path} holds a {cfg.framework!r} model; evaluate it with --framework "
+                             f"{cfg.framework} (or leave --framework out).")
+        task_cfg = resolve_task(cfg.task)
+        model = build_model(cfg.framework, task_cfg, cfg.neuron, **cfg.model_kwargs)
+        model.load_state_dict(blob["model"])
+        rules = make_recipe(cfg)
+        start = rules["start"]
+        data_kwargs = dict(data_seed=cfg.data_seed, permutation=cfg.permutation,
+                           mask_unlabelled=cfg.mask_unlabelled, shd_binning=cfg.shd_binning)
+        description = (f"{cfg.task} {cfg.neuron} ({cfg.framework}), trained to epoch {blob.get('epoch')} by "
+                       f"brf-train")
+        data_root = data_root if data_root is not None else cfg.data_root
+    else:
+        task = task or infer_task(path)
+        if task is None:
+            raise ValueError(f"cannot tell the task of {path} from its name; pass --task.")
+        task_cfg = resolve_task(task)
+        fw = canonical_framework(framework) if framework else "core"
+        if fw == "core":
+            model = load_authors_checkpoint(path, neuron)
+        else:
+            import importlib
+            module = importlib.import_module({"snntorch": "snntorch_ext", "norse": "norse_ext"}[fw])
+            model = module.from_authors_checkpoint(path, neuron)
+        model_neuron = getattr(model, "neuron", neuron)
+        start = task_cfg.alif.sub_seq_length if model_neuron == "alif" else 0
+        permutation = None
+        if task_cfg.name == "psmnist":
+            candidate = path.with_name(f"{path.stem}_permutation.pt")
+            permutation = str(candidate) if candidate.is_file() else None
+            if permutation is None:
+                raise ValueError(f"PS-MNIST needs the model's pixel permutation: expected {candidate}.")
+        data_kwargs = dict(permutation=permutation)
+        rules = dict(loss=task_cfg.loss, accuracy=task_cfg.accuracy)
+        description = f"{task_cfg.name} {model_neuron} ({fw}), authors' checkpoint {path.name}"
+    train_set, val_set, test_set = task_datasets(task_cfg, data_root, **data_kwargs, test_samples=samples,
+                                                 val_samples=samples)
+    dataset = {"test": test_set, "val": val_set, "validation": val_set}[split]
+    batch = task_cfg.test_batch_size if split == "test" else task_cfg.val_batch_size
+    result = evaluate(model, DataLoader(dataset, batch_size=batch), rules["loss"], rules["accuracy"], start=start,
+                      progress=progress)
+    return result, description
+
+
+def eval_main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``brf-eval``."""
+    p = argparse.ArgumentParser(prog="brf-eval", description="Evaluate a brf-train checkpoint or an authors' model.")
+    p.add_argument("checkpoint")
+    p.add_argument("--task", choices=TASK_NAMES, help="task of an authors' checkpoint (default: from its name)")
+    p.add_argument("--framework", choices=FRAMEWORKS + ("torch",), help="implementation for authors' checkpoints")
+    p.add_argument("--neuron", choices=("brf", "rf", "bhrf", "alif"), help="authors' checkpoint neuron")
+    p.add_argument("--data-root")
+    p.add_argument("--split", default="test", choices=("test", "val"))
+    p.add_argument("--samples", type=int, help="score only the first samples")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    result, description = evaluate_checkpoint(args.checkpoint, task=args.task, framework=args.framework,
+                                              data_root=args.data_root, split=args.split, neuron=args.neuron,
+                                              samples=args.samples, progress=not args.no_progress)
+    print(description)
+    print(f"{args.split}: accuracy {result.percent:.2f} % ({result.scored} scored), loss {result.loss:.4f}, "
+          f"SOPs/sample {result.sops:.1f}, {result.samples} samples")
+    return 0
+
+
+def main() -> int:  # pragma: no cover - alias
+    return train_main()
