@@ -209,6 +209,10 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
         description = (f"{cfg.task} {cfg.neuron} ({cfg.framework}), trained to epoch {blob.get('epoch')} by "
                        f"brf-train")
         data_root = data_root if data_root is not None else cfg.data_root
+        if samples is None:  # the run's own (possibly shrunk) splits
+            val_n, test_n = cfg.val_samples, cfg.test_samples
+        else:
+            val_n = test_n = samples
     else:
         task = task or infer_task(path)
         if task is None:
@@ -230,10 +234,11 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
             if permutation is None:
                 raise ValueError(f"PS-MNIST needs the model's pixel permutation: expected {candidate}.")
         data_kwargs = dict(permutation=permutation)
+        val_n = test_n = samples
         rules = dict(loss=task_cfg.loss, accuracy=task_cfg.accuracy)
         description = f"{task_cfg.name} {model_neuron} ({fw}), authors' checkpoint {path.name}"
-    train_set, val_set, test_set = task_datasets(task_cfg, data_root, **data_kwargs, test_samples=samples,
-                                                 val_samples=samples)
+    train_set, val_set, test_set = task_datasets(task_cfg, data_root, **data_kwargs, test_samples=test_n,
+                                                 val_samples=val_n)
     dataset = {"test": test_set, "val": val_set, "validation": val_set}[split]
     batch = task_cfg.test_batch_size if split == "test" else task_cfg.val_batch_size
     result = evaluate(model, DataLoader(dataset, batch_size=batch), rules["loss"], rules["accuracy"], start=start,

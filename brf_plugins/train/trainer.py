@@ -411,7 +411,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 global_step += 1
                 if not finite:
                     if cfg.on_nan == "stop":
-                        message = (f"the training loss is {float(loss)} at epoch {epoch}, batch {b} (global step "
+                        message = (f"the training loss is {float(loss.detach())} at epoch {epoch}, batch {b} (global step "
                                    f"{global_step}); nothing was updated with it. Parameter statistics:\n"
                                    f"{_describe_parameters(core_model)}\nLower the learning rate, enable "
                                    f"gradient clipping (--grad-clip) or pass --on-nan skip to drop such batches.")

@@ -1,0 +1,234 @@
+"""The trainer: one short epoch per framework, logs, exact resume (in process and after SIGKILL), atomic
+checkpoints, non-finite losses, DDP over gloo with two processes, and the command lines."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from brf_plugins.train import (CSV_COLUMNS, NonFiniteLossError, TrainConfig, adapter_available, build_model,
+                               convergence_epochs, recipe, resolve_task, train)
+from brf_plugins.train import trainer as trainer_module
+from brf_plugins.train.cli import eval_main, train_main
+from brf_plugins.train.state import atomic_torch_save, load_run_file
+
+from .conftest import CHECKPOINTS, DATA_ROOT, REPO_ROOT, needs_data
+
+TINY = dict(task="synthetic", epochs=2, train_samples=96, val_samples=32, test_samples=32, batch_size=32,
+            progress=False, tensorboard=False)
+
+
+def _states_equal(a, b, atol=0.0):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=atol, rtol=0), key
+
+
+def _env():
+    env = dict(os.environ)
+    extra = [str(REPO_ROOT)] + [p for p in ("/work/wt/snntorch", "/work/wt/norse") if Path(p).is_dir()]
+    env["PYTHONPATH"] = os.pathsep.join(extra + [env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+@pytest.mark.parametrize("framework", ["core", "snntorch", "norse"])
+def test_one_short_epoch_per_framework_logs_and_checkpoints(tmp_path, framework):
+    if not adapter_available(framework):
+        pytest.skip(f"{framework} adapter not installed")
+    cfg = TrainConfig(**{**TINY, "epochs": 1, "tensorboard": True}, framework=framework, out_dir=str(tmp_path))
+    torch.manual_seed(cfg.seed)
+    initial = build_model(framework, resolve_task("synthetic"), "brf",
+                          generator=torch.Generator().manual_seed(cfg.seed)).state_dict()
+    result = train(cfg)
+    assert [h["epoch"] for h in result.history] == [0, 1]
+    assert result.history[0]["lr"] == pytest.approx(0.1) and result.history[1]["lr"] == pytest.approx(0.0)
+    changed = [k for k, v in result.model.state_dict().items() if not torch.equal(v, initial[k])]
+    assert changed, "one epoch of Adam at lr 0.1 must move the weights"
+    with open(tmp_path / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 2
+    assert float(rows[0]["omega_min"]) > 0 and float(rows[0]["train_loss"]) > 0
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    assert load_run_file(tmp_path / "last.pt")["epoch"] == 2
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "summary.json").is_file()
+    assert 0.0 <= result.test_accuracy <= 1.0
+
+
+def test_norse_and_core_train_to_the_same_weights():
+    if not adapter_available("norse"):
+        pytest.skip("norse adapter not installed")
+    cfg = dict(TINY, epochs=1, train_samples=64, lr=0.3)
+    core = train(TrainConfig(**cfg, framework="core"))
+    norse = train(TrainConfig(**cfg, framework="norse"))
+    _states_equal(norse.model.authors_state_dict(), core.model.state_dict(), atol=1e-5)
+    assert norse.history[0]["train_loss"] == pytest.approx(core.history[0]["train_loss"], rel=1e-5)
+
+
+def test_recipe_follows_the_task_and_the_alif_table():
+    ecg = recipe(TrainConfig(task="ecg"))
+    assert (ecg["lr"], ecg["batch_size"], ecg["grad_clip"], ecg["epochs"], ecg["best_rule"]) == (0.1, 16, None,
+                                                                                                  400, "<=")
+    alif = recipe(TrainConfig(task="ecg", neuron="alif"))
+    assert (alif["lr"], alif["batch_size"], alif["start"]) == (0.05, 64, 10)
+    smnist = recipe(TrainConfig(task="smnist", grad_clip=0))
+    assert smnist["grad_clip"] is None and recipe(TrainConfig(task="smnist"))["grad_clip"] == 1.0
+
+
+def test_convergence_epochs():
+    # 95 % of 0.95 is 0.9025, 98 % is 0.931
+    assert convergence_epochs([0.1, 0.5, 0.91, 0.94, 0.96, 0.95], 0.95) == {"epochs_to_95": 2, "epochs_to_98": 3,
+                                                                           "epochs_to_100": 4}
+    assert convergence_epochs([0.1, 0.2], 0.5)["epochs_to_95"] is None
+
+
+def test_resume_after_an_interruption_mid_epoch_gives_the_same_weights(tmp_path, monkeypatch):
+    full = train(TrainConfig(**TINY, out_dir=str(tmp_path / "full")))
+    calls = {"n": 0}
+    real = trainer_module.sequence_loss
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 9:  # calls per epoch: validation, test, 3 batches -> call 9 is batch 1 of epoch 1
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "sequence_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**TINY, out_dir=str(tmp_path / "cut")))
+    assert load_run_file(tmp_path / "cut" / "last.pt")["epoch"] == 1
+    monkeypatch.setattr(trainer_module, "sequence_loss", real)
+    resumed = train(TrainConfig(**TINY, out_dir=str(tmp_path / "cut"), resume=True))
+    _states_equal(resumed.model.state_dict(), full.model.state_dict())
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
+    assert resumed.best_epoch == full.best_epoch and resumed.test_accuracy == full.test_accuracy
+
+
+def test_resume_checks_the_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        train(TrainConfig(**TINY, out_dir=str(tmp_path), resume=True))
+    train(TrainConfig(**dict(TINY, epochs=1), out_dir=str(tmp_path)))
+    with pytest.raises(ValueError, match="neuron='brf'.*neuron='rf'"):
+        train(TrainConfig(**dict(TINY, epochs=1), neuron="rf", out_dir=str(tmp_path), resume=True))
+
+
+def test_killed_process_resumes_to_the_same_weights(tmp_path):
+    args = ["--epochs", "2", "--train-samples", "320", "--val-samples", "32", "--test-samples", "32",
+            "--batch-size", "32", "--neuron", "brf", "--framework", "core", "--no-progress", "--no-tensorboard"]
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "brf_plugins.train", "synthetic", *args, "--out-dir", str(out)]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    try:
+        while not (out / "last.pt").exists():
+            assert proc.poll() is None, "the training process ended before writing a checkpoint"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # well into epoch 1 (an epoch takes seconds)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    epoch_at_kill = load_run_file(out / "last.pt")["epoch"]
+    assert 1 <= epoch_at_kill < 3, "the kill must land before the run ended"
+    subprocess.run(cmd + ["--resume"], env=_env(), check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=300)
+    resumed = load_run_file(out / "last.pt")
+    reference = train(TrainConfig(task="synthetic", epochs=2, train_samples=320, val_samples=32, test_samples=32,
+                                  batch_size=32, progress=False, tensorboard=False))
+    _states_equal(resumed["model"], reference.model.state_dict())
+    assert resumed["epoch"] == 3 and len(resumed["history"]) == 3
+
+
+def test_a_checkpoint_interrupted_while_written_never_replaces_the_last_good_one(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    atomic_torch_save({"epoch": 1, "w": torch.ones(3)}, path)
+
+    def dying_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(OSError, match="No space"):
+        atomic_torch_save({"epoch": 2, "w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left either
+    assert torch.load(path, weights_only=True)["epoch"] == 1
+
+
+def _nan_on_call(monkeypatch, which):
+    calls = {"n": 0}
+    real = trainer_module.sequence_loss
+
+    def poisoned(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        calls["n"] += 1
+        return loss * float("nan") if calls["n"] == which else loss
+
+    monkeypatch.setattr(trainer_module, "sequence_loss", poisoned)
+
+
+def test_nan_loss_stops_naming_the_step_and_parameter_statistics(tmp_path, monkeypatch):
+    _nan_on_call(monkeypatch, 9)  # calls per epoch: validation, test, 3 batches -> call 9 is batch 1 of epoch 1
+    with pytest.raises(NonFiniteLossError) as info:
+        train(TrainConfig(**dict(TINY, epochs=3), out_dir=str(tmp_path)))
+    message = str(info.value)
+    assert "at epoch 1, batch 1 (global step 5)" in message
+    assert "hidden.omega (32,): min" in message and "--on-nan skip" in message
+    good = load_run_file(tmp_path / "last.pt")
+    assert all(torch.isfinite(v).all() for v in good["model"].values())
+    assert (tmp_path / "nonfinite_loss.txt").read_text().startswith("the training loss is nan")
+
+
+def test_nan_loss_can_skip_the_batch(monkeypatch):
+    _nan_on_call(monkeypatch, 3)  # the first training batch
+    with pytest.warns(UserWarning, match="batch skipped"):
+        result = train(TrainConfig(**TINY, on_nan="skip"))
+    assert sum(h.get("skipped_batches", 0) for h in result.history) == 1
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_ddp_gloo_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    out = tmp_path / "ddp"
+    args = ["synthetic", "--framework", "core", "--neuron", "brf", "--epochs", "1", "--train-samples", "128",
+            "--val-samples", "32", "--test-samples", "32", "--batch-size", "32", "--max-batches", "2",
+            "--lr", "0.3", "--no-progress", "--no-tensorboard", "--out-dir", str(out)]
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                    "-m", "brf_plugins.train", *args], env=_env(), check=True, timeout=300,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ddp = load_run_file(out / "last.pt")
+    single = train(TrainConfig(task="synthetic", epochs=1, train_samples=128, val_samples=32, test_samples=32,
+                               batch_size=32, max_batches=2, lr=0.3, progress=False, tensorboard=False))
+    assert ddp["history"][0]["train_loss"] == pytest.approx(single.history[0]["train_loss"], rel=1e-6)
+    assert ddp["history"][-1]["val_loss"] == pytest.approx(single.history[-1]["val_loss"], rel=1e-5)
+    _states_equal(ddp["model"], single.model.state_dict(), atol=1e-5)
+    moved = build_model("core", resolve_task("synthetic"), "brf", generator=torch.Generator().manual_seed(0))
+    assert not torch.allclose(moved.state_dict()["hidden.linear.weight"], ddp["model"]["hidden.linear.weight"])
+
+
+def test_brf_train_cli_prints_a_table_and_brf_eval_scores_its_checkpoint(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert train_main(["--quick", "--framework", "core", "--neuron", "brf,lif", "--no-progress",
+                       "--no-tensorboard", "--out-dir", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "synthetic (core)" in printed and "\nbrf " in printed and "\nlif " in printed
+    best = load_run_file(out / "brf" / "best.pt")
+    assert eval_main([str(out / "brf" / "best.pt"), "--no-progress"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("test: accuracy") and f"{100 * best['test_accuracy']:.2f} %" in line
+    with pytest.raises(SystemExit):
+        train_main(["--neuron", "lstm"])
+
+
+@needs_data("reference_checkpoints", "ecg_brf.pt")
+def test_brf_eval_scores_an_authors_checkpoint(capsys):
+    assert eval_main([str(CHECKPOINTS / "ecg_brf.pt"), "--data-root", str(DATA_ROOT), "--samples", "8",
+                      "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "ecg brf (core), authors' checkpoint ecg_brf.pt" in out and "(10400 scored)" in out
