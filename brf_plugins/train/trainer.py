@@ -129,7 +129,8 @@ class TrainResult:
     wall_seconds: float
     stopped_early: bool
     out_dir: Optional[str]
-    model: Optional[nn.Module] = None
+    model: Optional[nn.Module] = None       # the model after the last epoch
+    best_state: Optional[Dict[str, torch.Tensor]] = None   # its state dict at the best validation epoch
 
     @property
     def final_epoch(self) -> int:
@@ -485,9 +486,11 @@ def train(cfg: TrainConfig) -> TrainResult:
                          best_val_loss=float(best["val_loss"]), test_accuracy=float(test_accuracy),
                          test_sops=float(test_sops), convergence=convergence, parameters=n_params,
                          wall_seconds=time.monotonic() - started, stopped_early=stopped_early,
-                         out_dir=str(out_dir) if out_dir else None, model=core_model)
+                         out_dir=str(out_dir) if out_dir else None, model=core_model,
+                         best_state=best["state"])
     if is_main and out_dir is not None:
         import json
-        summary = {f.name: getattr(result, f.name) for f in fields(TrainResult) if f.name not in ("model", "history")}
+        summary = {f.name: getattr(result, f.name) for f in fields(TrainResult)
+                   if f.name not in ("model", "history", "best_state")}
         atomic_write_text(json.dumps(summary, indent=2, default=str) + "\n", out_dir / "summary.json")
     return result
