@@ -232,3 +232,31 @@ def test_brf_eval_scores_an_authors_checkpoint(capsys):
                       "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "ecg brf (core), authors' checkpoint ecg_brf.pt" in out and "(10400 scored)" in out
+
+
+def test_time_limit_stops_before_an_epoch_that_would_not_fit():
+    result = train(TrainConfig(**dict(TINY, epochs=5), time_limit=0.0))
+    assert result.stopped_early and [h["epoch"] for h in result.history] == [0]
+    assert "train_loss" not in result.history[0] and result.best_epoch == 0
+
+
+def test_missing_adapter_gives_an_install_hint_and_core_still_works(monkeypatch):
+    monkeypatch.setitem(sys.modules, "snntorch_ext", None)  # None in sys.modules: "import snntorch_ext" fails
+    monkeypatch.setitem(sys.modules, "norse_ext", None)
+    from brf_plugins.train import AdapterMissingError
+    with pytest.raises(AdapterMissingError, match=r"pip install 'brf-plugins\[norse\]'.*framework='core'"):
+        build_model("norse", resolve_task("ecg"))
+    assert not adapter_available("snntorch")
+    assert build_model("core", resolve_task("ecg")).hidden.neuron == "brf"
+
+
+def test_snntorch_rate_loss_and_accuracy_are_the_summed_and_mean_rules():
+    SF = pytest.importorskip("snntorch.functional")
+    from brf_plugins.metrics import accuracy, sequence_loss
+    from brf_plugins.train.trainer import _training_loss
+    readout = torch.randn(40, 8, 5, dtype=torch.float64)
+    labels = torch.randint(0, 5, (8,))
+    snn_loss = _training_loss("snntorch", dict(loss="sum", start=0))(readout, labels, "sum", 0)
+    # snnTorch accumulates the per-step losses in float32 whatever the input dtype
+    assert float(snn_loss) == pytest.approx(float(sequence_loss(readout, labels, "sum")), rel=1e-6)
+    assert float(SF.accuracy_rate(readout, labels)) == pytest.approx(accuracy(readout, labels, "mean"))

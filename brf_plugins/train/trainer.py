@@ -276,6 +276,24 @@ def _write_csv(history: List[Dict[str, float]], path: Path) -> None:
     atomic_write_text(buffer.getvalue(), path)
 
 
+def _training_loss(framework: str, rules: Dict[str, object]):
+    """The task's training loss. For snnTorch models with the summed rule it is snnTorch's own
+    ``snntorch.functional.ce_rate_loss`` (log-softmax NLL per step, averaged over steps and batch) times ``T``,
+    which is that rule exactly; every other case uses :func:`brf_plugins.metrics.sequence_loss`."""
+    if framework == "snntorch" and rules["loss"] == "sum" and rules["start"] == 0:
+        try:
+            import snntorch.functional as SF
+        except ImportError:
+            pass
+        else:
+            ce_rate = SF.ce_rate_loss()
+
+            def snntorch_loss(readout, target, rule, start):
+                return ce_rate(readout, target) * readout.shape[0]
+            return snntorch_loss
+    return lambda readout, target, rule, start: sequence_loss(readout, target, rule, start)
+
+
 def _state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
     module = model.module if hasattr(model, "module") else model
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -370,6 +388,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         progress = tqdm(total=epochs + 1, initial=start_epoch, desc=f"{task.name}/{framework}/{cfg.neuron}",
                         unit="epoch", dynamic_ncols=True)
 
+    loss_fn = _training_loss(framework, rules)
     better = (lambda a, b: a <= b) if rules["best_rule"] == "<=" else (lambda a, b: a < b)
     stopped_early = False
     global_step = sum(int(h.get("steps", 0)) for h in history)
@@ -405,7 +424,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                 if y.dim() == 2:
                     y = time_first(y)
                 out = model(x)
-                loss = sequence_loss(out[0], y, rules["loss"], rules["start"])
+                loss = loss_fn(out[0], y, rules["loss"], rules["start"])
                 finite = bool(torch.isfinite(loss.detach()))
                 if distributed:
                     finite = _all_sum([0.0 if finite else 1.0], True)[0] == 0.0
