@@ -1,6 +1,5 @@
 """The tutorial notebooks run end to end in quick mode (BRF_QUICK=1) through nbclient, and match their generator."""
 
-import json
 import os
 from pathlib import Path
 
@@ -14,7 +13,9 @@ NEEDS = {"ecg_tutorial.ipynb": "ecg_qtdb", "smnist_tutorial.ipynb": "mnist", "ps
          "shd_tutorial.ipynb": None}
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+# SHD's quick mode needs no data and is the quickest: it runs by default; the others with -m slow (CI runs both).
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[] if n.startswith("shd") else [pytest.mark.slow])
+                                  for n in NOTEBOOKS])
 def test_notebook_runs_in_quick_mode(name, monkeypatch, tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -38,11 +39,12 @@ def test_notebook_runs_in_quick_mode(name, monkeypatch, tmp_path):
 
 def test_notebooks_are_generated_from_make_notebooks():
     import importlib.util
+    nbformat = pytest.importorskip("nbformat")
     spec = importlib.util.spec_from_file_location("make_notebooks", EXAMPLES / "make_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert sorted(module.NOTEBOOKS) == sorted(NOTEBOOKS)
     for name, nb_spec in module.NOTEBOOKS.items():
-        on_disk = json.loads((EXAMPLES / name).read_text())
+        on_disk = nbformat.read(EXAMPLES / name, as_version=4)
         built = module.build(name, nb_spec)
-        assert [c["source"] for c in on_disk["cells"]] == [c["source"] for c in built.cells], name
+        assert [c.source for c in on_disk.cells] == [c.source for c in built.cells], name

@@ -207,11 +207,12 @@ def _dist_setup(device: str):
     import torch.distributed as dist
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1, False
-    if not dist.is_initialized():
+        return 0, 1, False, False
+    created = not dist.is_initialized()
+    if created:
         backend = "nccl" if device.startswith("cuda") and torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend=backend)
-    return dist.get_rank(), dist.get_world_size(), True
+    return dist.get_rank(), dist.get_world_size(), True, created
 
 
 def _all_sum(values: List[float], distributed: bool) -> List[float]:
@@ -317,7 +318,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     rules = recipe(cfg)
     task: TaskConfig = rules["task"]
     epochs = rules["epochs"]
-    rank, world, distributed = _dist_setup(cfg.device)
+    rank, world, distributed, created_group = _dist_setup(cfg.device)
     device = torch.device(cfg.device if not cfg.device.startswith("cuda") or not distributed
                           else f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     is_main = rank == 0
@@ -512,4 +513,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         summary = {f.name: getattr(result, f.name) for f in fields(TrainResult)
                    if f.name not in ("model", "history", "best_state")}
         atomic_write_text(json.dumps(summary, indent=2, default=str) + "\n", out_dir / "summary.json")
+    if created_group:
+        import torch.distributed as dist
+        dist.barrier()
+        dist.destroy_process_group()
     return result
