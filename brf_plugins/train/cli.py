@@ -164,6 +164,8 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
         print()
         print(f"{args.task} ({framework}): test accuracy at the epoch of minimum validation loss")
         print(format_table(results))
+        if "lif" in results and framework != "core":
+            print("lif: the core's ALIF neuron without adaptation (alif_beta=0), the same for every framework")
         if args.json:
             print(json.dumps({k: {"test_accuracy": r.test_accuracy, "best_epoch": r.best_epoch,
                                   "convergence": r.convergence, "test_sops": r.test_sops,
