@@ -119,7 +119,7 @@ def test_resume_checks_the_run(tmp_path):
 
 
 def test_killed_process_resumes_to_the_same_weights(tmp_path):
-    args = ["--epochs", "2", "--train-samples", "320", "--val-samples", "32", "--test-samples", "32",
+    args = ["--epochs", "2", "--train-samples", "192", "--val-samples", "32", "--test-samples", "32",
             "--batch-size", "32", "--neuron", "brf", "--framework", "core", "--no-progress", "--no-tensorboard"]
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "brf_plugins.train", "synthetic", *args, "--out-dir", str(out)]
@@ -140,7 +140,7 @@ def test_killed_process_resumes_to_the_same_weights(tmp_path):
     subprocess.run(cmd + ["--resume"], env=_env(), check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=300)
     resumed = load_run_file(out / "last.pt")
-    reference = train(TrainConfig(task="synthetic", epochs=2, train_samples=320, val_samples=32, test_samples=32,
+    reference = train(TrainConfig(task="synthetic", epochs=2, train_samples=192, val_samples=32, test_samples=32,
                                   batch_size=32, progress=False, tensorboard=False))
     _states_equal(resumed["model"], reference.model.state_dict())
     assert resumed["epoch"] == 3 and len(resumed["history"]) == 3
