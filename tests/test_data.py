@@ -4,7 +4,6 @@ corrupt files."""
 
 import gzip
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

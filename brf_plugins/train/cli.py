@@ -18,9 +18,8 @@ import argparse
 import ast
 import json
 import math
-import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader
@@ -188,7 +187,7 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
     """
     from ..checkpoints import infer_task, load_authors_checkpoint
     from ..metrics import evaluate
-    from .state import is_run_checkpoint, load_run_file
+    from .state import is_run_checkpoint
     from .trainer import recipe as make_recipe
 
     path = Path(path)
