@@ -234,10 +234,14 @@ def test_brf_eval_scores_an_authors_checkpoint(capsys):
     assert "ecg brf (core), authors' checkpoint ecg_brf.pt" in out and "(10400 scored)" in out
 
 
-def test_time_limit_stops_before_an_epoch_that_would_not_fit():
-    result = train(TrainConfig(**dict(TINY, epochs=5), time_limit=0.0))
+def test_time_limit_stops_before_an_epoch_that_would_not_fit_and_resume_continues(tmp_path):
+    result = train(TrainConfig(**TINY, time_limit=0.0, out_dir=str(tmp_path)))
     assert result.stopped_early and [h["epoch"] for h in result.history] == [0]
     assert "train_loss" not in result.history[0] and result.best_epoch == 0
+    resumed = train(TrainConfig(**TINY, out_dir=str(tmp_path), resume=True))
+    full = train(TrainConfig(**TINY))
+    _states_equal(resumed.model.state_dict(), full.model.state_dict())
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2]
 
 
 def test_missing_adapter_gives_an_install_hint_and_core_still_works(monkeypatch):

@@ -472,10 +472,12 @@ def train(cfg: TrainConfig) -> TrainResult:
                 writer.flush()
             if out_dir is not None:
                 _write_csv(history, out_dir / "metrics.csv")
-                atomic_torch_save({"format": RUN_FORMAT, "kind": "last", "epoch": epoch + 1,
+                # A run stopped by the time limit evaluated this epoch but did not train it: resuming redoes it.
+                atomic_torch_save({"format": RUN_FORMAT, "kind": "last",
+                                   "epoch": epoch if out_of_time else epoch + 1,
                                    "config": cfg.to_dict(), "model": _state_dict(model),
                                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                   "history": history, "best_val_loss": best["val_loss"],
+                                   "history": history[:-1] if out_of_time else history, "best_val_loss": best["val_loss"],
                                    "best_epoch": best["epoch"], "best_model": best["state"],
                                    "rng": capture_rng()}, out_dir / "last.pt")
             if progress is not None:
