@@ -55,7 +55,7 @@ plt.show()'''
 
 SCATTER = '''\
 torch.manual_seed(0)                                    # the trainer's initialisation (seed 0)
-initial = build_model("core", resolve_task(TASK), "brf", generator=torch.Generator().manual_seed(0))
+initial = build_model(FRAMEWORKS[0], resolve_task(TASK), "brf", generator=torch.Generator().manual_seed(0))
 plot_omega_b_scatter({"initial": initial, **{fw: r.model for fw, r in results.items()}})
 plt.show()'''
 
