@@ -6,10 +6,11 @@ out, both for any module that follows the networks' contract ``forward(x (T, B, 
 (:class:`brf_plugins.network.RecurrentSNN` and the ``build_paper_network`` modules of ``snntorch_ext`` and
 ``norse_ext``):
 
-* :func:`checkpointed_forward` runs the sequence in chunks of ``chunk_size`` steps under
-  ``torch.utils.checkpoint`` (``use_reentrant=False``). Only the state at chunk boundaries and the outputs are
-  kept; the backward pass recomputes one chunk at a time. The gradients are **exactly** those of full BPTT
-  (same operations, same order); the cost is one extra forward pass. Memory:
+* :func:`checkpointed_forward` runs the sequence in chunks of ``chunk_size`` steps, each chunk one autograd
+  node that keeps no activations (or, with ``method="torch"``, under ``torch.utils.checkpoint`` with
+  ``use_reentrant=False``). Only the state at chunk boundaries and the outputs are kept; the backward pass
+  recomputes one chunk at a time. The gradients are **exactly** those of full BPTT (same operations, same
+  order); the cost is one extra forward pass. Memory:
   :math:`O(T/k \cdot |state| + k \cdot |activations\ per\ step|)` instead of :math:`O(T \cdot |activations|)`.
 * :func:`truncated_bptt` runs the sequence in chunks and calls ``backward`` on each chunk's loss before the next
   chunk starts, detaching the state in between (optionally taking an optimizer step per chunk, as the paper's
@@ -40,13 +41,16 @@ from __future__ import annotations
 from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import torch
-from torch.utils.checkpoint import checkpoint as _checkpoint
+import torch.utils._pytree as pytree
+from torch.utils.checkpoint import checkpoint as _torch_checkpoint
 
-from ._checks import check_input, check_positive_int
+from ._checks import check_choice, check_input, check_positive_int
 from .network import SNNOutput
 
 __all__ = ["chunk_bounds", "detach_state", "chunked_forward", "checkpointed_forward", "truncated_bptt",
-           "TBPTTResult"]
+           "TBPTTResult", "CHECKPOINT_METHODS"]
+
+CHECKPOINT_METHODS = ("recompute", "torch")
 
 LossFn = Callable[[SNNOutput, slice], Optional[torch.Tensor]]
 
@@ -100,6 +104,86 @@ def _call(model, x_chunk, state, start, record, spike_hook, forward_kwargs):
     return out
 
 
+class _RecomputeChunk(torch.autograd.Function):
+    """One chunk as one autograd node: forward without a graph, backward recomputes the chunk with one.
+
+    ``inputs`` are the chunk's tensor leaves (input, state) followed by the model's parameters, so that the
+    parameter gradients are returned like any input's (``torch.autograd.grad`` works through it).
+    """
+
+    @staticmethod
+    def forward(ctx, run, n_leaves, *inputs):
+        ctx.run, ctx.n_leaves = run, n_leaves
+        ctx.rng = _rng_states(inputs[:n_leaves])
+        ctx.save_for_backward(*inputs)
+        with torch.no_grad():
+            outputs = _split(run(*inputs[:n_leaves]))[0]
+        ctx.set_materialize_grads(False)
+        return tuple(outputs)
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        inputs = ctx.saved_tensors
+        leaves = [t.detach().requires_grad_(t.requires_grad) for t in inputs[:ctx.n_leaves]]
+        with torch.random.fork_rng(devices=list(ctx.rng[1]), enabled=True):
+            _set_rng_states(ctx.rng)
+            with torch.enable_grad():
+                outputs, _, _ = _split(ctx.run(*leaves))
+        pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if g is not None and o.requires_grad]
+        wanted = [t for t, need in zip(leaves + list(inputs[ctx.n_leaves:]), ctx.needs_input_grad[2:]) if need]
+        grads = iter(torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs], allow_unused=True)
+                     if pairs and wanted else [None] * len(wanted))
+        return (None, None) + tuple(next(grads) if need else None for need in ctx.needs_input_grad[2:])
+
+
+def _split(output):
+    """Tensor leaves of a (nested) output, and what is needed to rebuild it."""
+    leaves, spec = pytree.tree_flatten(output)
+    tensors = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor)]
+    constants = [_TENSOR if isinstance(leaf, torch.Tensor) else leaf for leaf in leaves]
+    return tensors, spec, constants
+
+
+_TENSOR = object()  # marks where a tensor leaf goes back
+
+
+def _join(tensors, spec, constants):
+    tensors = iter(tensors)
+    return pytree.tree_unflatten([next(tensors) if c is _TENSOR else c for c in constants], spec)
+
+
+def _rng_states(tensors):
+    cuda = sorted({t.device.index or 0 for t in tensors if t.is_cuda})
+    return torch.get_rng_state(), {d: torch.cuda.get_rng_state(d) for d in cuda}
+
+
+def _set_rng_states(states):
+    cpu, cuda = states
+    torch.set_rng_state(cpu)
+    for device, state in cuda.items():
+        torch.cuda.set_rng_state(state, device)
+
+
+def _recompute_chunk(model, x_chunk, state, start, record, spike_hook, forward_kwargs):
+    """``_call`` on one chunk through :class:`_RecomputeChunk` (no activations kept in the forward pass)."""
+    leaves, spec = pytree.tree_flatten((x_chunk, state))
+    positions = [i for i, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+    params = [p for p in model.parameters() if p.requires_grad] if isinstance(model, torch.nn.Module) else []
+    box = {}
+
+    def run(*tensors):
+        full = list(leaves)
+        for i, t in zip(positions, tensors):
+            full[i] = t
+        xc, st = pytree.tree_unflatten(full, spec)
+        out = _call(model, xc, st, start, record, spike_hook, forward_kwargs)
+        box["spec"] = _split(out)[1:]
+        return out
+
+    outputs = _RecomputeChunk.apply(run, len(positions), *[leaves[i] for i in positions], *params)
+    return _join(outputs, *box["spec"])
+
+
 def _assemble(outputs: List[SNNOutput], record: bool) -> SNNOutput:
     readout = torch.cat([o.readout for o in outputs])
     spike_count = outputs[0].spike_count
@@ -110,7 +194,7 @@ def _assemble(outputs: List[SNNOutput], record: bool) -> SNNOutput:
 
 
 def chunked_forward(model: torch.nn.Module, x: torch.Tensor, state=None, *, chunk_size: int,
-                    checkpoint: bool = False, detach_between: bool = False, record: bool = False,
+                    checkpoint: bool = False, method: str = "recompute", detach_between: bool = False, record: bool = False,
                     spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None,
                     **forward_kwargs) -> SNNOutput:
     """Run ``model`` over ``x`` ``(T, B, m)`` in chunks of ``chunk_size`` steps and assemble one output.
@@ -120,8 +204,15 @@ def chunked_forward(model: torch.nn.Module, x: torch.Tensor, state=None, *, chun
         x: the time-first input sequence.
         state: the state to start from (``None``: the model's zero state).
         chunk_size: steps per chunk (the last chunk may be shorter).
-        checkpoint: run each chunk under ``torch.utils.checkpoint`` (exact gradients, activations recomputed
-            in the backward pass). Ignored when gradients are disabled.
+        checkpoint: keep no activations of a chunk in the forward pass and recompute them in the backward pass
+            (exact gradients). Ignored when gradients are disabled.
+        method: how to checkpoint. ``"recompute"`` (default): each chunk is one autograd node whose forward runs
+            without a graph; its backward reruns the chunk (restoring the RNG state) and differentiates it, so
+            the graph holds only chunk-boundary states and outputs. ``"torch"``:
+            ``torch.utils.checkpoint(use_reentrant=False)``, which still records one graph node and a saved-tensor
+            placeholder per operation (about 1-2 kB each: for small layers nearly as much as the activations
+            themselves), but supports every autograd feature (e.g. double backward). The model's trainable
+            parameters must be its ``parameters()`` for ``"recompute"``.
         detach_between: detach the state between chunks (the truncated gradient of TBPTT; note that the
             memory of all chunks stays alive until a backward pass over the assembled output: use
             :func:`truncated_bptt` for bounded memory).
@@ -139,12 +230,15 @@ def chunked_forward(model: torch.nn.Module, x: torch.Tensor, state=None, *, chun
     """
     _check_sequence(x)
     bounds = chunk_bounds(x.shape[0], chunk_size)
+    check_choice("method", method, CHECKPOINT_METHODS)
     use_checkpoint = checkpoint and torch.is_grad_enabled()
     outputs = []
     for start, stop in bounds:
-        if use_checkpoint:
-            out = _checkpoint(_call, model, x[start:stop], state, start, record, spike_hook, forward_kwargs,
-                              use_reentrant=False)
+        if use_checkpoint and method == "recompute":
+            out = _recompute_chunk(model, x[start:stop], state, start, record, spike_hook, forward_kwargs)
+        elif use_checkpoint:
+            out = _torch_checkpoint(_call, model, x[start:stop], state, start, record, spike_hook, forward_kwargs,
+                                    use_reentrant=False)
         else:
             out = _call(model, x[start:stop], state, start, record, spike_hook, forward_kwargs)
         outputs.append(out)
@@ -154,7 +248,7 @@ def chunked_forward(model: torch.nn.Module, x: torch.Tensor, state=None, *, chun
 
 
 def checkpointed_forward(model: torch.nn.Module, x: torch.Tensor, state=None, *, chunk_size: int = 50,
-                         record: bool = False, **forward_kwargs) -> SNNOutput:
+                         method: str = "recompute", record: bool = False, **forward_kwargs) -> SNNOutput:
     """``model(x, state)`` with activation checkpointing over chunks of ``chunk_size`` steps.
 
     The forward values and the gradients equal those of ``model(x, state)`` (full BPTT); the autograd graph
@@ -163,7 +257,7 @@ def checkpointed_forward(model: torch.nn.Module, x: torch.Tensor, state=None, *,
 
     See :func:`chunked_forward` for the arguments and exceptions.
     """
-    return chunked_forward(model, x, state, chunk_size=chunk_size, checkpoint=True, record=record,
+    return chunked_forward(model, x, state, chunk_size=chunk_size, checkpoint=True, method=method, record=record,
                            **forward_kwargs)
 
 

@@ -54,8 +54,9 @@ def test_chunk_bounds_cover_the_sequence():
 
 
 @pytest.mark.parametrize("neuron", NEURONS)
-@pytest.mark.parametrize("chunk_size", [1, 7, 25, 60, 100])
-def test_checkpointed_gradients_equal_full_bptt(neuron, chunk_size):
+@pytest.mark.parametrize("chunk_size, method", [(1, "recompute"), (7, "recompute"), (60, "recompute"),
+                                                (100, "recompute"), (7, "torch"), (25, "torch")])
+def test_checkpointed_gradients_equal_full_bptt(neuron, chunk_size, method):
     net = spiking_net(neuron)
     x = binary_input(60).requires_grad_()
     # start from a non-trivial state that itself needs gradients
@@ -68,7 +69,7 @@ def test_checkpointed_gradients_equal_full_bptt(neuron, chunk_size):
 
     full = net(x, (h0, o0), record=True)
     g_full = grads(readout_loss(full), inputs)
-    ckpt = checkpointed_forward(net, x, (h0, o0), chunk_size=chunk_size, record=True)
+    ckpt = checkpointed_forward(net, x, (h0, o0), chunk_size=chunk_size, method=method, record=True)
     g_ckpt = grads(readout_loss(ckpt), inputs)
 
     assert full.hidden_spikes.sum() > 0, "the test network must spike"
@@ -81,7 +82,8 @@ def test_checkpointed_gradients_equal_full_bptt(neuron, chunk_size):
         torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
 
 
-def test_checkpointing_recomputes_random_spike_deletion_identically():
+@pytest.mark.parametrize("method", ["recompute", "torch"])
+def test_checkpointing_recomputes_random_spike_deletion_identically(method):
     """A spike_hook that draws random numbers is replayed with the same RNG state in the backward pass."""
     net = spiking_net("brf")
     x = binary_input(50)
@@ -94,7 +96,7 @@ def test_checkpointing_recomputes_random_spike_deletion_identically():
     full = net(x, spike_hook=delete)
     g_full = grads(readout_loss(full), params)
     torch.manual_seed(5)
-    ckpt = checkpointed_forward(net, x, chunk_size=12, spike_hook=delete)
+    ckpt = checkpointed_forward(net, x, chunk_size=12, spike_hook=delete, method=method)
     g_ckpt = grads(readout_loss(ckpt), params)
     assert torch.equal(full.readout, ckpt.readout)
     for a, b in zip(g_full, g_ckpt):
@@ -236,6 +238,17 @@ def saved_bytes(fn):
     return total[0]
 
 
+def count_graph_nodes(tensor):
+    seen, stack = set(), [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        stack.extend(next_fn for next_fn, _ in node.next_functions)
+    return len(seen)
+
+
 def test_checkpointing_keeps_activations_out_of_the_graph():
     net = spiking_net("brf")
     x = binary_input(200)
@@ -243,7 +256,12 @@ def test_checkpointing_keeps_activations_out_of_the_graph():
     half = saved_bytes(lambda: net(x[:100]))
     ckpt = saved_bytes(lambda: checkpointed_forward(net, x, chunk_size=20))
     assert full > 1.9 * half > 0           # full BPTT stores activations for every step
-    assert ckpt < full / 50                 # checkpointing stores (almost) none outside the recomputed chunks
+    # the recompute nodes save their inputs only: the x chunks, the boundary states and the parameters
+    inputs = x.numel() * 8 + 10 * sum(p.numel() * 8 for p in net.parameters()) + 10 * 5 * 16 * 8
+    assert ckpt <= inputs < full / 10
+    nodes_full = count_graph_nodes(net(x).readout)
+    nodes_ckpt = count_graph_nodes(checkpointed_forward(net, x, chunk_size=20).readout)
+    assert nodes_ckpt < 100 < 4000 < nodes_full
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
