@@ -134,3 +134,90 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {', '.join(repr(c) for c in choices)}; got {value!r}.")
     return value
+
+
+def check_finite_tensor(name: str, x: torch.Tensor) -> torch.Tensor:
+    """``x`` must hold no NaN or inf.
+
+    This one reads the tensor's contents (one reduction and, on a GPU, one device synchronisation), so callers
+    run it once per sequence or forward call, never per time step.
+    """
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"`{name}` contains NaN or inf; clean the input (e.g. torch.nan_to_num) or find where "
+                         f"it was produced. A NaN would spread through the state of every later step.")
+    return x
+
+
+def check_nonempty(name: str, x: torch.Tensor, dim: int, what: str) -> torch.Tensor:
+    """Dimension ``dim`` of ``x`` (the batch or time axis) must not be empty."""
+    if x.shape[dim] == 0:
+        if what == "time":
+            raise ValueError(f"`{name}` has no time steps (shape {tuple(x.shape)}); sequences need T >= 1.")
+        raise ValueError(f"`{name}` has an empty {what} dimension (shape {tuple(x.shape)}); pass at least one "
+                         f"sample (B >= 1).")
+    return x
+
+
+def check_like_module(name: str, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``x`` must be on the device and have the dtype of a module's parameters (``reference``)."""
+    if x.device != reference.device:
+        raise ValueError(f"`{name}` is on {x.device} but the module's parameters are on {reference.device}; move "
+                         f"one of them (e.g. `{name}.to({str(reference.device)!r})` or `module.to(...)`).")
+    if x.dtype != reference.dtype:
+        raise TypeError(f"`{name}` has dtype {x.dtype} but the module's parameters have {reference.dtype}; convert "
+                        f"one of them (e.g. `{name}.to({reference.dtype})` or `module.to({x.dtype})`).")
+    return x
+
+
+def check_state_tuple(name: str, state, names: Sequence[str], reference: torch.Tensor) -> tuple:
+    """A state tuple with one tensor per name, each matching ``reference`` (shape, dtype, device)."""
+    if not isinstance(state, (tuple, list)):
+        raise TypeError(f"`{name}` must be a tuple ({', '.join(names)}), got {type(state).__name__}.")
+    if len(state) != len(names):
+        raise ValueError(f"`{name}` must be a tuple ({', '.join(names)}) of {len(names)} tensors, got {len(state)}: "
+                         f"it belongs to another neuron kind or module. Pass None to start from zeros.")
+    return tuple(check_state(n, s, reference) for n, s in zip(names, state))
+
+
+def check_callable(name: str, value, allow_none: bool = True):
+    if value is None and allow_none:
+        return value
+    if not callable(value):
+        raise TypeError(f"`{name}` must be callable (e.g. brf_plugins.surrogate.double_gaussian()), got "
+                        f"{type(value).__name__} {value!r}.")
+    return value
+
+
+def check_unit_interval(name: str, value, *, closed_high: bool = False) -> float:
+    """A float in [0, 1) (or [0, 1] with ``closed_high``), e.g. a decay factor."""
+    value = check_finite_float(name, value)
+    if value < 0 or value > 1 or (value == 1 and not closed_high):
+        raise ValueError(f"`{name}` must be in [0, 1{']' if closed_high else ')'}, got {value}.")
+    return value
+
+
+def check_step_inputs(current, states: dict, params: dict, dt=None) -> None:
+    """Structural checks of a one-step function's arguments (no look at the values except NaN).
+
+    ``current`` is a real floating tensor; each state has its shape, dtype and device; each parameter is a real
+    floating tensor on the same device whose size is 1 or the last dimension of ``current``; ``dt`` > 0.
+    """
+    check_input("current", current)
+    if current.dim() == 0:
+        raise ValueError("`current` must have at least one dimension (neurons), got a 0-dim tensor.")
+    for name, s in states.items():
+        check_state(name, s, current)
+    width = current.shape[-1]
+    for name, p in params.items():
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"`{name}` must be a torch.Tensor of shape ({width},), got {type(p).__name__}.")
+        if p.is_complex() or not torch.is_floating_point(p):
+            raise TypeError(f"`{name}` must be a real floating-point tensor, got dtype {p.dtype}.")
+        if p.device != current.device:
+            raise ValueError(f"`{name}` is on {p.device} but `current` is on {current.device}; move one of them.")
+        if p.dim() > 1 or p.numel() not in (1, width):
+            raise ValueError(f"`{name}` must have shape ({width},) (one value per neuron) or (1,), got "
+                             f"{tuple(p.shape)} for `current` of shape {tuple(current.shape)}.")
+    if dt is not None:
+        check_dt(dt)
+    check_finite_tensor("current", current)
