@@ -27,7 +27,9 @@ import torch
 from torch import nn
 
 from . import functional as F
-from ._checks import check_choice, check_dt, check_finite_float, check_input, check_positive_int, check_state
+from ._checks import (check_callable, check_choice, check_dt, check_finite_float, check_finite_tensor, check_input,
+                      check_like_module, check_nonempty, check_positive_int, check_state, check_state_tuple,
+                      check_unit_interval)
 from .init import Init, b_offset_parameter, normal_parameter, omega_parameter, xavier_uniform_
 
 __all__ = ["NEURONS", "STATE_NAMES", "RecurrentLayer", "LIReadout", "RecurrentSNN", "SNNOutput"]
@@ -93,8 +95,8 @@ class RecurrentLayer(nn.Module):
         self.dt = check_dt(dt)
         default_theta = F.ALIF_THETA if neuron == "alif" else F.DEFAULT_THETA
         self.theta = check_finite_float("theta", default_theta if theta is None else theta)
-        self.gamma = check_finite_float("gamma", gamma)
-        self.spike_fn = spike_fn
+        self.gamma = check_unit_interval("gamma", gamma)
+        self.spike_fn = check_callable("spike_fn", spike_fn)
         self.rf_reset = check_choice("rf_reset", rf_reset, F.RF_RESETS)
         self.bhrf_variant = check_choice("bhrf_variant", bhrf_variant, F.BHRF_VARIANTS)
         self.ablation = dict(divergence_boundary=bool(divergence_boundary), refractory=bool(refractory),
@@ -139,29 +141,47 @@ class RecurrentLayer(nn.Module):
         if self.neuron == "brf":
             _, u, v, q = state
             return tuple(F.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
-                                    self.spike_fn, **self.ablation))
+                                    self.spike_fn, **self.ablation, validate=False))
         if self.neuron == "rf":
             _, u, v = state
             return tuple(F.rf_step(current, u, v, self.omega, self.b_offset, self.dt, self.theta, self.spike_fn,
-                                   reset=self.rf_reset))
+                                   reset=self.rf_reset, validate=False))
         if self.neuron == "bhrf":
             _, u, v, q = state
             return tuple(F.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
-                                     self.spike_fn, variant=self.bhrf_variant))
+                                     self.spike_fn, variant=self.bhrf_variant, validate=False))
         z, u, a = state
         return tuple(F.alif_step(current, z, u, a, self.tau_mem, self.tau_adp, self.theta, self.alif_beta,
-                                 spike_fn=self.spike_fn))
+                                 spike_fn=self.spike_fn, validate=False))
 
     def forward(self, x: torch.Tensor, state: Optional[tuple] = None) -> tuple:
-        """One step: ``x`` is ``(B, m)``; returns the new state, whose first entry is the spike tensor."""
-        check_input("x", x, width=self.input_size, ndim=2)
+        """One step: ``x`` is ``(B, m)``; returns the new state, whose first entry is the spike tensor.
+
+        Raises:
+            TypeError: ``x`` is not a real floating-point tensor or not of the parameters' dtype; a state
+                tensor has another dtype.
+            ValueError: ``x`` is not ``(B, input_size)``, has an empty batch, is on another device or contains
+                NaN/inf; ``state`` has the wrong number of tensors (another neuron kind) or shapes.
+        """
+        self.check_input(x, ndim=2)
+        return self.step(x, self.check_state(state, x.shape[0], x))
+
+    def check_input(self, x: torch.Tensor, ndim: int, name: str = "x") -> torch.Tensor:
+        """Validate an input of ``ndim`` dimensions (time/batch first, features last) once per call."""
+        check_input(name, x, width=self.input_size, ndim=ndim)
+        check_nonempty(name, x, -2, "batch")
+        check_like_module(name, x, self.linear.weight)
+        return check_finite_tensor(name, x)
+
+    def check_state(self, state: Optional[tuple], batch_size: int, x: torch.Tensor, name: str = "state") -> tuple:
+        """The given state checked against this layer and batch, or the zero state if ``None``."""
         if state is None:
-            state = self.init_state(x.shape[0], dtype=x.dtype, device=x.device)
-        else:
-            reference = x.new_empty(x.shape[0], self.hidden_size)
-            for name, s in zip(self.state_names, state):
-                check_state(name, s, reference)
-        return self.step(x, state)
+            return self.init_state(batch_size, dtype=x.dtype, device=x.device)
+        reference = x.new_empty(batch_size, self.hidden_size)
+        state = check_state_tuple(name, state, self.state_names, reference)
+        for n, s in zip(self.state_names, state):
+            check_finite_tensor(f"{name}.{n}", s)
+        return state
 
     def step(self, x: torch.Tensor, state: tuple) -> tuple:
         """:meth:`forward` without the argument checks, for loops that checked once."""
@@ -203,10 +223,27 @@ class LIReadout(nn.Module):
             self.register_buffer("tau_mem", tau)
 
     def forward(self, z: torch.Tensor, o: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """One step from spikes ``z`` ``(B, input_size)`` and the previous potential ``o`` ``(B, output_size)``.
+
+        Raises:
+            TypeError: ``z`` not a real floating tensor of the parameters' dtype, ``o`` of another dtype.
+            ValueError: wrong shapes, empty batch, another device, NaN/inf in ``z`` or ``o``.
+        """
+        check_input("z", z, width=self.input_size, ndim=2)
+        check_nonempty("z", z, 0, "batch")
+        check_like_module("z", z, self.linear.weight)
+        check_finite_tensor("z", z)
+        if o is not None:
+            check_state("o", o, z.new_empty(z.shape[0], self.output_size))
+            check_finite_tensor("o", o)
+        return self.step(z, o)
+
+    def step(self, z: torch.Tensor, o: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """:meth:`forward` without the argument checks, for loops that checked once."""
         current = self.linear(z)
         if o is None:
             o = torch.zeros_like(current)
-        return F.li_step(current, o, self.tau_mem)
+        return F.li_step(current, o, self.tau_mem, validate=False)
 
 
 class RecurrentSNN(nn.Module):
@@ -255,19 +292,39 @@ class RecurrentSNN(nn.Module):
     def neuron(self) -> str:
         return self.hidden.neuron
 
+    def check_forward_args(self, x: torch.Tensor, state: Optional[tuple], spike_hook=None) -> tuple:
+        """Validate the arguments of :meth:`forward` once; returns ``(hidden_state, o)`` (zeros if ``state`` is None).
+
+        Raises:
+            TypeError: ``x`` is not a real floating tensor with the parameters' dtype; ``state`` is not a pair
+                ``(hidden_state, o)`` or a state tensor has another dtype; ``spike_hook`` is not callable.
+            ValueError: ``x`` is not ``(T, B, input_size)``, has T = 0 or B = 0, lies on another device than the
+                parameters, or contains NaN/inf; ``state`` has the wrong number of tensors (another neuron kind),
+                shapes (another batch size or layer size), device, or contains NaN/inf.
+        """
+        self.hidden.check_input(x, ndim=3)
+        check_nonempty("x", x, 0, "time")
+        check_callable("spike_hook", spike_hook)
+        if state is None:
+            return self.hidden.init_state(x.shape[1], dtype=x.dtype, device=x.device), None
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError("`state` must be the pair (hidden_state, readout_state) of SNNOutput.state, got "
+                            f"{type(state).__name__}{f' of length {len(state)}' if isinstance(state, (tuple, list)) else ''}.")
+        hidden_state = self.hidden.check_state(state[0], x.shape[1], x, name="state[0]")
+        o = state[1]
+        if o is not None:
+            check_state("state[1] (readout o)", o, x.new_empty(x.shape[1], self.out.output_size))
+            check_finite_tensor("state[1] (readout o)", o)
+        return hidden_state, o
+
     def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False,
                 spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
-        check_input("x", x, width=self.hidden.input_size, ndim=3)
-        if x.shape[0] == 0:
-            raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
-        if state is None:
-            hidden_state = self.hidden.init_state(x.shape[1], dtype=x.dtype, device=x.device)
-            o = None
-        else:
-            hidden_state, o = state
-            reference = x.new_empty(x.shape[1], self.hidden.hidden_size)
-            for name, s in zip(self.hidden.state_names, hidden_state):
-                check_state(name, s, reference)
+        """Run the network over ``x`` ``(T, B, input_size)``; ``state`` continues a previous call's ``out.state``.
+
+        The arguments are checked once per call (:meth:`check_forward_args` lists the exceptions); the time loop
+        runs unchecked.
+        """
+        hidden_state, o = self.check_forward_args(x, state, spike_hook)
         readouts, spikes = [], []
         spike_count = x.new_zeros(())
         for t, x_t in enumerate(x):
@@ -276,7 +333,7 @@ class RecurrentSNN(nn.Module):
                 hidden_state = (spike_hook(t, hidden_state[0]),) + tuple(hidden_state[1:])
             z = hidden_state[0]
             spike_count = spike_count + z.sum()
-            o = self.out(z, o)
+            o = self.out.step(z, o)
             readouts.append(o)
             if record:
                 spikes.append(z)
