@@ -21,23 +21,31 @@ from typing import Optional, Tuple
 import torch
 
 from . import functional as F
-from ._checks import check_input, check_state
+from ._checks import (check_finite_float, check_finite_tensor, check_nonempty, check_state_tuple, check_step_inputs,
+                      check_unit_interval)
 
 __all__ = ["brf_sequence", "rf_sequence", "bhrf_sequence"]
 
 
-def _initial_state(currents: torch.Tensor, state: Optional[tuple], names: Tuple[str, ...]) -> tuple:
-    check_input("currents", currents, ndim=3)
-    reference = currents[0] if currents.shape[0] else currents.new_empty(currents.shape[1:])
+def _initial_state(currents: torch.Tensor, state: Optional[tuple], names: Tuple[str, ...], params: dict,
+                   dt=None) -> tuple:
+    """Check a whole sequence's arguments once (the loop then runs its steps with ``validate=False``)."""
+    if isinstance(currents, torch.Tensor) and currents.dim() != 3:
+        raise ValueError(f"`currents` must have 3 dimensions (T, B, h), got shape {tuple(currents.shape)}.")
+    check_step_inputs(currents, {}, params, dt)  # types, parameter shapes/devices, dt, NaN/inf (once)
+    check_nonempty("currents", currents, 0, "time")
+    check_nonempty("currents", currents, 1, "batch")
+    reference = currents[0]
     if state is None:
         return tuple(torch.zeros_like(reference) for _ in names)
-    if len(state) != len(names):
-        raise ValueError(f"`state` must be a tuple ({', '.join(names)}), got {len(state)} tensors.")
-    return tuple(check_state(n, s, reference) for n, s in zip(names, state))
+    state = check_state_tuple("state", state, names, reference)
+    for n, s in zip(names, state):
+        check_finite_tensor(f"state {n}", s)
+    return state
 
 
 def _stack(spikes, currents):
-    return torch.stack(spikes) if spikes else currents.new_zeros(currents.shape)
+    return torch.stack(spikes)
 
 
 def brf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
@@ -47,13 +55,20 @@ def brf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega
     """:func:`brf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v, q)`` (zeros if None).
 
     Returns ``(z, (u, v, q))`` with ``z`` of shape ``(T, B, h)``.
+
+    Raises:
+        TypeError: ``currents``, a state or a parameter is not a real floating tensor (or dtypes differ).
+        ValueError: ``currents`` is not ``(T, B, h)`` with T, B >= 1 or contains NaN/inf; ``state`` has the wrong
+            number of tensors or shapes; ``omega``/``b_offset`` are not ``(h,)``; ``dt`` <= 0.
     """
-    u, v, q = _initial_state(currents, state, ("u", "v", "q"))
+    u, v, q = _initial_state(currents, state, ("u", "v", "q"), dict(omega=omega, b_offset=b_offset), dt)
+    check_finite_float("theta", theta)
+    check_unit_interval("gamma", gamma)
     spikes = []
     for current in currents:
         z, u, v, q = F.brf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn,
                                 divergence_boundary=divergence_boundary, refractory=refractory,
-                                smooth_reset=smooth_reset)
+                                smooth_reset=smooth_reset, validate=False)
         spikes.append(z)
     return _stack(spikes, currents), (u, v, q)
 
@@ -61,11 +76,15 @@ def brf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega
 def rf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
                 b_offset: torch.Tensor, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA, spike_fn=None,
                 reset: str = "none"):
-    """:func:`rf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v)``. Returns ``(z, (u, v))``."""
-    u, v = _initial_state(currents, state, ("u", "v"))
+    """:func:`rf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v)``. Returns ``(z, (u, v))``.
+
+    Raises: as :func:`brf_sequence`.
+    """
+    u, v = _initial_state(currents, state, ("u", "v"), dict(omega=omega, b_offset=b_offset), dt)
+    check_finite_float("theta", theta)
     spikes = []
     for current in currents:
-        z, u, v = F.rf_step(current, u, v, omega, b_offset, dt, theta, spike_fn, reset=reset)
+        z, u, v = F.rf_step(current, u, v, omega, b_offset, dt, theta, spike_fn, reset=reset, validate=False)
         spikes.append(z)
     return _stack(spikes, currents), (u, v)
 
@@ -73,10 +92,16 @@ def rf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega:
 def bhrf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
                   b_offset: torch.Tensor, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
                   gamma: float = F.DEFAULT_GAMMA, spike_fn=None, variant: str = "code"):
-    """:func:`bhrf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v, q)``. Returns ``(z, (u, v, q))``."""
-    u, v, q = _initial_state(currents, state, ("u", "v", "q"))
+    """:func:`bhrf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v, q)``. Returns ``(z, (u, v, q))``.
+
+    Raises: as :func:`brf_sequence`.
+    """
+    u, v, q = _initial_state(currents, state, ("u", "v", "q"), dict(omega=omega, b_offset=b_offset), dt)
+    check_finite_float("theta", theta)
+    check_unit_interval("gamma", gamma)
     spikes = []
     for current in currents:
-        z, u, v, q = F.bhrf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn, variant=variant)
+        z, u, v, q = F.bhrf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn, variant=variant,
+                                 validate=False)
         spikes.append(z)
     return _stack(spikes, currents), (u, v, q)
