@@ -43,6 +43,8 @@ STATE_NAMES = {
 }
 """The hidden state of each neuron kind, in the order :meth:`RecurrentLayer.forward` takes and returns it.
 ``z`` (the previous spikes) comes first: the recurrence and ALIF's adaptation read it."""
+STATE_TYPES = {"brf": F.BRFStep, "rf": F.RFStep, "bhrf": F.BHRFStep, "alif": F.ALIFStep}
+"""The NamedTuple a layer's state comes in; a state of another type (another neuron kind) is rejected."""
 
 
 class SNNOutput(NamedTuple):
@@ -134,24 +136,24 @@ class RecurrentLayer(nn.Module):
         weight = self.linear.weight
         zeros = torch.zeros(batch_size, self.hidden_size, dtype=dtype or weight.dtype,
                             device=device or weight.device)
-        return tuple(zeros.clone() for _ in self.state_names)
+        return STATE_TYPES[self.neuron](*(zeros.clone() for _ in self.state_names))
 
     def neuron_step(self, current: torch.Tensor, state: tuple) -> tuple:
         """The neuron update alone, given this step's input current. Returns ``(z, *state)``."""
         if self.neuron == "brf":
             _, u, v, q = state
-            return tuple(F.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
+            return (F.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
                                     self.spike_fn, **self.ablation, validate=False))
         if self.neuron == "rf":
             _, u, v = state
-            return tuple(F.rf_step(current, u, v, self.omega, self.b_offset, self.dt, self.theta, self.spike_fn,
+            return (F.rf_step(current, u, v, self.omega, self.b_offset, self.dt, self.theta, self.spike_fn,
                                    reset=self.rf_reset, validate=False))
         if self.neuron == "bhrf":
             _, u, v, q = state
-            return tuple(F.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
+            return (F.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
                                      self.spike_fn, variant=self.bhrf_variant, validate=False))
         z, u, a = state
-        return tuple(F.alif_step(current, z, u, a, self.tau_mem, self.tau_adp, self.theta, self.alif_beta,
+        return (F.alif_step(current, z, u, a, self.tau_mem, self.tau_adp, self.theta, self.alif_beta,
                                  spike_fn=self.spike_fn, validate=False))
 
     def forward(self, x: torch.Tensor, state: Optional[tuple] = None) -> tuple:
@@ -178,6 +180,11 @@ class RecurrentLayer(nn.Module):
         if state is None:
             return self.init_state(batch_size, dtype=x.dtype, device=x.device)
         reference = x.new_empty(batch_size, self.hidden_size)
+        expected = STATE_TYPES[self.neuron]
+        if hasattr(state, "_fields") and type(state) is not expected:
+            raise ValueError(f"`{name}` is a {type(state).__name__} ({', '.join(state._fields)}) but this "
+                             f"{self.neuron!r} layer needs a {expected.__name__}: it comes from another neuron kind. "
+                             f"Pass None to start from zeros.")
         state = check_state_tuple(name, state, self.state_names, reference)
         for n, s in zip(self.state_names, state):
             check_finite_tensor(f"{name}.{n}", s)
@@ -330,7 +337,7 @@ class RecurrentSNN(nn.Module):
         for t, x_t in enumerate(x):
             hidden_state = self.hidden.step(x_t, hidden_state)
             if spike_hook is not None:
-                hidden_state = (spike_hook(t, hidden_state[0]),) + tuple(hidden_state[1:])
+                hidden_state = type(hidden_state)(spike_hook(t, hidden_state[0]), *hidden_state[1:])
             z = hidden_state[0]
             spike_count = spike_count + z.sum()
             o = self.out.step(z, o)
