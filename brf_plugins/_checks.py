@@ -142,7 +142,7 @@ def check_finite_tensor(name: str, x: torch.Tensor) -> torch.Tensor:
     This one reads the tensor's contents (one reduction and, on a GPU, one device synchronisation), so callers
     run it once per sequence or forward call, never per time step.
     """
-    if x.numel() and not bool(torch.isfinite(x).all()):
+    if x.numel() and not x.is_meta and not bool(torch.isfinite(x).all()):
         raise ValueError(f"`{name}` contains NaN or inf; clean the input (e.g. torch.nan_to_num) or find where "
                          f"it was produced. A NaN would spread through the state of every later step.")
     return x
@@ -196,28 +196,28 @@ def check_unit_interval(name: str, value, *, closed_high: bool = False) -> float
     return value
 
 
-def check_step_inputs(current, states: dict, params: dict, dt=None) -> None:
+def check_step_inputs(current, states: dict, params: dict, dt=None, name: str = "current") -> None:
     """Structural checks of a one-step function's arguments (no look at the values except NaN).
 
     ``current`` is a real floating tensor; each state has its shape, dtype and device; each parameter is a real
     floating tensor on the same device whose size is 1 or the last dimension of ``current``; ``dt`` > 0.
     """
-    check_input("current", current)
+    check_input(name, current)
     if current.dim() == 0:
-        raise ValueError("`current` must have at least one dimension (neurons), got a 0-dim tensor.")
-    for name, s in states.items():
-        check_state(name, s, current)
+        raise ValueError(f"`{name}` must have at least one dimension (neurons), got a 0-dim tensor.")
+    for sname, s in states.items():
+        check_state(sname, s, current)
     width = current.shape[-1]
-    for name, p in params.items():
+    for pname, p in params.items():
         if not isinstance(p, torch.Tensor):
-            raise TypeError(f"`{name}` must be a torch.Tensor of shape ({width},), got {type(p).__name__}.")
+            raise TypeError(f"`{pname}` must be a torch.Tensor of shape ({width},), got {type(p).__name__}.")
         if p.is_complex() or not torch.is_floating_point(p):
-            raise TypeError(f"`{name}` must be a real floating-point tensor, got dtype {p.dtype}.")
+            raise TypeError(f"`{pname}` must be a real floating-point tensor, got dtype {p.dtype}.")
         if p.device != current.device:
-            raise ValueError(f"`{name}` is on {p.device} but `current` is on {current.device}; move one of them.")
+            raise ValueError(f"`{pname}` is on {p.device} but `{name}` is on {current.device}; move one of them.")
         if p.dim() > 1 or p.numel() not in (1, width):
-            raise ValueError(f"`{name}` must have shape ({width},) (one value per neuron) or (1,), got "
-                             f"{tuple(p.shape)} for `current` of shape {tuple(current.shape)}.")
+            raise ValueError(f"`{pname}` must have shape ({width},) (one value per neuron) or (1,), got "
+                             f"{tuple(p.shape)} for `{name}` of shape {tuple(current.shape)}.")
     if dt is not None:
         check_dt(dt)
-    check_finite_tensor("current", current)
+    check_finite_tensor(name, current)

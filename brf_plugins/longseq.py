@@ -44,7 +44,7 @@ import torch
 import torch.utils._pytree as pytree
 from torch.utils.checkpoint import checkpoint as _torch_checkpoint
 
-from ._checks import check_choice, check_input, check_positive_int
+from ._checks import check_choice, check_finite_tensor, check_input, check_nonempty, check_positive_int
 from .network import SNNOutput
 
 __all__ = ["chunk_bounds", "detach_state", "chunked_forward", "checkpointed_forward", "truncated_bptt",
@@ -84,10 +84,10 @@ def detach_state(state):
 
 
 def _check_sequence(x) -> torch.Tensor:
+    """Checked once for the whole sequence, so that a bad late chunk cannot fail after earlier updates."""
     check_input("x", x, ndim=3)
-    if x.shape[0] == 0:
-        raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
-    return x
+    check_nonempty("x", x, 0, "time")
+    return check_finite_tensor("x", x)
 
 
 def _call(model, x_chunk, state, start, record, spike_hook, forward_kwargs):

@@ -32,7 +32,7 @@ def _initial_state(currents: torch.Tensor, state: Optional[tuple], names: Tuple[
     """Check a whole sequence's arguments once (the loop then runs its steps with ``validate=False``)."""
     if isinstance(currents, torch.Tensor) and currents.dim() != 3:
         raise ValueError(f"`currents` must have 3 dimensions (T, B, h), got shape {tuple(currents.shape)}.")
-    check_step_inputs(currents, {}, params, dt)  # types, parameter shapes/devices, dt, NaN/inf (once)
+    check_step_inputs(currents, {}, params, dt, name="currents")  # types, parameter shapes/devices, dt, NaN/inf (once)
     check_nonempty("currents", currents, 0, "time")
     check_nonempty("currents", currents, 1, "batch")
     reference = currents[0]
