@@ -84,7 +84,16 @@ def default_input_gain(dt: float) -> float:
 
 
 def xavier_uniform_(weight: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """xavier_uniform over the whole matrix, as every released model initialises its weights."""
+    """xavier_uniform over the whole matrix, as every released model initialises its weights.
+
+    Raises:
+        TypeError: ``weight`` is not a floating-point tensor. ValueError: it is not a non-empty 2-D matrix.
+    """
+    if not isinstance(weight, torch.Tensor) or not torch.is_floating_point(weight):
+        raise TypeError(f"`weight` must be a floating-point tensor, got "
+                        f"{weight.dtype if isinstance(weight, torch.Tensor) else type(weight).__name__}.")
+    if weight.dim() != 2 or weight.numel() == 0:
+        raise ValueError(f"`weight` must be a non-empty (out, in) matrix, got shape {tuple(weight.shape)}.")
     fan_out, fan_in = weight.shape[0], weight.shape[1]
     bound = (6.0 / (fan_in + fan_out)) ** 0.5
     with torch.no_grad():
