@@ -146,6 +146,9 @@ def test_step_fallbacks_and_errors():
         kernels.brf_step(current, *state, omega, b_offset, backend="fast")
     with pytest.raises(ValueError, match="mix dtypes"):
         kernels.brf_step(current, *state, omega.float(), b_offset, backend="fused")
+    theta = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)      # a learnable threshold: the core
+    out = kernels.brf_step(current, *state, omega, b_offset, theta=theta)
+    assert torch.autograd.grad(out.z.sum() + out.u.sum(), theta)[0].abs() > 0
     half = [t.detach().bfloat16() for t in (current, *state, omega, b_offset)]
     auto = kernels.brf_step(*half)
     assert auto.z.grad_fn is None and auto.u.dtype == torch.bfloat16

@@ -104,10 +104,11 @@ class CellSequence(torch.autograd.Function):
         us, vs, qs, xs = ctx.trace
         g_currents = [None] * currents.shape[0]
         acc_pa = acc_pb = None
+        surrogates = spec.spike_derivative(torch.stack(xs))     # one vectorised op for all steps
         for t in range(currents.shape[0] - 1, -1, -1):
             g_z = None if g_z_all is None else g_z_all[t]
             g_cur, g_u, g_v, g_q, g_pa, g_pb = cell_backward(spec, currents[t], us[t], vs[t], qs[t], xs[t], pa, pb,
-                                                             g_z, g_u, g_v, g_q)
+                                                             g_z, g_u, g_v, g_q, surrogates[t])
             g_currents[t] = g_cur
             acc_pa = g_pa if acc_pa is None else acc_pa.add_(g_pa)
             acc_pb = g_pb if acc_pb is None else acc_pb.add_(g_pb)
@@ -162,12 +163,13 @@ class RecurrentCellSequence(torch.autograd.Function):
         g_x = [None] * steps if need_x else None
         g_z_rec = g_z_last
         acc_pa = acc_pb = None
+        surrogates = spec.spike_derivative(torch.stack(xs))     # one vectorised op for all steps
         for t in range(steps - 1, -1, -1):
             g_z = _add(None if g_z_all is None else g_z_all[t], g_z_rec)
             # The current needs no rebuild: only RF's hard reset reads it, from the pre-reset membrane.
             current = nnf.linear(inputs[t], weight) if spec.kind == "rf" and spec.option == "hard" else None
             g_cur, g_u, g_v, g_q, g_pa, g_pb = cell_backward(spec, current, us[t], vs[t], qs[t], xs[t], pa, pb,
-                                                             g_z, g_u, g_v, g_q)
+                                                             g_z, g_u, g_v, g_q, surrogates[t])
             g_currents[t] = g_cur
             acc_pa = g_pa if acc_pa is None else acc_pa.add_(g_pa)
             acc_pb = g_pb if acc_pb is None else acc_pb.add_(g_pb)

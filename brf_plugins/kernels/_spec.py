@@ -140,8 +140,12 @@ class CellSpec:
 def cell_spec(kind: str, dt: float, theta: float, gamma: float = F.DEFAULT_GAMMA, spike_fn=None, *,
               option: str = "", divergence_boundary: bool = True, refractory: bool = True,
               smooth_reset: bool = True) -> Optional[CellSpec]:
-    """A :class:`CellSpec`, or ``None`` if ``spike_fn`` is not one the fused kernels implement."""
+    """A :class:`CellSpec`, or ``None`` if the fused kernels cannot reproduce the core for these arguments: an
+    unknown ``spike_fn``, or ``dt``/``theta``/``gamma`` given as tensors (e.g. a learnable threshold, whose gradient
+    the kernels would drop)."""
     if kind not in KINDS:
+        return None
+    if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in (dt, theta, gamma)):
         return None
     found = surrogate_of(spike_fn)
     if found is None:

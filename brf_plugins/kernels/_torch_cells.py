@@ -100,10 +100,11 @@ def _add(a: Optional[Tensor], b: Optional[Tensor]) -> Optional[Tensor]:
 
 def cell_backward(spec: CellSpec, current: Optional[Tensor], u: Tensor, v: Tensor, q: Optional[Tensor],
                   x: Tensor, pa: Tensor, pb: Tensor, g_z: Optional[Tensor], g_u: Optional[Tensor],
-                  g_v: Optional[Tensor], g_q: Optional[Tensor]):
+                  g_v: Optional[Tensor], g_q: Optional[Tensor], surrogate: Optional[Tensor] = None):
     """Vector-Jacobian product of :func:`cell_forward` at the saved ``(u, v, q, x)`` (inputs of the step).
 
-    ``g_*`` are the gradients of the step's outputs (``None`` = zero). Returns
+    ``g_*`` are the gradients of the step's outputs (``None`` = zero). ``surrogate`` is the spike function's
+    derivative at ``x`` if already computed (the sequence backward passes evaluate it for all steps at once). Returns
     ``(g_current, g_u, g_v, g_q, g_pa, g_pb)`` where ``g_pa``, ``g_pb`` are elementwise (not yet summed over the
     batch) and ``g_q`` is ``None`` for RF. ``current`` is only read by RF's hard reset (to rebuild the pre-reset
     membrane).
@@ -112,7 +113,8 @@ def cell_backward(spec: CellSpec, current: Optional[Tensor], u: Tensor, v: Tenso
     zero = torch.zeros_like(u)
     g_u = zero if g_u is None else g_u
     g_v = zero if g_v is None else g_v
-    surrogate = spec.spike_derivative(x)
+    if surrogate is None:
+        surrogate = spec.spike_derivative(x)
     if spec.kind == "brf":
         g_x = _add(g_z, g_q)
         g_x = zero if g_x is None else g_x * surrogate

@@ -109,7 +109,7 @@ class TritonCellSequence(torch.autograd.Function):
         def reduce(g, like):
             return g if g.shape == like.shape else g.sum_to_size(like.shape)
 
-        return (None, reduce(g_cur, ctx.saved_tensors[0]) if cur.shape == g_cur.shape else g_cur,
+        return (None, g_cur,
                 reduce(g_u0, u), reduce(g_v0, v), reduce(g_q0, q) if spec.has_q else None,
                 reduce(g_pa, pa), reduce(g_pb, pb))
 
