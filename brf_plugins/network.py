@@ -301,14 +301,14 @@ class RecurrentSNN(nn.Module):
             reference = x.new_empty(x.shape[1], self.hidden.hidden_size)
             for name, s in zip(self.hidden.state_names, hidden_state):
                 check_state(name, s, reference)
-        if spike_hook is None:
-            spec = self.hidden.fused_spec((x,) + tuple(hidden_state))
-            if spec is not None:
-                return self._fused_forward(spec, x, hidden_state, o, record)
+        spec = self.hidden.fused_spec((x,) + tuple(hidden_state))
+        if spec is not None and spike_hook is None:
+            return self._fused_forward(spec, x, hidden_state, o, record)
+        step = self.hidden.step if spec is None else self._fused_step(spec)
         readouts, spikes = [], []
         spike_count = x.new_zeros(())
         for t, x_t in enumerate(x):
-            hidden_state = self.hidden.step(x_t, hidden_state)
+            hidden_state = step(x_t, hidden_state)
             if spike_hook is not None:
                 hidden_state = (spike_hook(t, hidden_state[0]),) + tuple(hidden_state[1:])
             z = hidden_state[0]
@@ -319,6 +319,20 @@ class RecurrentSNN(nn.Module):
                 spikes.append(z)
         return SNNOutput(torch.stack(readouts), spike_count, torch.stack(spikes) if record else None,
                          (hidden_state, o))
+
+    def _fused_step(self, spec):
+        """:meth:`RecurrentLayer.step` with the fused neuron step and its per-neuron terms computed once."""
+        from .kernels import CellStep, neuron_params
+        layer = self.hidden
+        pa, pb = neuron_params(spec, layer.omega, layer.b_offset)
+
+        def step(x_t, state):
+            inputs = torch.cat((x_t, state[0]), dim=1) if layer.recurrent else x_t
+            u, v = state[1], state[2]
+            q = state[3] if spec.has_q else None
+            return tuple(CellStep.apply(spec, layer.linear(inputs), u, v, q, pa, pb))
+
+        return step
 
     def _fused_forward(self, spec, x: torch.Tensor, hidden_state: tuple, o, record: bool) -> SNNOutput:
         """The whole sequence as one autograd node for the hidden layer and one for the LI readout (the same

@@ -449,3 +449,13 @@ def test_triton_backend_needs_cuda_or_interpreter():
     with pytest.raises(ValueError, match="TRITON_INTERPRET"):
         sequence.brf_sequence(torch.randn(3, 2, 4), omega=torch.full((4,), 20.0),
                               b_offset=torch.full((4,), 0.5), backend="triton")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import brf_plugins.kernels._spec as spec_module
+    import brf_plugins.kernels.graph as graph_module
+    for module in (kernels, graph_module, spec_module, sequence):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

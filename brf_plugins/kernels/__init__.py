@@ -44,8 +44,9 @@ from .._checks import check_choice
 from ._autograd import CellSequence, CellStep, LISequence, RecurrentCellSequence
 from ._spec import FUSED_DTYPES, CellSpec, SmoothSpike, cell_spec
 from ._torch_cells import neuron_params
+from .graph import TRAIN_MODES, make_train_step
 
-__all__ = ["BACKENDS", "STEP_BACKENDS", "CellSpec", "SmoothSpike", "cell_spec", "neuron_params", "brf_step",
+__all__ = ["BACKENDS", "STEP_BACKENDS", "CellStep", "CellSpec", "SmoothSpike", "cell_spec", "neuron_params", "brf_step",
            "rf_step", "bhrf_step", "fused_step", "run_sequence", "recurrent_sequence", "li_sequence",
            "triton_status", "select_backend", "make_train_step", "TRAIN_MODES"]
 
@@ -116,7 +117,7 @@ def select_backend(backend: str, spec: Optional[CellSpec], tensors, *, allow_tri
     return backend
 
 
-def _spec(kind: str, dt, theta, gamma, spike_fn, option: str = "", **ablation) -> Optional[CellSpec]:
+def _make_spec(kind: str, dt, theta, gamma, spike_fn, option: str = "", **ablation) -> Optional[CellSpec]:
     return cell_spec(kind, dt, theta, gamma, spike_fn, option=option, **ablation)
 
 
@@ -131,7 +132,7 @@ def brf_step(current, u, v, q, omega, b_offset, dt: float = F.DEFAULT_DT, theta:
              refractory: bool = True, smooth_reset: bool = True, backend: str = "auto") -> F.BRFStep:
     """:func:`brf_plugins.functional.brf_step` as one autograd node (same arguments, same results)."""
     ablation = dict(divergence_boundary=divergence_boundary, refractory=refractory, smooth_reset=smooth_reset)
-    spec = _spec("brf", dt, theta, gamma, spike_fn, **ablation)
+    spec = _make_spec("brf", dt, theta, gamma, spike_fn, **ablation)
     tensors = (current, u, v, q, omega, b_offset)
     if select_backend(backend, spec, tensors, allow_triton=False) == "reference":
         return F.brf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn, **ablation)
@@ -142,7 +143,7 @@ def rf_step(current, u, v, omega, b_offset, dt: float = F.DEFAULT_DT, theta: flo
             spike_fn=None, reset: str = "none", *, backend: str = "auto") -> F.RFStep:
     """:func:`brf_plugins.functional.rf_step` as one autograd node (same arguments, same results)."""
     check_choice("reset", reset, F.RF_RESETS)
-    spec = _spec("rf", dt, theta, F.DEFAULT_GAMMA, spike_fn, option=reset)
+    spec = _make_spec("rf", dt, theta, F.DEFAULT_GAMMA, spike_fn, option=reset)
     if select_backend(backend, spec, (current, u, v, omega, b_offset), allow_triton=False) == "reference":
         return F.rf_step(current, u, v, omega, b_offset, dt, theta, spike_fn, reset=reset)
     return F.RFStep(*fused_step(spec, current, u, v, None, omega, b_offset))
@@ -153,7 +154,7 @@ def bhrf_step(current, u, v, q, omega, b_offset, dt: float = F.DEFAULT_DT, theta
               backend: str = "auto") -> F.BHRFStep:
     """:func:`brf_plugins.functional.bhrf_step` as one autograd node (same arguments, same results)."""
     check_choice("variant", variant, F.BHRF_VARIANTS)
-    spec = _spec("bhrf", dt, theta, gamma, spike_fn, option=variant)
+    spec = _make_spec("bhrf", dt, theta, gamma, spike_fn, option=variant)
     if select_backend(backend, spec, (current, u, v, q, omega, b_offset), allow_triton=False) == "reference":
         return F.bhrf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn, variant=variant)
     return F.BHRFStep(*fused_step(spec, current, u, v, q, omega, b_offset))
@@ -191,9 +192,3 @@ def li_sequence(currents, o, tau_mem):
     alpha = F.li_alpha(tau_mem)
     return LISequence.apply(currents, o, alpha, 1.0 - alpha)
 
-
-def __getattr__(name):
-    if name in ("make_train_step", "TRAIN_MODES"):
-        from . import graph
-        return getattr(graph, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
