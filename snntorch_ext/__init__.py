@@ -28,8 +28,9 @@ Example (snnTorch's tutorial network with ``snn.Leaky`` swapped for ``BRF``):
 from . import surrogate, utils
 from ._base import StatefulNeuron
 from .network import AUTHORS_KEYS, PaperNetwork, build_paper_network, from_authors_checkpoint
-from .neurons import ALIF, BHRF, BRF, LI, RF, RF_RESET_MECHANISMS
-from .recurrent import RALIF, RBHRF, RBRF, RRF
+from .neurons import (ALIF, BHRF, BRF, LI, RF, RF_RESET_MECHANISMS, ALIFState, BHRFState, BRFState, LIState,
+                      RFState)
+from .recurrent import RALIF, RBHRF, RBRF, RRF, RBHRFState, RBRFState, RRFState
 from .surrogate import double_gaussian, multi_gaussian
 from .utils import install_reset_hook, reset, uninstall_reset_hook
 
@@ -38,4 +39,5 @@ install_reset_hook()
 __all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RBRF", "RRF", "RBHRF", "RALIF", "StatefulNeuron",
            "RF_RESET_MECHANISMS", "surrogate", "double_gaussian", "multi_gaussian", "utils", "reset",
            "install_reset_hook", "uninstall_reset_hook", "PaperNetwork", "build_paper_network",
-           "from_authors_checkpoint", "AUTHORS_KEYS"]
+           "from_authors_checkpoint", "AUTHORS_KEYS", "BRFState", "RFState", "BHRFState", "ALIFState", "LIState",
+           "RBRFState", "RRFState", "RBHRFState"]

@@ -4,8 +4,18 @@ snnTorch's conventions (``snntorch/_neurons/leaky.py``, ``synaptic.py``, ``rleak
 
 * each hidden state is a buffer registered **non-persistent** (not in ``state_dict``), empty until the first step
   and lazily re-zeroed when it does not fit the input;
-* states can be passed explicitly and are returned after the spikes (``spk, u, v, q = brf(cur, u, v, q)``, as
-  ``spk, syn, mem = synaptic(cur, syn, mem)``); passing them with ``init_hidden=True`` is a ``TypeError``;
+* states can be passed explicitly and are returned after the spikes. Three calling styles, chosen by what is passed
+  (each neuron's docstring lists its states):
+
+  - all states, as ``spk, syn, mem = synaptic(cur, syn, mem)``: ``spk, u, v, q = brf(cur, u, v, q)``;
+  - packed, one tuple (the neuron's ``State`` NamedTuple, e.g. :class:`~snntorch_ext.BRFState`):
+    ``spk, state = brf(cur, state)``;
+  - membrane only, as ``spk, mem = leaky(cur, mem)``: ``spk, mem = brf(cur, mem)`` where ``mem`` is the real
+    membrane ``u`` (the part compared with the threshold) and the rest of the state (``v``, ``q``) stays inside
+    the module, exactly as ``snn.Leaky`` keeps ``self.mem``. ``mem = brf.init_leaky()`` starts a fresh sample.
+    Recurrent neurons follow ``snn.RLeaky``: ``spk, mem = rbrf(cur, spk, mem)``;
+
+  passing states with ``init_hidden=True`` is a ``TypeError``;
 * with ``init_hidden=True`` the neuron returns the spikes only, unless ``output=True``;
 * ``reset_mem()`` clears the state, ``reset_hidden()`` / ``detach_hidden()`` are classmethods over
   ``SpikingNeuron.instances``.
@@ -75,6 +85,11 @@ class StatefulNeuron(SpikingNeuron):
     """
 
     state_names: Tuple[str, ...] = ()
+    mem_style: Tuple[str, ...] = ()
+    """The leading states that make up the snnTorch-style call (``("u",)`` for ``spk, mem = brf(cur, mem)``,
+    ``("spk", "u")`` for ``spk, mem = rbrf(cur, spk, mem)``)."""
+    State: type = tuple
+    """The NamedTuple of the packed state (``spk, state = neuron(cur, state)``)."""
     reset_choices: Tuple[str, ...] = ("subtract", "zero", "none")
     reset_help: str = ""
 
@@ -135,6 +150,9 @@ class StatefulNeuron(SpikingNeuron):
         if sequence and input_.shape[0] == 0:
             raise ValueError("`input_` has no time steps (shape (0, B, num_neurons)); sequences need T >= 1.")
         reference = input_[0] if sequence else input_
+        # An empty state (what reset_mem()/init_*() return) means a fresh start: states kept in the module from an
+        # earlier sample must not leak into it.
+        fresh = any(s is not None and s.numel() == 0 for s in given)
         if self.init_hidden and any(s is not None for s in given):
             raise TypeError(f"{', '.join(f'`{n}`' for n in self.state_names)} should not be passed as arguments "
                             f"while `init_hidden=True`: the neuron keeps its state itself (clear it with "
@@ -145,21 +163,44 @@ class StatefulNeuron(SpikingNeuron):
                 states.append(check_state(name, state, reference))
                 continue
             stored = getattr(self, name)
-            if (state is not None or stored.shape != reference.shape or stored.dtype != reference.dtype
+            if (state is not None or fresh or stored.shape != reference.shape or stored.dtype != reference.dtype
                     or stored.device != reference.device):
                 stored = torch.zeros_like(reference)
             states.append(stored)
         return tuple(states)
 
-    def _finish(self, spk: torch.Tensor, states: tuple, *, sequence: bool = False):
-        """Store the new states and return what ``forward`` returns: the spikes, then the states (the spikes
-        only once when they are themselves the first state, as in ``snn.RLeaky``)."""
+    def _calling_style(self, given: tuple) -> Tuple[tuple, str]:
+        """How ``forward`` was called: ``"packed"`` (one tuple of all states), ``"mem"`` (exactly the states of
+        ``mem_style``, as ``spk, mem = leaky(cur, mem)``) or ``"full"`` (any other combination)."""
+        first = given[0] if given else None
+        if isinstance(first, (tuple, list)):
+            names = ", ".join(self.state_names)
+            if any(g is not None for g in given[1:]):
+                raise TypeError(f"Pass the state of {type(self).__name__} either packed as one tuple ({names}) or "
+                                f"as separate tensors, not both.")
+            if len(first) != len(self.state_names):
+                raise ValueError(f"The packed state of {type(self).__name__} must hold {len(self.state_names)} "
+                                 f"tensors ({names}), got {len(first)}. Get a fresh one from .reset_mem().")
+            return tuple(first), "packed"
+        k = len(self.mem_style)
+        if k and all(g is not None for g in given[:k]) and all(g is None for g in given[k:]) \
+                and self.state_names[:k] == self.mem_style:
+            return given, "mem"
+        return given, "full"
+
+    def _finish(self, spk: torch.Tensor, states: tuple, *, sequence: bool = False, style: str = "full"):
+        """Store the new states and return what ``forward`` returns: the spikes, then the states in the calling
+        style (the spikes only once when they are themselves the first state, as in ``snn.RLeaky``)."""
         for name, state in zip(self.state_names, states):
             setattr(self, name, state)
         if self.init_hidden and not self.output:
             return spk
+        if style == "packed":
+            return spk, self.State(*states)
+        if style == "mem":
+            states = states[:len(self.mem_style)]
         if self.state_names[0] == "spk" and not sequence:
-            return states
+            return tuple(states)
         return (spk, *states)
 
     def _graded(self, z: torch.Tensor) -> torch.Tensor:
@@ -169,27 +210,60 @@ class StatefulNeuron(SpikingNeuron):
         raise NotImplementedError
 
     def _forward(self, input_: torch.Tensor, given: tuple):
+        given, style = self._calling_style(given)
         states = self._begin(input_, given)
         spk, states = self._advance(input_, states)
-        return self._finish(spk, states)
+        return self._finish(spk, states, style=style)
+
+    def _core_sequence(self, input_: torch.Tensor, given: tuple, run):
+        """A whole sequence through a core ``brf_plugins.sequence`` function: ``run(states) -> (z, states)``."""
+        given, style = self._calling_style(given)
+        states = self._begin(input_, given, sequence=True)
+        z, states = run(states)
+        return self._finish(self._graded(z), states, sequence=True, style=style)
 
     def _forward_sequence(self, input_: torch.Tensor, given: tuple):
         """Step through a time-first ``(T, B, num_neurons)`` input; subclasses with a core sequence function
         override this."""
+        given, style = self._calling_style(given)
         states = self._begin(input_, given, sequence=True)
         spikes = []
         for x in input_:
             spk, states = self._advance(x, states)
             spikes.append(spk)
-        return self._finish(torch.stack(spikes), states, sequence=True)
+        return self._finish(torch.stack(spikes), states, sequence=True, style=style)
 
     def reset_mem(self) -> tuple:
         """Clear the hidden state; the next step starts from zeros shaped like its input. Returns the cleared
-        (empty) states, which may be passed back explicitly, as snnTorch's ``init_*()`` helpers are used."""
+        (empty) states as the packed ``State`` NamedTuple, which unpacks like a tuple (``u, v, q =
+        brf.reset_mem()``) and may be passed back (an empty state means zeros), as snnTorch's ``init_*()``
+        helpers are used."""
         for name in self.state_names:
             old = getattr(self, name)
             setattr(self, name, torch.zeros(0, dtype=old.dtype, device=old.device))
-        return tuple(getattr(self, name) for name in self.state_names)
+        return self.State(*(getattr(self, name) for name in self.state_names))
+
+    def init_leaky(self):
+        """``snn.Leaky``'s helper: clear the state and return the (empty) membrane for
+        ``spk, mem = neuron(cur, mem)`` (recurrent neurons: ``spk, mem`` for ``neuron(cur, spk, mem)``)."""
+        states = self.reset_mem()
+        mem = tuple(states[:len(self.mem_style)])
+        return mem[0] if len(mem) == 1 else mem
+
+    init_rleaky = init_leaky
+
+    @staticmethod
+    def _surrogate_bypass(input_):
+        # snnTorch's bypass returns float32 whatever the input; keep the dtype (float64 runs stay float64).
+        return (input_ > 0).to(input_.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # SpikingNeuron stores the reset as a buffer index; keep the string the update reads in sync with it.
+        if hasattr(self, "reset_mechanism_val") and (prefix + "reset_mechanism_val") in state_dict:
+            name = list(SpikingNeuron.reset_dict)[int(self.reset_mechanism_val)]
+            if name in self.reset_choices:
+                self._reset_mechanism = name
 
     def detach_states(self) -> None:
         """Detach the stored states from the autograd graph (truncated BPTT), keeping their values."""

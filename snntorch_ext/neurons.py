@@ -37,7 +37,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -48,7 +48,45 @@ from brf_plugins.init import Init, b_offset_parameter, default_input_gain, omega
 
 from ._base import StatefulNeuron, check_bool, tau_parameter
 
-__all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RF_RESET_MECHANISMS"]
+__all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RF_RESET_MECHANISMS", "BRFState", "RFState", "BHRFState",
+           "ALIFState", "LIState"]
+
+
+class BRFState(NamedTuple):
+    """State of :class:`BRF`: real and imaginary membrane ``u``, ``v`` and the refractory variable ``q``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
+
+
+class RFState(NamedTuple):
+    """State of :class:`RF`: real and imaginary membrane ``u``, ``v``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+
+
+class BHRFState(NamedTuple):
+    """State of :class:`BHRF`: velocity ``u`` (it spikes), position ``v``, refractory variable ``q``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
+
+
+class ALIFState(NamedTuple):
+    """State of :class:`ALIF`: previous spikes ``spk``, membrane ``u``, adaptation ``a``."""
+
+    spk: torch.Tensor
+    u: torch.Tensor
+    a: torch.Tensor
+
+
+class LIState(NamedTuple):
+    """State of :class:`LI`: the membrane ``mem``."""
+
+    mem: torch.Tensor
 
 RF_RESET_MECHANISMS = {"none": "none", "subtract": "soft", "zero": "hard"}
 """snnTorch's ``reset_mechanism`` names for RF and the spec's reset they select (paper A.1)."""
@@ -152,6 +190,8 @@ class BRF(_Resonator):
     """
 
     state_names = ("u", "v", "q")
+    mem_style = ("u",)
+    State = BRFState
     reset_choices = ("none",)
     reset_help = _RESONATOR_RESET_HELP.format(name="BRF")
 
@@ -184,11 +224,9 @@ class BRF(_Resonator):
         Same results as calling the neuron T times. Returns ``spk_rec, u, v, q`` (spikes ``(T, batch,
         num_neurons)`` and the final states), or ``spk_rec`` alone with ``init_hidden=True`` and ``output=False``.
         """
-        states = self._begin(input_, (u, v, q), sequence=True)
-        z, states = S.brf_sequence(self._gain(input_), states, omega=self.omega, b_offset=self.b_offset,
-                                   dt=self.dt, theta=self._sequence_theta(), gamma=self.gamma,
-                                   spike_fn=self.spike_grad, **self.ablation)
-        return self._finish(self._graded(z), states, sequence=True)
+        return self._core_sequence(input_, (u, v, q), lambda states: S.brf_sequence(
+            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
+            theta=self._sequence_theta(), gamma=self.gamma, spike_fn=self.spike_grad, **self.ablation))
 
     def init_brf(self):
         """Clear the state and return it as ``(u, v, q)`` (empty tensors, meaning zeros), snnTorch-style."""
@@ -222,6 +260,8 @@ class RF(_Resonator):
     """
 
     state_names = ("u", "v")
+    mem_style = ("u",)
+    State = RFState
     reset_choices = tuple(RF_RESET_MECHANISMS)
 
     def _rf_step(self, current, u, v):
@@ -239,11 +279,9 @@ class RF(_Resonator):
                          v: Optional[torch.Tensor] = None):
         """A time-first sequence ``(T, batch, num_neurons)`` through :func:`brf_plugins.sequence.rf_sequence`.
         Returns ``spk_rec, u, v`` (see :meth:`BRF.forward_sequence`)."""
-        states = self._begin(input_, (u, v), sequence=True)
-        z, states = S.rf_sequence(self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
-                                  theta=self._sequence_theta(), spike_fn=self.spike_grad,
-                                  reset=RF_RESET_MECHANISMS[self.reset_mechanism])
-        return self._finish(self._graded(z), states, sequence=True)
+        return self._core_sequence(input_, (u, v), lambda states: S.rf_sequence(
+            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
+            theta=self._sequence_theta(), spike_fn=self.spike_grad, reset=RF_RESET_MECHANISMS[self.reset_mechanism]))
 
     def init_rf(self):
         """Clear the state and return it as ``(u, v)`` (empty tensors, meaning zeros)."""
@@ -277,6 +315,8 @@ class BHRF(_Resonator):
     """
 
     state_names = ("u", "v", "q")
+    mem_style = ("u",)
+    State = BHRFState
     reset_choices = ("none",)
     reset_help = _RESONATOR_RESET_HELP.format(name="BHRF")
 
@@ -305,11 +345,9 @@ class BHRF(_Resonator):
                          v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
         """A time-first sequence ``(T, batch, num_neurons)`` through :func:`brf_plugins.sequence.bhrf_sequence`.
         Returns ``spk_rec, u, v, q`` (see :meth:`BRF.forward_sequence`)."""
-        states = self._begin(input_, (u, v, q), sequence=True)
-        z, states = S.bhrf_sequence(self._gain(input_), states, omega=self.omega, b_offset=self.b_offset,
-                                    dt=self.dt, theta=self._sequence_theta(), gamma=self.gamma,
-                                    spike_fn=self.spike_grad, variant=self.variant)
-        return self._finish(self._graded(z), states, sequence=True)
+        return self._core_sequence(input_, (u, v, q), lambda states: S.bhrf_sequence(
+            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
+            theta=self._sequence_theta(), gamma=self.gamma, spike_fn=self.spike_grad, variant=self.variant))
 
     def init_bhrf(self):
         """Clear the state and return it as ``(u, v, q)`` (empty tensors, meaning zeros)."""
@@ -348,6 +386,8 @@ class ALIF(StatefulNeuron):
     """
 
     state_names = ("spk", "u", "a")
+    mem_style = ("spk", "u")
+    State = ALIFState
     reset_choices = ("subtract",)
     reset_help = "ALIF's reset subtracts its adaptive threshold (spec 1.5)."
 
@@ -414,6 +454,7 @@ class LI(StatefulNeuron):
     """
 
     state_names = ("mem",)
+    State = LIState
     reset_choices = ("none",)
     reset_help = "A readout does not spike."
 

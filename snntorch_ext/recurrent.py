@@ -29,7 +29,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -39,7 +39,33 @@ from brf_plugins._checks import check_positive_int
 from ._base import check_bool, scalar_or_per_neuron
 from .neurons import ALIF, BHRF, BRF, RF
 
-__all__ = ["RBRF", "RRF", "RBHRF", "RALIF"]
+__all__ = ["RBRF", "RRF", "RBHRF", "RALIF", "RBRFState", "RRFState", "RBHRFState"]
+
+
+class RBRFState(NamedTuple):
+    """State of :class:`RBRF`: previous spikes ``spk``, membrane ``u``, ``v``, refractory variable ``q``."""
+
+    spk: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
+
+
+class RRFState(NamedTuple):
+    """State of :class:`RRF`: previous spikes ``spk``, membrane ``u``, ``v``."""
+
+    spk: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
+
+
+class RBHRFState(NamedTuple):
+    """State of :class:`RBHRF`: previous spikes ``spk``, velocity ``u``, position ``v``, refractory ``q``."""
+
+    spk: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
 
 _RECURRENT_ARGS = """
         V: one-to-one recurrent weight (number or ``(num_neurons,)`` tensor), used when ``all_to_all=False``.
@@ -109,6 +135,8 @@ class RBRF(_Recurrent, BRF):
     """
 
     state_names = ("spk", "u", "v", "q")
+    mem_style = ("spk", "u")
+    State = RBRFState
     __init__ = _recurrent_init(BRF.__init__)
 
     def _advance(self, input_, states):
@@ -145,6 +173,8 @@ class RRF(_Recurrent, RF):
     """
 
     state_names = ("spk", "u", "v")
+    mem_style = ("spk", "u")
+    State = RRFState
     __init__ = _recurrent_init(RF.__init__)
 
     def _advance(self, input_, states):
@@ -180,6 +210,8 @@ class RBHRF(_Recurrent, BHRF):
     """
 
     state_names = ("spk", "u", "v", "q")
+    mem_style = ("spk", "u")
+    State = RBHRFState
     __init__ = _recurrent_init(BHRF.__init__)
 
     def _advance(self, input_, states):
