@@ -10,19 +10,21 @@ All of them subclass :class:`snntorch.SpikingNeuron` and call :mod:`brf_plugins.
 Importing this package makes ``snntorch.utils.reset(net)`` clear their states too (see
 :mod:`snntorch_ext.utils`).
 
-Example (snnTorch's tutorial network with ``snn.Leaky`` swapped for ``BRF``):
+Example (snnTorch's tutorial network with ``snn.Leaky`` swapped for ``BRF``; nothing else changes):
     >>> import torch, torch.nn as nn
     >>> import snntorch_ext as snnx
     >>> fc1, lif1 = nn.Linear(784, 100), snnx.BRF(100)
     >>> fc2, lif2 = nn.Linear(100, 10), snnx.BRF(10)
-    >>> u1, v1, q1 = lif1.init_brf()
-    >>> u2, v2, q2 = lif2.init_brf()
+    >>> mem1, mem2 = lif1.init_leaky(), lif2.init_leaky()
     >>> x = torch.rand(32, 784)
     >>> for step in range(25):
-    ...     spk1, u1, v1, q1 = lif1(fc1(x), u1, v1, q1)
-    ...     spk2, u2, v2, q2 = lif2(fc2(spk1), u2, v2, q2)
+    ...     spk1, mem1 = lif1(fc1(x), mem1)      # mem is the real membrane u; v and q stay in the module
+    ...     spk2, mem2 = lif2(fc2(spk1), mem2)
     >>> spk2.shape
     torch.Size([32, 10])
+
+The full state of a BRF is ``(u, v, q)``; pass it explicitly as ``spk, u, v, q = brf(cur, u, v, q)`` or packed
+as ``spk, state = brf(cur, state)`` (a :class:`BRFState`).
 """
 
 from . import surrogate, utils

@@ -172,9 +172,21 @@ class BRF(_Resonator):
         gamma: decay of ``q`` (0.9).
         divergence_boundary, refractory, smooth_reset: ablation switches (all True).
 
-    Inputs: ``input_`` ``(batch, num_neurons)``, optional states ``u``, ``v``, ``q`` of the same shape (zeros if
-    omitted; with ``init_hidden=True`` they must be omitted).
-    Outputs: ``spk, u, v, q``; only ``spk`` when ``init_hidden=True`` and ``output=False``.
+    Inputs: ``input_`` ``(batch, num_neurons)`` (any leading shape), then the state, zeros if omitted (with
+    ``init_hidden=True`` it must be omitted). The state is ``(u, v, q)``: real membrane, imaginary membrane,
+    refractory variable, each shaped like ``input_``. Three ways to pass it, as in snnTorch:
+
+    * ``spk, u, v, q = brf(cur, u, v, q)``: every state explicit (like ``snn.Synaptic``); ``brf(cur)`` returns
+      the same four tensors;
+    * ``spk, state = brf(cur, state)``: packed in a :class:`BRFState` NamedTuple (``state = brf.reset_mem()``);
+    * ``spk, mem = brf(cur, mem)``: ``snn.Leaky``'s call, ``mem`` being ``u``; ``v`` and ``q`` stay inside the
+      module (as ``snn.Leaky`` keeps ``self.mem``) and ``mem = brf.init_leaky()`` clears them for a new sample.
+
+    An empty state (what ``reset_mem()``/``init_leaky()`` return) means zeros. A state that does not fit the input
+    (another batch size, dtype or device) raises.
+
+    Outputs: the spikes, then the state in the form it was passed; only ``spk`` when ``init_hidden=True`` and
+    ``output=False`` (``spk, u, v, q`` with ``output=True``).
 
     Example:
         >>> import torch, torch.nn as nn, snntorch as snn
