@@ -233,8 +233,10 @@ class BRF(_Resonator):
         """A whole time-first sequence of currents ``(T, batch, num_neurons)`` through
         :func:`brf_plugins.sequence.brf_sequence` (the place fused kernels plug in).
 
-        Same results as calling the neuron T times. Returns ``spk_rec, u, v, q`` (spikes ``(T, batch,
-        num_neurons)`` and the final states), or ``spk_rec`` alone with ``init_hidden=True`` and ``output=False``.
+        Same results as calling the neuron T times, so without states it continues from the state kept in the
+        module (zeros on the first call and after ``reset_mem()``). Returns ``spk_rec, u, v, q`` (spikes ``(T,
+        batch, num_neurons)`` and the final states; ``spk_rec, state`` when a packed state was passed), or
+        ``spk_rec`` alone with ``init_hidden=True`` and ``output=False``.
         """
         return self._core_sequence(input_, (u, v, q), lambda states: S.brf_sequence(
             self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,

@@ -553,7 +553,7 @@ def test_quickstart_notebook_runs(tmp_path):
     finally:
         os.environ.pop("BRF_QUICK", None)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "resonates" in text
+    assert text.count("resonates") == 6 and text.count("the others fire 0 spikes") == 6, text
 
 
 @pytest.mark.slow
