@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -131,7 +131,12 @@ class PaperNetwork(nn.Module):
                        for _ in self.state_names)
         return hidden, torch.zeros(batch_size, self.output_size, dtype=dtype, device=device)
 
-    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False) -> SNNOutput:
+    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False,
+                spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
+        """Run ``x`` ``(T, B, m)``; ``spike_hook(t, z) -> z`` edits the hidden spikes of every step as in
+        :meth:`brf_plugins.network.RecurrentSNN.forward`: the recurrence, the readout, the spike count and the
+        record see the edited spikes (and ALIF's adaptation, which reads the previous spikes); the refractory
+        variable ``q`` was already updated with the original ones, as in the core."""
         check_input("x", x, width=self.input_size, ndim=3)
         if x.shape[0] == 0:
             raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
@@ -151,10 +156,10 @@ class PaperNetwork(nn.Module):
             neuron_state = [spk, *neuron_state]
         readouts, spikes = [], []
         spike_count = x.new_zeros(())
-        for x_t in x:
+        for t, x_t in enumerate(x):
             out = self.hidden(self.fc(torch.cat((x_t, spk), dim=1)), *neuron_state)
-            spk = out[0]
-            neuron_state = out if self.neuron == "alif" else out[1:]
+            spk = out[0] if spike_hook is None else spike_hook(t, out[0])
+            neuron_state = (spk, *out[1:]) if self.neuron == "alif" else out[1:]
             spike_count = spike_count + spk.sum()
             mem = self.readout(self.fc_out(spk), mem)
             readouts.append(mem)
