@@ -459,3 +459,15 @@ def test_docstring_examples_run():
     for module in (kernels, graph_module, spec_module, sequence):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_fused_paths_allow_retain_graph():
+    """A second backward through the same graph (retain_graph=True) gives the same gradients."""
+    currents, state, omega, b_offset, kw = _sequence_case("brf", "", {}, torch.float64, steps=20)
+    z, _ = sequence.brf_sequence(currents, state, omega=omega, b_offset=b_offset, backend="fused")
+    first = torch.autograd.grad(z.sum(), omega, retain_graph=True)[0]
+    assert torch.equal(torch.autograd.grad(z.sum(), omega)[0], first)
+    net = _network_pair("rf", torch.float64)
+    out = net(torch.rand(20, 2, 3, dtype=torch.float64) * 150)
+    first = torch.autograd.grad(out.readout.sum(), net.hidden.omega, retain_graph=True)[0]
+    assert torch.equal(torch.autograd.grad(out.readout.sum(), net.hidden.omega)[0], first)

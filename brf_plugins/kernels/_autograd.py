@@ -112,7 +112,6 @@ class CellSequence(torch.autograd.Function):
             g_currents[t] = g_cur
             acc_pa = g_pa if acc_pa is None else acc_pa.add_(g_pa)
             acc_pb = g_pb if acc_pb is None else acc_pb.add_(g_pb)
-        del ctx.trace
         u0, v0, q0 = ctx.initial
         g_currents = _sum_to(torch.stack(g_currents), currents)
         return (None, g_currents, _sum_to(g_u, u0), _sum_to(g_v, v0), _sum_to(g_q, q0),
@@ -179,7 +178,6 @@ class RecurrentCellSequence(torch.autograd.Function):
                 g_z_rec = g_input[:, m:] if recurrent else None
             else:
                 g_z_rec = g_cur @ w_rec if recurrent else None
-        del ctx.trace
         g_cur_all = torch.stack(g_currents)
         g_weight = None
         if ctx.needs_input_grad[3]:
