@@ -231,14 +231,7 @@ class RecurrentSNN(nn.Module):
         """The network and initialisation the paper used for ``task`` (a name or :class:`TaskConfig`)."""
         from .tasks import get_task
         cfg = get_task(task) if isinstance(task, str) else task
-        kwargs = dict(dt=cfg.dt)
-        if neuron == "alif":
-            kwargs.update(tau_mem_init=cfg.alif.tau_mem, tau_adp_init=cfg.alif.tau_adp, tau_out_init=cfg.alif.tau_out)
-        elif neuron == "bhrf":
-            kwargs.update(omega_init=cfg.bhrf_omega_init, b_offset_init=cfg.bhrf_b_offset_init,
-                          tau_out_init=cfg.tau_out)
-        else:
-            kwargs.update(omega_init=cfg.omega_init, b_offset_init=cfg.b_offset_init, tau_out_init=cfg.tau_out)
+        kwargs = cfg.init_kwargs(neuron)
         kwargs.update(overrides)
         return cls(cfg.input_size, cfg.hidden_size, cfg.output_size, neuron, generator=generator, **kwargs)
 
