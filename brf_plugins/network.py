@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -72,6 +72,8 @@ class RecurrentLayer(nn.Module):
         rf_reset: ``"none"``/``"soft"``/``"hard"`` for ``neuron="rf"``.
         bhrf_variant: ``"code"``/``"paper"``/``"explicit"`` for ``neuron="bhrf"``.
         divergence_boundary, refractory, smooth_reset: BRF ablation switches (all on by default).
+        alif_beta: adaptation strength of ``neuron="alif"`` (default 1.8); ``0.0`` turns it into a LIF neuron
+            with a fixed threshold and soft reset (the LIF baseline of the trainer's synthetic task).
         learn_omega, learn_b_offset: train the resonator parameters (default True).
         recurrent: feed back the previous spikes (default True; False gives ``Linear(m -> h)``).
     """
@@ -83,7 +85,7 @@ class RecurrentLayer(nn.Module):
                  spike_fn=None, rf_reset: str = "none", bhrf_variant: str = "code",
                  divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True,
                  learn_omega: bool = True, learn_b_offset: bool = True, recurrent: bool = True,
-                 generator: Optional[torch.Generator] = None):
+                 alif_beta: float = F.ALIF_BETA, generator: Optional[torch.Generator] = None):
         super().__init__()
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
@@ -98,6 +100,7 @@ class RecurrentLayer(nn.Module):
         self.ablation = dict(divergence_boundary=bool(divergence_boundary), refractory=bool(refractory),
                              smooth_reset=bool(smooth_reset))
         self.recurrent = bool(recurrent)
+        self.alif_beta = check_finite_float("alif_beta", alif_beta, nonnegative=True)
 
         fan_in = self.input_size + (self.hidden_size if self.recurrent else 0)
         self.linear = nn.Linear(fan_in, self.hidden_size, bias=False)
@@ -146,7 +149,8 @@ class RecurrentLayer(nn.Module):
             return tuple(F.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
                                      self.spike_fn, variant=self.bhrf_variant))
         z, u, a = state
-        return tuple(F.alif_step(current, z, u, a, self.tau_mem, self.tau_adp, self.theta, spike_fn=self.spike_fn))
+        return tuple(F.alif_step(current, z, u, a, self.tau_mem, self.tau_adp, self.theta, self.alif_beta,
+                                 spike_fn=self.spike_fn))
 
     def forward(self, x: torch.Tensor, state: Optional[tuple] = None) -> tuple:
         """One step: ``x`` is ``(B, m)``; returns the new state, whose first entry is the spike tensor."""
@@ -170,6 +174,8 @@ class RecurrentLayer(nn.Module):
             extras.append(f"rf_reset={self.rf_reset!r}")
         if self.neuron == "bhrf":
             extras.append(f"bhrf_variant={self.bhrf_variant!r}")
+        if self.neuron == "alif" and self.alif_beta != F.ALIF_BETA:
+            extras.append(f"alif_beta={self.alif_beta}")
         if self.neuron == "brf" and not all(self.ablation.values()):
             extras.append(", ".join(f"{k}={v}" for k, v in self.ablation.items()))
         return ", ".join(extras)
@@ -216,6 +222,16 @@ class RecurrentSNN(nn.Module):
 
     ``forward(x)`` takes ``(T, B, m)`` and returns :class:`SNNOutput` with the readout of every step; which
     steps enter the loss and the accuracy is the task's rule (:mod:`brf_plugins.metrics`).
+
+    ``forward(x, spike_hook=fn)`` calls ``z = fn(t, z)`` on the hidden spikes of every step ``t`` right after the
+    neuron update; what it returns is what the recurrence (next step), the readout, the spike count and
+    ``hidden_spikes`` see. The neuron's own refractory state ``q_t`` was already updated with the original spike.
+    This is how the robustness studies delete spikes (spec 1.8, ``z <- z * 1[rand > p]``):
+
+    >>> net = RecurrentSNN(4, 36, 6, omega_init=(3.0, 5.0))
+    >>> out = net(torch.rand(50, 2, 4), spike_hook=lambda t, z: torch.zeros_like(z))
+    >>> float(out.spike_count), bool(out.readout.eq(0).all())
+    (0.0, True)
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, neuron: str = "brf", *,
@@ -239,7 +255,8 @@ class RecurrentSNN(nn.Module):
     def neuron(self) -> str:
         return self.hidden.neuron
 
-    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False) -> SNNOutput:
+    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False,
+                spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
         check_input("x", x, width=self.hidden.input_size, ndim=3)
         if x.shape[0] == 0:
             raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
@@ -253,8 +270,10 @@ class RecurrentSNN(nn.Module):
                 check_state(name, s, reference)
         readouts, spikes = [], []
         spike_count = x.new_zeros(())
-        for x_t in x:
+        for t, x_t in enumerate(x):
             hidden_state = self.hidden.step(x_t, hidden_state)
+            if spike_hook is not None:
+                hidden_state = (spike_hook(t, hidden_state[0]),) + tuple(hidden_state[1:])
             z = hidden_state[0]
             spike_count = spike_count + z.sum()
             o = self.out(z, o)
