@@ -102,13 +102,20 @@ __all__ = [
 DEFAULT_DT = F.DEFAULT_DT
 """0.01, the paper's integration step (Norse's own default, 0.001, is not used)."""
 
-GAUSSIAN_METHODS = ("double_gaussian", "multi_gaussian")
-"""Surrogates of the BRF paper (:mod:`brf_plugins.surrogate`), with the released code's constants."""
+GAUSSIAN_METHODS = ("double_gaussian", "multi_gaussian", "double_gaussian_fgi", "multi_gaussian_fgi")
+"""Surrogates of the BRF paper (:mod:`brf_plugins.surrogate`), with the released code's constants. The ``_fgi``
+forms give the same values and gradients by forward gradient injection (plain differentiable ops, no custom
+autograd Function), which tracers and compilers see through."""
 NORSE_METHODS = ("heaviside", "super", "triangle", "tanh", "circ", "heavi_erfc")
 """Norse's own threshold methods, applied by ``norse.torch.functional.threshold.threshold(x, method, alpha)``."""
 METHODS = GAUSSIAN_METHODS + NORSE_METHODS
 
-_GAUSSIAN_SPIKES = {"double_gaussian": surrogate.default_spike_fn, "multi_gaussian": surrogate.multi_gaussian()}
+_GAUSSIAN_SPIKES = {
+    "double_gaussian": surrogate.default_spike_fn,
+    "multi_gaussian": surrogate.multi_gaussian(),
+    "double_gaussian_fgi": surrogate.double_gaussian(fgi=True),
+    "multi_gaussian_fgi": surrogate.multi_gaussian(fgi=True),
+}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -156,7 +163,8 @@ class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
         gamma: decay of the refractory variable :math:`q` (0.9).
         input_gain: factor on the input current before the update; ``None`` means ``1/dt`` (see the module
             docstring), ``1.0`` is the paper verbatim.
-        method: spike function: ``"double_gaussian"`` (default, the paper's surrogate), ``"multi_gaussian"``, one
+        method: spike function: ``"double_gaussian"`` (default, the paper's surrogate), ``"multi_gaussian"``,
+            ``"double_gaussian_fgi"`` / ``"multi_gaussian_fgi"`` (the same by forward gradient injection), one
             of Norse's (``"super"``, ``"tanh"``, ``"triangle"``, ``"circ"``, ``"heavi_erfc"``, ``"heaviside"``),
             or any callable ``x -> spikes`` (e.g. ``brf_plugins.surrogate.double_gaussian(width=0.3, fgi=True)``
             for other Gaussian constants).
@@ -347,8 +355,11 @@ def threshold(x: torch.Tensor, method: SpikeMethod, alpha: float = 100.0) -> tor
 
 
 def input_gain(p, dt: float) -> float:
-    """The factor on the input current: ``p.input_gain``, or ``1/dt`` where it is ``None``."""
-    return 1.0 / dt if p.input_gain is None else p.input_gain
+    """The factor on the input current: ``p.input_gain``; where it is ``None``, ``1/dt`` for the resonators (whose
+    update scales the current by ``dt``) and 1 for ALIF (whose update has no ``dt``)."""
+    if p.input_gain is not None:
+        return p.input_gain
+    return 1.0 if isinstance(p, ALIFParameters) else 1.0 / dt
 
 
 def _scaled(current: torch.Tensor, p, dt: float) -> torch.Tensor:
@@ -377,7 +388,11 @@ def _is_spec(value) -> bool:
 
 def _draw(name: str, spec, size: Optional[int], dt: float, generator, dtype) -> torch.Tensor:
     """Values for one per-neuron parameter from its spec; ``size=None`` keeps numbers 0-dim and tensors as given."""
-    dtype = dtype or torch.get_default_dtype()
+    if isinstance(spec, torch.Tensor):
+        spec = spec.detach()
+    if dtype is None:  # a given floating-point tensor keeps its precision
+        floating = isinstance(spec, torch.Tensor) and torch.is_floating_point(spec)
+        dtype = spec.dtype if floating else torch.get_default_dtype()
     if isinstance(spec, Normal):
         if size is None:
             raise ValueError(f"`{name}` = {spec} is drawn per neuron: give the layer's size (hidden_size).")
