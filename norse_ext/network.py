@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -32,6 +32,7 @@ from brf_plugins.init import xavier_uniform_
 from brf_plugins.network import NEURONS, SNNOutput
 from brf_plugins.tasks import TaskConfig, get_task
 
+from .functional import concat_weights
 from .functional import ALIFParameters, BHRFParameters, BRFParameters, LIReadoutParameters, Normal, RFParameters
 from .module import ALIFRecurrent, BHRFRecurrent, BRFRecurrent, LIReadoutLinearCell, RFRecurrent
 
@@ -70,9 +71,11 @@ class PaperNetwork(nn.Module):
         generator: random generator; with the same generator the initial values equal
             :meth:`brf_plugins.network.RecurrentSNN.from_task`'s.
 
-    ``forward(x, state=None, record=False)`` takes ``(T, B, m)`` and returns
+    ``forward(x, state=None, record=False, spike_hook=None)`` takes ``(T, B, m)`` and returns
     :class:`brf_plugins.network.SNNOutput` ``(readout (T, B, C), spike_count, hidden_spikes or None,
-    (hidden_state, readout_state))``.
+    (hidden_state, readout_state))``. ``spike_hook(t, z)`` (optional) replaces the hidden spikes of step ``t``
+    before the recurrence, the readout and the count see them, exactly as in
+    :meth:`brf_plugins.network.RecurrentSNN.forward` (spike-deletion studies).
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, neuron: str = "brf", *,
@@ -117,12 +120,16 @@ class PaperNetwork(nn.Module):
         self.out = LIReadoutLinearCell(h, self.output_size, LIReadoutParameters(_normal("tau_out_init", tau_out_init)),
                                        generator=generator)
 
-    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False) -> SNNOutput:
+    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False,
+                spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
         check_input("x", x, width=self.input_size, ndim=3)
         if x.shape[0] == 0:
             raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
         hidden_state, readout_state = (None, None) if state is None else state
-        spikes, hidden_state = self.hidden(x, hidden_state)
+        if spike_hook is None:
+            spikes, hidden_state = self.hidden(x, hidden_state)
+        else:
+            spikes, hidden_state = self._hooked_hidden(x, hidden_state, spike_hook)
         readouts = []
         spike_count = x.new_zeros(())
         for z in spikes:  # the readout sees the current step's spikes; counted step by step, as in the core
@@ -131,6 +138,24 @@ class PaperNetwork(nn.Module):
             readouts.append(o)
         return SNNOutput(torch.stack(readouts), spike_count, spikes if record else None,
                          (hidden_state, readout_state))
+
+    def _hooked_hidden(self, x, hidden_state, spike_hook):
+        """The hidden layer step by step with ``z = spike_hook(t, z)`` after each update, as the core's
+        ``RecurrentSNN.forward(spike_hook=...)``: the hooked spikes feed the recurrence and the readout."""
+        cell = self.hidden
+        if hidden_state is None:
+            hidden_state = cell.state_fallback(x)
+        z, hidden_state = cell.activation(x[0], hidden_state, cell.input_weights, cell.recurrent_weights, cell.p,
+                                          cell.dt)  # checks the state once
+        weight = concat_weights(cell.input_weights, cell.recurrent_weights)
+        spikes = []
+        for t in range(x.shape[0]):
+            if t:
+                z, hidden_state = cell._kind.recurrent_kernel(x[t], hidden_state, weight, cell.p, cell.dt)
+            z = spike_hook(t, z)
+            hidden_state = hidden_state._replace(z=z)
+            spikes.append(z)
+        return torch.stack(spikes), hidden_state
 
     # ---- the authors' state-dict layout ----------------------------------------------------------------------
 

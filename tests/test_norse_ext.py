@@ -189,6 +189,21 @@ def test_paper_network_equals_core_network(neuron):
         assert mine.hidden.omega.grad.abs().sum() > 0 and mine.hidden.b_offset.grad.abs().sum() > 0
 
 
+def test_paper_network_spike_hook_equals_core():
+    """Spike deletion (spec 1.8) through ``spike_hook`` gives the core's result."""
+    core = RecurrentSNN(3, 10, 4, "brf", omega_init=(5.0, 30.0)).to(D)
+    mine = norse_ext.build_paper_network((3, 10, 4), "brf").to(D).load_authors_state_dict(core.state_dict())
+    x = torch.rand(40, 2, 3, dtype=D) * 200.0
+    masks = (torch.rand(40, 2, 10, generator=torch.Generator().manual_seed(0)) > 0.3).to(D)
+
+    def hook(t, z):
+        return z * masks[t]
+    a, b = mine(x, record=True, spike_hook=hook), core(x, record=True, spike_hook=hook)
+    assert torch.equal(a.hidden_spikes, b.hidden_spikes) and a.hidden_spikes.sum() > 0
+    assert not torch.equal(a.hidden_spikes, mine(x, record=True).hidden_spikes)
+    torch.testing.assert_close(a.readout, b.readout, rtol=0, atol=1e-6)
+
+
 def test_paper_network_equals_snntorch_ext():
     """Norse and snnTorch adapters: same weights, same spikes (skipped where snntorch_ext is not installed)."""
     snntorch_ext = pytest.importorskip("snntorch_ext")
