@@ -9,7 +9,9 @@ returning ``(z, new_state)``); :mod:`norse_ext.module` the modules on Norse's ba
 
 Defaults to know: ``dt = 0.01`` (the paper's, not Norse's 0.001), and the input current is multiplied by
 ``input_gain = 1/dt`` so that the neurons train as drop-in replacements of Norse's LIF; ``input_gain=1.0`` is the
-paper's equation verbatim (used for the paper network and checkpoints).
+paper's equation verbatim (used for the paper network and checkpoints). Spike functions: ``p.method`` is the
+paper's ``"double_gaussian"`` (default), ``"multi_gaussian"``, their ``*_fgi`` forms, or any of Norse's threshold
+methods (``"super"``, ``"tanh"``, ...) with ``p.alpha``. Tutorial: ``examples/norse_quickstart.ipynb``.
 
 Example:
     >>> import torch
@@ -21,7 +23,7 @@ Example:
 """
 
 from . import functional
-from .functional import (ALIFFeedForwardState, ALIFParameters, ALIFState, BHRFFeedForwardState, BHRFParameters,
+from .functional import (METHODS, ALIFFeedForwardState, ALIFParameters, ALIFState, BHRFFeedForwardState, BHRFParameters,
                          BHRFState, BRFFeedForwardState, BRFParameters, BRFState, LIReadoutParameters, LIReadoutState,
                          Normal, RFFeedForwardState, RFParameters, RFState, alif_feed_forward_step, alif_step,
                          bhrf_feed_forward_step, bhrf_step, brf_feed_forward_step, brf_step, resolve_parameters,
@@ -32,7 +34,7 @@ from .module import (ALIF, BHRF, BRF, RF, ALIFCell, ALIFRecurrent, ALIFRecurrent
 from .network import PaperNetwork, build_paper_network, from_authors_checkpoint
 
 __all__ = [
-    "functional",
+    "functional", "METHODS",
     "BRFParameters", "RFParameters", "BHRFParameters", "ALIFParameters", "LIReadoutParameters", "Normal",
     "BRFFeedForwardState", "BRFState", "RFFeedForwardState", "RFState", "BHRFFeedForwardState", "BHRFState",
     "ALIFFeedForwardState", "ALIFState", "LIReadoutState",

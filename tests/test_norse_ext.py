@@ -170,7 +170,7 @@ def test_paper_network_equals_core_network(neuron):
     out = mine(x, record=True)
     assert isinstance(out, SNNOutput)
     assert torch.equal(out.hidden_spikes, out_core.hidden_spikes) and out.hidden_spikes.sum() > 0
-    assert float(out.spike_count) == float(out_core.spike_count)
+    assert float(out.spike_count.detach()) == float(out_core.spike_count.detach())
     torch.testing.assert_close(out.readout, out_core.readout, rtol=0, atol=1e-6)
     (hidden, o), (core_hidden, core_o) = out.state, out_core.state
     for a, b in zip(hidden, core_hidden):
@@ -236,6 +236,23 @@ def test_ecg_brf_checkpoint_reproduces_core_accuracy():
     assert mine.scored == core.scored == 141 * (1300 - ref.start)
     assert mine.accuracy == core.accuracy and mine.sops == core.sops
     assert distance_to_range(mine.percent, ref.expected) <= ref.tolerance, mine.percent
+
+
+@pytest.mark.slow
+@needs_data("ecg_qtdb", "QTDB_test.mat")
+@pytest.mark.parametrize("name", ["ecg_rf", "ecg_alif"])
+def test_ecg_rf_and_alif_checkpoints_reproduce_published_accuracy(name):
+    from torch.utils.data import DataLoader
+
+    from brf_plugins.data import ECGQTDB
+    from brf_plugins.metrics import evaluate
+    from brf_plugins.reproduce import REFERENCES, distance_to_range
+
+    ref = next(r for r in REFERENCES if r.name == name)
+    net = norse_ext.from_authors_checkpoint(CHECKPOINTS / f"{name}.pt")
+    result = evaluate(net, DataLoader(ECGQTDB(DATA_ROOT, split="test"), batch_size=141), ref.loss_rule,
+                      ref.accuracy_rule, ref.start)
+    assert distance_to_range(result.percent, ref.expected) <= ref.tolerance, result.percent
 
 
 @needs_data("reference_checkpoints", "ecg_rf.pt")
