@@ -97,7 +97,8 @@ def worker(args) -> dict:
 def run_all(args) -> list:
     from tqdm import tqdm
 
-    configs = [(mode, T) for T in args.lengths for mode in MODES]
+    configs = [(mode, T) for T in args.lengths for mode in MODES
+               if not (mode == "checkpoint_torch" and T > args.torch_max_length)]
     rows = []
     for mode, T in tqdm(configs, desc="configurations"):
         cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--T", str(T)] + _shared_flags(args)
@@ -113,7 +114,7 @@ def _shared_flags(args) -> list:
             "--outputs", str(args.outputs), "--tbptt", str(args.tbptt), "--ckpt", str(args.ckpt)]
 
 
-def write_results(rows: list, args) -> None:
+def write_results(rows: list, args, name: str = "long_sequence_memory") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     labels = {m: LABELS[m].format(tbptt=args.tbptt, ckpt=args.ckpt) for m in MODES}
     lengths = sorted({r["T"] for r in rows})
@@ -125,10 +126,11 @@ def write_results(rows: list, args) -> None:
              "|---:|" + "---:|" * len(MODES)]
     for T in lengths:
         lines.append(f"| {T:,} | " + " | ".join(
-            f"{cell[m, T]['peak_mib']:.1f} ({cell[m, T]['seconds']:.1f} s)" for m in MODES) + " |")
+            f"{cell[m, T]['peak_mib']:.1f} ({cell[m, T]['seconds']:.1f} s)" if (m, T) in cell else "–"
+            for m in MODES) + " |")
     text = "\n".join(lines) + "\n"
-    (RESULTS / "long_sequence_memory.md").write_text(text)
-    (RESULTS / "long_sequence_memory.json").write_text(json.dumps(dict(config=vars(args), rows=rows), indent=1))
+    (RESULTS / f"{name}.md").write_text(text)
+    (RESULTS / f"{name}.json").write_text(json.dumps(dict(config=vars(args), rows=rows), indent=1))
     print(text)
 
     import matplotlib
@@ -137,7 +139,8 @@ def write_results(rows: list, args) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for mode, marker in zip(MODES, "osd^"):
-        ax.plot(lengths, [max(cell[mode, T]["peak_mib"], 0.1) for T in lengths], marker=marker, label=labels[mode])
+        done = [T for T in lengths if (mode, T) in cell]
+        ax.plot(done, [max(cell[mode, T]["peak_mib"], 0.1) for T in done], marker=marker, label=labels[mode])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("sequence length T (steps)")
@@ -146,7 +149,7 @@ def write_results(rows: list, args) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "long_sequence_memory.png", dpi=120)
+    fig.savefig(RESULTS / f"{name}.png", dpi=120)
 
 
 def main(argv=None):
@@ -158,14 +161,23 @@ def main(argv=None):
     parser.add_argument("--outputs", type=int, default=6)
     parser.add_argument("--tbptt", type=int, default=50, help="TBPTT window (the paper's ALIF baseline: 50)")
     parser.add_argument("--ckpt", type=int, default=100, help="checkpoint chunk size")
+    parser.add_argument("--torch-max-length", type=int, default=1000,
+                        help="longest T for the (slow) torch.utils.checkpoint variant")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--T", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--name", default="long_sequence_memory", help="base name of the result files")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="write the table and plot from earlier result files instead of running")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    write_results(run_all(args), args)
+    if args.merge:
+        rows = [row for path in args.merge for row in json.loads(path.read_text())["rows"]]
+        write_results(rows, args, args.name)
+        return
+    write_results(run_all(args), args, args.name)
 
 
 if __name__ == "__main__":
