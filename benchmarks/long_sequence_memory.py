@@ -97,15 +97,18 @@ def worker(args) -> dict:
 def run_all(args) -> list:
     from tqdm import tqdm
 
-    configs = [(mode, T) for T in args.lengths for mode in MODES
+    configs = [(mode, T) for T in args.lengths for mode in args.modes
                if not (mode == "checkpoint_torch" and T > args.torch_max_length)]
     rows = []
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    partial = RESULTS / f"{args.name}.json"
     for mode, T in tqdm(configs, desc="configurations"):
         cmd = [sys.executable, __file__, "--worker", "--mode", mode, "--T", str(T)] + _shared_flags(args)
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{mode} T={T} failed:\n{done.stderr}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        partial.write_text(json.dumps(dict(config=vars(args), rows=rows), indent=1, default=str))  # keep what ran
     return rows
 
 
@@ -119,18 +122,19 @@ def write_results(rows: list, args, name: str = "long_sequence_memory") -> None:
     labels = {m: LABELS[m].format(tbptt=args.tbptt, ckpt=args.ckpt) for m in MODES}
     lengths = sorted({r["T"] for r in rows})
     cell = {(r["mode"], r["T"]): r for r in rows}
+    modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
     lines = [f"Peak memory added by one forward + backward pass (MiB, `ru_maxrss` delta; seconds in brackets). "
              f"BRF RecurrentSNN {args.inputs}-{args.hidden}-{args.outputs}, batch {args.batch}, float32, CPU, "
              f"1 thread.", "",
-             "| T | " + " | ".join(labels[m] for m in MODES) + " |",
-             "|---:|" + "---:|" * len(MODES)]
+             "| T | " + " | ".join(labels[m] for m in modes) + " |",
+             "|---:|" + "---:|" * len(modes)]
     for T in lengths:
         lines.append(f"| {T:,} | " + " | ".join(
             f"{cell[m, T]['peak_mib']:.1f} ({cell[m, T]['seconds']:.1f} s)" if (m, T) in cell else "–"
-            for m in MODES) + " |")
+            for m in modes) + " |")
     text = "\n".join(lines) + "\n"
     (RESULTS / f"{name}.md").write_text(text)
-    (RESULTS / f"{name}.json").write_text(json.dumps(dict(config=vars(args), rows=rows), indent=1))
+    (RESULTS / f"{name}.json").write_text(json.dumps(dict(config=vars(args), rows=rows), indent=1, default=str))
     print(text)
 
     import matplotlib
@@ -138,7 +142,7 @@ def write_results(rows: list, args, name: str = "long_sequence_memory") -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for mode, marker in zip(MODES, "osd^"):
+    for mode, marker in zip(modes, "osd^"):
         done = [T for T in lengths if (mode, T) in cell]
         ax.plot(done, [max(cell[mode, T]["peak_mib"], 0.1) for T in done], marker=marker, label=labels[mode])
     ax.set_xscale("log")
@@ -155,6 +159,7 @@ def write_results(rows: list, args, name: str = "long_sequence_memory") -> None:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[100, 300, 1000, 3000, 10000])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--inputs", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=64)
