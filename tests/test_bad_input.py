@@ -69,7 +69,7 @@ class ForwardCase:
     mutations: FrozenSet[str]
     names: Tuple[str, ...]                       # any of these in the message is accepted
     foreign_state: Callable[[dict], dict] = None  # valid inputs -> inputs whose state belongs elsewhere
-    extra: Dict[str, str] = field(default_factory=dict)
+    known_failures: Dict[str, str] = field(default_factory=dict)  # mutation -> reason (strict xfail)
 
     def __repr__(self):
         return self.name
@@ -203,14 +203,28 @@ def _adapter_snn_case(package, neuron="brf"):
         return dict(inputs, state=donor(torch.rand(T, B, M)).state)
 
     return ForwardCase(f"{package}.build_paper_network[{neuron}]", build, Layout("x", "TBm", M), ALL_MUTATIONS,
-                       ("x", "state", "input"), foreign)
+                       ("x", "state", "input"), foreign, known_failures=ADAPTER_KNOWN_FAILURES)
+
+
+# found by these tests when the adapters were merged; strict, so the entry must go once the adapter is fixed
+ADAPTER_KNOWN_FAILURES = {
+    "empty_batch": "PaperNetwork.forward returns an empty SNNOutput for B = 0 instead of raising",
+    "meta": "an input on another device fails inside the per-step core check, naming `current`, not `x`",
+}
 
 
 ADAPTER_CASES = [_adapter_snn_case(p, n) for p in ("snntorch_ext", "norse_ext") for n in ("brf", "alif")]
 
 
 def _case_params(cases, mutation):
-    return [pytest.param(c, id=c.name) for c in cases if mutation in c.mutations]
+    params = []
+    for c in cases:
+        if mutation not in c.mutations:
+            continue
+        reason = c.known_failures.get(mutation)
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(c, id=c.name, marks=marks))
+    return params
 
 
 def _expect(case, error, call, inputs):

@@ -251,6 +251,7 @@ def count_graph_nodes(tensor):
 
 def test_checkpointing_keeps_activations_out_of_the_graph():
     net = spiking_net("brf")
+    net.hidden.backend = "reference"  # the per-step graph (the fused kernels store a compact trace instead)
     x = binary_input(200)
     full = saved_bytes(lambda: net(x))
     half = saved_bytes(lambda: net(x[:100]))
@@ -292,3 +293,31 @@ def test_bad_models_and_losses_are_rejected():
         checkpointed_forward(net, x[:0], chunk_size=2)
     with pytest.raises(ValueError, match="`x`"):
         checkpointed_forward(net, x[0], chunk_size=2)
+
+
+@pytest.mark.parametrize("package", ["snntorch_ext", "norse_ext"])
+@pytest.mark.parametrize("method", ["recompute", "torch"])
+def test_adapter_networks_checkpoint_exactly(package, method):
+    """Any module with forward(x, state) -> SNNOutput works: the adapters' build_paper_network modules."""
+    mod = pytest.importorskip(package)
+    if not hasattr(mod, "build_paper_network"):
+        pytest.skip(f"{package} has no build_paper_network")
+    torch.manual_seed(0)
+    net = mod.build_paper_network((3, 8, 4), neuron="brf").double()
+    with torch.no_grad():  # a spiking regime: scale the weight matrices as spiking_net does
+        for p in net.parameters():
+            if p.dim() == 2:
+                p.mul_(200)
+    x = binary_input(40)
+    params = [p for p in net.parameters() if p.requires_grad]
+    full = net(x)
+    g_full = grads(readout_loss(full), params)
+    ckpt = checkpointed_forward(net, x, chunk_size=9, method=method)
+    g_ckpt = grads(readout_loss(ckpt), params)
+    assert torch.equal(full.readout, ckpt.readout)
+    assert full.spike_count.item() == ckpt.spike_count.item() > 0
+    for a, b in zip(g_full, g_ckpt):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12)
+    res = truncated_bptt(net, x, lambda out, s: readout_loss(out), chunk_size=40)
+    for p, g in zip(params, g_full):
+        torch.testing.assert_close(p.grad, g, rtol=1e-12, atol=1e-12)
