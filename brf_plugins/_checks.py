@@ -140,8 +140,10 @@ def check_finite_tensor(name: str, x: torch.Tensor) -> torch.Tensor:
     """``x`` must hold no NaN or inf.
 
     This one reads the tensor's contents (one reduction and, on a GPU, one device synchronisation), so callers
-    run it once per sequence or forward call, never per time step.
+    run it once per sequence or forward call, never per time step. Skipped while torch.compile traces.
     """
+    if torch.compiler.is_compiling():  # a data-dependent branch would break the graph; eager runs check
+        return x
     if x.numel() and not x.is_meta and not bool(torch.isfinite(x).all()):
         raise ValueError(f"`{name}` contains NaN or inf; clean the input (e.g. torch.nan_to_num) or find where "
                          f"it was produced. A NaN would spread through the state of every later step.")
