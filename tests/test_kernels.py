@@ -200,9 +200,8 @@ def test_sequence_auto_backend_and_fallbacks():
         sequence.bhrf_sequence(currents, state, omega=omega, b_offset=b_offset, backend="cuda")
     with pytest.raises(ValueError, match="variant"):
         sequence.bhrf_sequence(currents, state, omega=omega, b_offset=b_offset, variant="other")
-    empty = currents[:0]
-    z, final = sequence.brf_sequence(empty, state, omega=omega, b_offset=b_offset)
-    assert z.shape == empty.shape and final[0] is state[0]
+    with pytest.raises(ValueError, match="T >= 1"):  # issue 8: T = 0 is rejected, not an empty result
+        sequence.brf_sequence(currents[:0], state, omega=omega, b_offset=b_offset)
 
 
 def test_sequence_without_gradients_and_broadcast_parameters():
