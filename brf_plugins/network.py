@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
@@ -216,6 +216,16 @@ class RecurrentSNN(nn.Module):
 
     ``forward(x)`` takes ``(T, B, m)`` and returns :class:`SNNOutput` with the readout of every step; which
     steps enter the loss and the accuracy is the task's rule (:mod:`brf_plugins.metrics`).
+
+    ``forward(x, spike_hook=fn)`` calls ``z = fn(t, z)`` on the hidden spikes of every step ``t`` right after the
+    neuron update; what it returns is what the recurrence (next step), the readout, the spike count and
+    ``hidden_spikes`` see. The neuron's own refractory state ``q_t`` was already updated with the original spike.
+    This is how the robustness studies delete spikes (spec 1.8, ``z <- z * 1[rand > p]``):
+
+    >>> net = RecurrentSNN(4, 36, 6, omega_init=(3.0, 5.0))
+    >>> out = net(torch.rand(50, 2, 4), spike_hook=lambda t, z: torch.zeros_like(z))
+    >>> float(out.spike_count), bool(out.readout.eq(0).all())
+    (0.0, True)
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, neuron: str = "brf", *,
@@ -246,7 +256,8 @@ class RecurrentSNN(nn.Module):
     def neuron(self) -> str:
         return self.hidden.neuron
 
-    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False) -> SNNOutput:
+    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False,
+                spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
         check_input("x", x, width=self.hidden.input_size, ndim=3)
         if x.shape[0] == 0:
             raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
@@ -260,8 +271,10 @@ class RecurrentSNN(nn.Module):
                 check_state(name, s, reference)
         readouts, spikes = [], []
         spike_count = x.new_zeros(())
-        for x_t in x:
+        for t, x_t in enumerate(x):
             hidden_state = self.hidden.step(x_t, hidden_state)
+            if spike_hook is not None:
+                hidden_state = (spike_hook(t, hidden_state[0]),) + tuple(hidden_state[1:])
             z = hidden_state[0]
             spike_count = spike_count + z.sum()
             o = self.out(z, o)
