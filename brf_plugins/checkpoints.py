@@ -27,7 +27,8 @@ from ._checks import check_choice
 from .data._files import DataCorruptError, DataMissingError
 from .network import NEURONS, RecurrentSNN
 
-__all__ = ["read_state_dict", "infer_neuron", "infer_task", "state_dict_shapes", "load_authors_checkpoint"]
+__all__ = ["read_state_dict", "infer_neuron", "infer_task", "state_dict_shapes", "inspect_authors_checkpoint",
+           "load_authors_checkpoint"]
 
 IGNORED_KEYS = ("hidden.linear.mask",)
 
@@ -68,6 +69,26 @@ def state_dict_shapes(state: Dict[str, torch.Tensor]) -> Tuple[int, int, int]:
     return total - hidden, hidden, output
 
 
+def inspect_authors_checkpoint(path: Union[str, Path], neuron: Optional[str] = None, *, dt: float = 0.01
+                               ) -> Tuple[Dict[str, torch.Tensor], str, Tuple[int, int, int]]:
+    """Read and check a released checkpoint: ``(state_dict, neuron, (input_size, hidden_size, output_size))``.
+
+    ``neuron`` is checked against the file (ALIF keys or not), or inferred when omitted; resonator frequencies
+    must stay below ``1/dt``. The framework adapters build their own networks from this.
+    """
+    state = read_state_dict(path)
+    neuron = check_choice("neuron", neuron, NEURONS) if neuron is not None else infer_neuron(path, state)
+    if (neuron == "alif") != ("hidden.tau_adp" in state):
+        raise DataCorruptError(f"{path} holds {'an ALIF' if 'hidden.tau_adp' in state else 'a resonator'} model, "
+                               f"but neuron={neuron!r} was asked for.")
+    if neuron != "alif":
+        limit = 1.0 / dt
+        largest = float(state["hidden.omega"].abs().max())
+        if largest >= limit:
+            raise ValueError(f"{path}: trained |omega| reaches {largest:g} >= 1/dt = {limit:g}; pass a smaller dt.")
+    return state, neuron, state_dict_shapes(state)
+
+
 def load_authors_checkpoint(path: Union[str, Path], neuron: Optional[str] = None, *, dt: float = 0.01,
                             map_location: Union[str, torch.device] = "cpu", **layer_kwargs) -> RecurrentSNN:
     """Build a :class:`RecurrentSNN` from a released checkpoint and load its weights (strictly).
@@ -78,17 +99,8 @@ def load_authors_checkpoint(path: Union[str, Path], neuron: Optional[str] = None
         dt: the resonators' step (0.01 in every released model).
         **layer_kwargs: extra :class:`RecurrentLayer` options (e.g. ablations, ``spike_fn``).
     """
-    state = read_state_dict(path)
-    neuron = check_choice("neuron", neuron, NEURONS) if neuron is not None else infer_neuron(path, state)
-    if (neuron == "alif") != ("hidden.tau_adp" in state):
-        raise DataCorruptError(f"{path} holds {'an ALIF' if 'hidden.tau_adp' in state else 'a resonator'} model, "
-                               f"but neuron={neuron!r} was asked for.")
-    m, h, c = state_dict_shapes(state)
+    state, neuron, (m, h, c) = inspect_authors_checkpoint(path, neuron, dt=dt)
     if neuron != "alif":
-        limit = 1.0 / dt
-        largest = float(state["hidden.omega"].abs().max())
-        if largest >= limit:
-            raise ValueError(f"{path}: trained |omega| reaches {largest:g} >= 1/dt = {limit:g}; pass a smaller dt.")
         layer_kwargs.setdefault("omega_init", 1.0)
         layer_kwargs.setdefault("b_offset_init", 1.0)
     model = RecurrentSNN(m, h, c, neuron, dt=dt, **layer_kwargs)

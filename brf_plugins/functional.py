@@ -64,6 +64,7 @@ __all__ = [
     "li_alpha",
     "li_step",
     "one_step_radius",
+    "overdamping_limit",
 ]
 
 DEFAULT_DT = 0.01
@@ -130,7 +131,9 @@ def divergence_boundary(omega: torch.Tensor, dt: float = DEFAULT_DT) -> torch.Te
     r"""The divergence boundary :math:`p(\omega) = \big(-1 + \sqrt{1 - (\delta\omega)^2}\big)/\delta \le 0`.
 
     With damping :math:`b = p(\omega)` the explicit Euler step has :math:`|1 + \delta(b + i\omega)| = 1`
-    (sustained oscillation); any smaller :math:`b` decays. NaN for :math:`|\omega| > 1/\delta`.
+    (sustained oscillation); a smaller :math:`b` decays as long as the extra damping :math:`p(\omega) - b` stays
+    below :func:`overdamping_limit` (beyond it the Euler step overshoots and the map expands again).
+    NaN for :math:`|\omega| > 1/\delta`.
     """
     return (-1 + torch.sqrt(1 - torch.square(dt * omega))) / dt
 
@@ -335,6 +338,19 @@ def li_step(current: torch.Tensor, o: torch.Tensor, tau_mem: torch.Tensor) -> to
     r"""Leaky-integrator readout (spec 1.6): :math:`o_t = \alpha o_{t-1} + (1-\alpha) I_t`, :math:`I_t = W z_t`."""
     alpha = li_alpha(tau_mem)
     return o * alpha + current * (1.0 - alpha)
+
+
+def overdamping_limit(omega: torch.Tensor, dt: float = DEFAULT_DT) -> torch.Tensor:
+    r"""Largest extra damping :math:`b' + q` that keeps the BRF one-step map non-expanding.
+
+    :math:`|1 + \delta(b + i\omega)| \le 1` holds exactly for
+    :math:`p(\omega) - 2\sqrt{1 - (\delta\omega)^2}/\delta \le b \le p(\omega)`, so with
+    :math:`b = p(\omega) - b' - q` the free membrane never grows iff
+    :math:`0 \le b' + q \le 2\sqrt{1 - (\delta\omega)^2}/\delta`. The limit is 200 for small
+    :math:`\omega` at :math:`\delta = 0.01` but shrinks to 8.9 at :math:`\omega = 99.9`, where a few spikes' worth
+    of refractory :math:`q` (which saturates at :math:`1/(1-\gamma) = 10`) make the explicit Euler step overshoot.
+    """
+    return 2 * torch.sqrt(1 - torch.square(dt * omega)) / dt
 
 
 def one_step_radius(omega: torch.Tensor, b: torch.Tensor, dt: float = DEFAULT_DT) -> torch.Tensor:

@@ -72,6 +72,8 @@ class RecurrentLayer(nn.Module):
         rf_reset: ``"none"``/``"soft"``/``"hard"`` for ``neuron="rf"``.
         bhrf_variant: ``"code"``/``"paper"``/``"explicit"`` for ``neuron="bhrf"``.
         divergence_boundary, refractory, smooth_reset: BRF ablation switches (all on by default).
+        alif_beta: adaptation strength of ``neuron="alif"`` (default 1.8); ``0.0`` turns it into a LIF neuron
+            with a fixed threshold and soft reset (the LIF baseline of the trainer's synthetic task).
         learn_omega, learn_b_offset: train the resonator parameters (default True).
         recurrent: feed back the previous spikes (default True; False gives ``Linear(m -> h)``).
     """
@@ -83,7 +85,7 @@ class RecurrentLayer(nn.Module):
                  spike_fn=None, rf_reset: str = "none", bhrf_variant: str = "code",
                  divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True,
                  learn_omega: bool = True, learn_b_offset: bool = True, recurrent: bool = True,
-                 generator: Optional[torch.Generator] = None):
+                 alif_beta: float = F.ALIF_BETA, generator: Optional[torch.Generator] = None):
         super().__init__()
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
@@ -98,6 +100,7 @@ class RecurrentLayer(nn.Module):
         self.ablation = dict(divergence_boundary=bool(divergence_boundary), refractory=bool(refractory),
                              smooth_reset=bool(smooth_reset))
         self.recurrent = bool(recurrent)
+        self.alif_beta = check_finite_float("alif_beta", alif_beta, nonnegative=True)
 
         fan_in = self.input_size + (self.hidden_size if self.recurrent else 0)
         self.linear = nn.Linear(fan_in, self.hidden_size, bias=False)
@@ -146,7 +149,8 @@ class RecurrentLayer(nn.Module):
             return tuple(F.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
                                      self.spike_fn, variant=self.bhrf_variant))
         z, u, a = state
-        return tuple(F.alif_step(current, z, u, a, self.tau_mem, self.tau_adp, self.theta, spike_fn=self.spike_fn))
+        return tuple(F.alif_step(current, z, u, a, self.tau_mem, self.tau_adp, self.theta, self.alif_beta,
+                                 spike_fn=self.spike_fn))
 
     def forward(self, x: torch.Tensor, state: Optional[tuple] = None) -> tuple:
         """One step: ``x`` is ``(B, m)``; returns the new state, whose first entry is the spike tensor."""
@@ -170,6 +174,8 @@ class RecurrentLayer(nn.Module):
             extras.append(f"rf_reset={self.rf_reset!r}")
         if self.neuron == "bhrf":
             extras.append(f"bhrf_variant={self.bhrf_variant!r}")
+        if self.neuron == "alif" and self.alif_beta != F.ALIF_BETA:
+            extras.append(f"alif_beta={self.alif_beta}")
         if self.neuron == "brf" and not all(self.ablation.values()):
             extras.append(", ".join(f"{k}={v}" for k, v in self.ablation.items()))
         return ", ".join(extras)
@@ -241,14 +247,7 @@ class RecurrentSNN(nn.Module):
         """The network and initialisation the paper used for ``task`` (a name or :class:`TaskConfig`)."""
         from .tasks import get_task
         cfg = get_task(task) if isinstance(task, str) else task
-        kwargs = dict(dt=cfg.dt)
-        if neuron == "alif":
-            kwargs.update(tau_mem_init=cfg.alif.tau_mem, tau_adp_init=cfg.alif.tau_adp, tau_out_init=cfg.alif.tau_out)
-        elif neuron == "bhrf":
-            kwargs.update(omega_init=cfg.bhrf_omega_init, b_offset_init=cfg.bhrf_b_offset_init,
-                          tau_out_init=cfg.tau_out)
-        else:
-            kwargs.update(omega_init=cfg.omega_init, b_offset_init=cfg.b_offset_init, tau_out_init=cfg.tau_out)
+        kwargs = cfg.init_kwargs(neuron)
         kwargs.update(overrides)
         return cls(cfg.input_size, cfg.hidden_size, cfg.output_size, neuron, generator=generator, **kwargs)
 

@@ -67,6 +67,22 @@ class TaskConfig:
     def with_overrides(self, **changes) -> "TaskConfig":
         return replace(self, **changes)
 
+    def init_kwargs(self, neuron: str) -> Dict[str, object]:
+        """The paper's initialisation of this task's network for ``neuron``, as :class:`RecurrentSNN` keywords.
+
+        ``dt`` and ``tau_out_init`` always; ``omega_init``/``b_offset_init`` for the resonators (BHRF has its own
+        ranges); ``tau_mem_init``/``tau_adp_init`` (and the ALIF readout's ``tau_out_init``) for ALIF. Every
+        network builder (core and adapters) reads the recipe from here.
+        """
+        if neuron == "alif":
+            return dict(dt=self.dt, tau_mem_init=self.alif.tau_mem, tau_adp_init=self.alif.tau_adp,
+                        tau_out_init=self.alif.tau_out)
+        if neuron == "bhrf":
+            return dict(dt=self.dt, omega_init=self.bhrf_omega_init, b_offset_init=self.bhrf_b_offset_init,
+                        tau_out_init=self.tau_out)
+        return dict(dt=self.dt, omega_init=self.omega_init, b_offset_init=self.b_offset_init,
+                    tau_out_init=self.tau_out)
+
 
 TASKS: Dict[str, TaskConfig] = {
     "smnist": TaskConfig(

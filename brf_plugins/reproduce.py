@@ -1,0 +1,161 @@
+"""Reproduce the published test accuracies of the authors' released checkpoints.
+
+``brf-reproduce`` (or ``python -m brf_plugins.reproduce``) loads each released model into
+:class:`brf_plugins.network.RecurrentSNN`, runs the real test set under the task's accuracy rule and prints a table
+of expected versus measured accuracy and SOPs per sample.
+
+    brf-reproduce --data-root ../shared/data            # all rows whose data is available
+    brf-reproduce --only ecg_brf ecg_rf --subset 1000    # a quick look
+
+The data root holds ``mnist/``, ``ecg_qtdb/`` and ``reference_checkpoints/`` (the layout of this project's shared
+data folder); ``--checkpoints`` can point elsewhere. SHD rows need the SHD test file (``--shd-root``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from .checkpoints import load_authors_checkpoint
+from .data import DataMissingError, ECGQTDB, SequentialMNIST
+from .data._files import resolve_root
+from .metrics import EvalResult, evaluate
+
+__all__ = ["Reference", "REFERENCES", "reproduce", "main"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A released checkpoint and the figure it must reproduce."""
+
+    name: str                      # checkpoint file stem
+    task: str                      # smnist / psmnist / ecg / shd
+    expected: Tuple[float, float]  # published test accuracy range in % (low, high)
+    tolerance: float               # allowed distance to that range, in percentage points
+    loss_rule: str
+    accuracy_rule: str
+    start: int = 0                 # steps skipped in loss/accuracy (the ALIF scripts' sub_seq_length)
+    permutation: Optional[str] = None
+    sops: Optional[float] = None   # expected SOPs per sample (approximate, informational)
+    note: str = ""
+
+
+REFERENCES: List[Reference] = [
+    Reference("ecg_brf", "ecg", (86.21, 86.22), 0.02, "per_step", "per_step", sops=6913),
+    Reference("ecg_rf", "ecg", (85.11, 85.11), 0.02, "per_step", "per_step", sops=11906),
+    Reference("ecg_alif", "ecg", (70.75, 70.75), 0.1, "per_step", "per_step", start=10),
+    Reference("smnist_brf", "smnist", (99.14, 99.14), 0.02, "last", "last", sops=16100),
+    Reference("psmnist_brf", "psmnist", (95.21, 95.21), 0.02, "sum", "mean",
+              permutation="psmnist_brf_permutation.pt", sops=28070),
+    Reference("smnist_alif", "smnist", (92.44, 92.44), 0.1, "last", "last"),
+    Reference("psmnist_alif", "psmnist", (83.8, 83.8), 0.1, "sum", "mean", permutation="psmnist_alif_permutation.pt"),
+    Reference("smnist_rf", "smnist", (98.1, 98.7), 0.0, "last", "last",
+              note="41 unstable neurons: sensitive to float order (spec 9.13)"),
+    Reference("shd_brf", "shd", (92.27, 92.27), 0.02, "sum", "mean", note="needs the SHD test file"),
+    Reference("shd_rf", "shd", (90.15, 90.15), 0.02, "sum", "mean", note="needs the SHD test file"),
+    Reference("shd_alif", "shd", (73.63, 73.63), 0.1, "sum", "mean", start=10, note="needs the SHD test file"),
+]
+
+
+def _test_set(ref: Reference, data_root: Path, checkpoints: Path, shd_root: Optional[Path]):
+    if ref.task == "ecg":
+        return ECGQTDB(data_root, split="test")
+    if ref.task in ("smnist", "psmnist"):
+        perm = checkpoints / ref.permutation if ref.permutation else None
+        return SequentialMNIST(data_root, split="test", permutation=perm)
+    try:
+        from .data import shd  # provided by the data loaders; optional here
+    except ImportError as err:
+        raise DataMissingError("SHD loading is not available in this installation.") from err
+    return shd.SHD(shd_root or data_root, split="test")
+
+
+def distance_to_range(value: float, expected: Tuple[float, float]) -> float:
+    low, high = expected
+    return 0.0 if low <= value <= high else min(abs(value - low), abs(value - high))
+
+
+def reproduce(data_root=None, checkpoints=None, only: Optional[List[str]] = None, subset: Optional[int] = None,
+              device: str = "cpu", batch_size: int = 500, shd_root=None,
+              log: Callable[[str], None] = print) -> List[dict]:
+    """Evaluate the released checkpoints; returns one row (dict) per checkpoint evaluated or skipped."""
+    data_root = resolve_root(data_root)
+    checkpoints = Path(checkpoints) if checkpoints else data_root / "reference_checkpoints"
+    rows = []
+    for ref in REFERENCES:
+        if only and ref.name not in only:
+            continue
+        row = dict(name=ref.name, task=ref.task, expected=ref.expected, tolerance=ref.tolerance, measured=None,
+                   sops=None, status="skipped", seconds=0.0, samples=0, note=ref.note)
+        path = checkpoints / f"{ref.name}.pt"
+        try:
+            dataset = _test_set(ref, data_root, checkpoints, Path(shd_root) if shd_root else None)
+            model = load_authors_checkpoint(path, map_location=device)
+        except (DataMissingError, FileNotFoundError) as err:
+            row["note"] = f"skipped: {str(err).splitlines()[0][:90]}"
+            rows.append(row)
+            log(f"{ref.name:14s} skipped ({row['note']})")
+            continue
+        if subset:
+            dataset = Subset(dataset, range(min(subset, len(dataset))))
+        batch = len(dataset) if ref.task == "ecg" else batch_size
+        start = time.perf_counter()
+        result: EvalResult = evaluate(model, DataLoader(dataset, batch_size=batch), ref.loss_rule,
+                                      ref.accuracy_rule, start=ref.start, device=torch.device(device), progress=True)
+        row.update(measured=result.percent, sops=result.sops, seconds=time.perf_counter() - start,
+                   samples=result.samples)
+        if subset and subset < len(dataset.dataset):
+            row["status"] = "subset"
+        else:
+            ok = distance_to_range(result.percent, ref.expected) <= ref.tolerance + 1e-9
+            row["status"] = "ok" if ok else "MISMATCH"
+        rows.append(row)
+        log(f"{ref.name:14s} {result.percent:8.4f} %  ({row['status']}, {row['seconds']:.1f} s)")
+    return rows
+
+
+def format_table(rows: List[dict]) -> str:
+    lines = ["| checkpoint | task | expected % | measured % | distance pp | tolerance pp | SOPs/sample | status |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        low, high = r["expected"]
+        expected = f"{low:.2f}" if low == high else f"{low:.2f}-{high:.2f}"
+        if r["measured"] is None:
+            lines.append(f"| {r['name']} | {r['task']} | {expected} | - | - | {r['tolerance']:.2f} | - | "
+                         f"{r['status']} |")
+            continue
+        dist = distance_to_range(r["measured"], r["expected"])
+        lines.append(f"| {r['name']} | {r['task']} | {expected} | {r['measured']:.4f} | {dist:.4f} | "
+                     f"{r['tolerance']:.2f} | {r['sops']:,.1f} | {r['status']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="brf-reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", default=None,
+                        help="folder with mnist/, ecg_qtdb/, reference_checkpoints/ (default $BRF_PLUGINS_DATA)")
+    parser.add_argument("--checkpoints", default=None, help="folder of the released .pt files")
+    parser.add_argument("--shd-root", default=None, help="folder with the SHD test file (shd_test.h5)")
+    parser.add_argument("--only", nargs="*", help="checkpoint names, e.g. ecg_brf smnist_brf")
+    parser.add_argument("--subset", type=int, default=None, help="evaluate only the first N test samples")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args(argv)
+    known = {r.name for r in REFERENCES}
+    if args.only and not set(args.only) <= known:
+        parser.error(f"unknown checkpoint(s) {sorted(set(args.only) - known)}; choose from {sorted(known)}")
+    rows = reproduce(args.data_root, args.checkpoints, args.only, args.subset, args.device, args.batch_size,
+                     args.shd_root, log=lambda s: print(s, file=sys.stderr))
+    print(format_table(rows))
+    return 1 if any(r["status"] == "MISMATCH" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
