@@ -13,15 +13,17 @@ Figures 1, 2, 10 (single neuron)       :func:`spike_train`, :func:`simulate_neur
                                        :data:`MECHANISMS`, :func:`plot_neuron_trace`, :func:`plot_phase_portrait`
 Figures 3, 8, A.4 (frequency resp.)    :func:`frequency_response`, :func:`plot_frequency_response`
 A.5, A.11 (divergence boundary)        :func:`divergence_boundary_curves`, :func:`model_stability`,
-                                       :func:`stability_from_parameters`, :func:`plot_divergence_boundary`,
-                                       :func:`plot_stability`
+                                       :func:`stability_from_parameters`, :func:`stability_region`,
+                                       :func:`plot_divergence_boundary`, :func:`plot_stability`,
+                                       :func:`plot_stability_region`
 Figure 5 (parameters), data spectrum   :func:`neuron_parameters`, :func:`plot_parameters`,
                                        :func:`dataset_spectrum`, :func:`spectrum_omega_init`,
                                        :class:`SpectrumInit`, :func:`plot_spectrum`
 A.10, Figures 7, 12 (robustness)       :func:`quantization_study`, :func:`input_noise_study`,
                                        :func:`spike_deletion_study`, :func:`synaptic_noise_study`,
                                        :func:`pruning_study`, :func:`plot_robustness`
-A.8, A.9, Figures 10, 11 (ablations)   :data:`ABLATIONS`, :func:`build_ablation`, :func:`load_training_log`,
+A.8, A.9, Figures 10, 11 (ablations)   :data:`ABLATIONS`, :func:`build_ablation`, :func:`add_ablation_argument`,
+                                       :func:`ablation_from_args`, :func:`load_training_log`,
                                        :func:`ablation_summary`, :func:`plot_training_curves`
 =====================================  ==========================================================================
 
@@ -34,8 +36,8 @@ Example:
 """
 
 from ._plotting import PlotResult
-from .ablations import (ABLATIONS, ablation_kwargs, ablation_summary, build_ablation, load_training_log,
-                        plot_training_curves)
+from .ablations import (ABLATIONS, ablation_from_args, ablation_kwargs, ablation_summary, add_ablation_argument,
+                        build_ablation, load_training_log, plot_training_curves)
 from .frequency import FrequencyResponse, frequency_response, plot_frequency_response
 from .parameters import NeuronParameters, neuron_parameters, plot_parameters
 from .robustness import (STUDIES, RobustnessResult, as_batches, attach_recurrent_mask, input_noise_study,
@@ -44,9 +46,10 @@ from .robustness import (STUDIES, RobustnessResult, as_batches, attach_recurrent
 from .single_neuron import (MECHANISMS, SINGLE_NEURONS, NeuronTrace, compare_mechanisms, plot_neuron_trace,
                             plot_phase_portrait, simulate_neuron, spike_train)
 from .spectrum import Spectrum, SpectrumInit, dataset_spectrum, iter_sequences, plot_spectrum, spectrum_omega_init
-from .stability import (BoundaryCurves, StabilityReport, divergence_boundary_curves, find_recurrent_layer,
-                        free_step_eigenvalues, free_step_matrix, model_stability, plot_divergence_boundary,
-                        plot_stability, stability_from_parameters)
+from .stability import (RADIUS_TOLERANCE, BoundaryCurves, StabilityRegion, StabilityReport,
+                        divergence_boundary_curves, find_recurrent_layer, free_step_eigenvalues, free_step_matrix,
+                        model_stability, plot_divergence_boundary, plot_stability, plot_stability_region,
+                        stability_from_parameters, stability_region)
 
 __all__ = [
     "PlotResult",
@@ -56,9 +59,10 @@ __all__ = [
     # frequency response
     "FrequencyResponse", "frequency_response", "plot_frequency_response",
     # divergence boundary and stability
-    "BoundaryCurves", "StabilityReport", "free_step_matrix", "free_step_eigenvalues", "stability_from_parameters",
-    "model_stability", "find_recurrent_layer", "divergence_boundary_curves", "plot_divergence_boundary",
-    "plot_stability",
+    "RADIUS_TOLERANCE", "BoundaryCurves", "StabilityReport", "StabilityRegion", "free_step_matrix",
+    "free_step_eigenvalues", "stability_from_parameters", "model_stability", "find_recurrent_layer",
+    "divergence_boundary_curves", "stability_region", "plot_divergence_boundary", "plot_stability",
+    "plot_stability_region",
     # parameters and data spectrum
     "NeuronParameters", "neuron_parameters", "plot_parameters", "Spectrum", "iter_sequences", "dataset_spectrum",
     "spectrum_omega_init", "SpectrumInit", "plot_spectrum",
@@ -67,6 +71,6 @@ __all__ = [
     "input_noise_study", "spike_deletion_study", "synaptic_noise_study", "recurrent_keep_mask", "prune_recurrent",
     "attach_recurrent_mask", "pruning_study", "plot_robustness",
     # ablations
-    "ABLATIONS", "ablation_kwargs", "build_ablation", "load_training_log", "ablation_summary",
-    "plot_training_curves",
+    "ABLATIONS", "ablation_kwargs", "build_ablation", "add_ablation_argument", "ablation_from_args",
+    "load_training_log", "ablation_summary", "plot_training_curves",
 ]

@@ -38,8 +38,8 @@ import numpy as np
 
 from ._plotting import PlotResult, new_figure
 
-__all__ = ["ABLATIONS", "ablation_kwargs", "build_ablation", "load_training_log", "ablation_summary",
-           "plot_training_curves"]
+__all__ = ["ABLATIONS", "ablation_kwargs", "build_ablation", "add_ablation_argument", "ablation_from_args",
+           "load_training_log", "ablation_summary", "plot_training_curves"]
 
 ABLATIONS: Dict[str, dict] = {
     "brf": dict(neuron="brf"),
@@ -72,6 +72,35 @@ def build_ablation(name: str, task, generator=None, **overrides):
     neuron = options.pop("neuron")
     options.update(overrides)
     return RecurrentSNN.from_task(task, neuron=neuron, generator=generator, **options)
+
+
+def add_ablation_argument(parser, *, flag: str = "--ablation", default: str = "brf"):
+    """Add ``--ablation NAME`` (one of :data:`ABLATIONS`) to an ``argparse`` parser, for trainers.
+
+    Read it back with :func:`ablation_from_args`::
+
+        parser = argparse.ArgumentParser()
+        add_ablation_argument(parser)
+        args = parser.parse_args(["--ablation", "brf-no-rp"])
+        neuron, layer_kwargs = ablation_from_args(args)      # "brf", {"refractory": False}
+        model = RecurrentSNN.from_task("ecg", neuron=neuron, **layer_kwargs)
+    """
+    ablation_kwargs(default)  # validates the default
+    lines = ", ".join(f"{name} ({_describe(opts)})" for name, opts in ABLATIONS.items())
+    parser.add_argument(flag, choices=list(ABLATIONS), default=default, metavar="NAME",
+                        help=f"model variant of the paper's ablations (A.8, A.9); default {default}. {lines}")
+    return parser
+
+
+def _describe(options: dict) -> str:
+    extras = [f"{k}={v}" for k, v in options.items() if k != "neuron"]
+    return options["neuron"] + (": " + ", ".join(extras) if extras else "")
+
+
+def ablation_from_args(args, *, dest: str = "ablation"):
+    """``(neuron, layer_kwargs)`` of the ablation chosen on the command line (see :func:`add_ablation_argument`)."""
+    options = ablation_kwargs(getattr(args, dest))
+    return options.pop("neuron"), options
 
 
 TrainingLog = Dict[str, np.ndarray]

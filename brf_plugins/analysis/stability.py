@@ -29,14 +29,18 @@ import numpy as np
 import torch
 
 from .. import functional as F
-from .._checks import check_choice, check_dt, check_positive_int
+from .._checks import check_choice, check_dt, check_finite_float, check_positive_int
 from ._plotting import PlotResult, new_figure
 
-__all__ = ["StabilityReport", "BoundaryCurves", "free_step_matrix", "free_step_eigenvalues",
-           "stability_from_parameters", "model_stability", "find_recurrent_layer", "divergence_boundary_curves",
-           "plot_divergence_boundary", "plot_stability"]
+__all__ = ["RADIUS_TOLERANCE", "StabilityReport", "BoundaryCurves", "StabilityRegion", "free_step_matrix",
+           "free_step_eigenvalues", "stability_from_parameters", "model_stability", "find_recurrent_layer",
+           "divergence_boundary_curves", "stability_region", "plot_divergence_boundary", "plot_stability",
+           "plot_stability_region"]
 
 RESONATORS = ("brf", "rf", "bhrf", "izhikevich")
+RADIUS_TOLERANCE = 1e-12
+"""A radius counts as above 1 only beyond ``1 + RADIUS_TOLERANCE`` (float64 rounding of neurons exactly on the
+boundary, e.g. a BRF neuron with ``b' = 0``)."""
 
 
 def _vector(name: str, value) -> torch.Tensor:
@@ -48,26 +52,29 @@ def _vector(name: str, value) -> torch.Tensor:
 
 
 def free_step_matrix(neuron: str, omega, b_offset, dt: float = F.DEFAULT_DT, *, divergence_boundary: bool = True,
-                     variant: str = "code") -> torch.Tensor:
-    """The one-step map ``M`` of free neurons (no input, no spike, ``q = 0``), shape ``(h, 2, 2)``, float64.
+                     smooth_reset: bool = True, variant: str = "code", q=0.0) -> torch.Tensor:
+    r"""The one-step map ``M`` of free neurons (no input, no spike), shape ``(h, 2, 2)``, float64.
 
     Column ``j`` is the core step applied to the unit state ``e_j`` of ``(u, v)``: ``M @ (u, v) = (u', v')``.
+    ``q`` is the refractory variable held during the step (BRF/BHRF; a number or ``(h,)``): the BRF's damping
+    is :math:`p(\omega) - |b'| - q` (unless ``smooth_reset=False``), so a refractory neuron has a different map.
     """
     check_choice("neuron", neuron, RESONATORS)
     dt = check_dt(dt)
-    omega, b_offset = torch.broadcast_tensors(_vector("omega", omega), _vector("b_offset", b_offset))
+    omega, b_offset, q = torch.broadcast_tensors(_vector("omega", omega), _vector("b_offset", b_offset),
+                                                 _vector("q", q))
     zeros = torch.zeros_like(omega)
     ones = torch.ones_like(omega)
     silent = torch.zeros_like  # spike function that never fires: the free, subthreshold map
     columns = []
     for u, v in ((ones, zeros), (zeros, ones)):
         if neuron == "brf":
-            _, u1, v1, _ = F.brf_step(zeros, u, v, zeros, omega, b_offset, dt, spike_fn=silent,
-                                      divergence_boundary=divergence_boundary)
+            _, u1, v1, _ = F.brf_step(zeros, u, v, q, omega, b_offset, dt, spike_fn=silent,
+                                      divergence_boundary=divergence_boundary, smooth_reset=smooth_reset)
         elif neuron == "rf":
             _, u1, v1 = F.rf_step(zeros, u, v, omega, b_offset, dt, spike_fn=silent)
         elif neuron == "bhrf":
-            _, u1, v1, _ = F.bhrf_step(zeros, u, v, zeros, omega, b_offset, dt, spike_fn=silent, variant=variant)
+            _, u1, v1, _ = F.bhrf_step(zeros, u, v, q, omega, b_offset, dt, spike_fn=silent, variant=variant)
         else:
             _, u1, v1 = F.izhikevich_step(zeros, u, v, omega, b_offset, dt, spike_fn=silent)
         columns.append(torch.stack((u1, v1), dim=-1))
@@ -85,7 +92,13 @@ class StabilityReport:
 
     ``omega``: effective frequency (BRF: clamped below :math:`1/\delta`); ``b_offset``: :math:`|b'|`;
     ``damping``: :math:`b` at :math:`q = 0` (RF/BRF; NaN for BHRF and Izhikevich); ``boundary``:
-    :math:`p(\omega)` (NaN above :math:`1/\delta`); ``radius``: spectral radius of the free one-step map.
+    :math:`p(\omega)` (NaN above :math:`1/\delta`); ``radius``: spectral radius of the free one-step map at
+    :math:`q = 0`; ``worst_radius``: its maximum over every refractory level :math:`0 \le q \le q_{max}`,
+    :math:`q_{max} = 1/(1 - \gamma)` (10 at the default :math:`\gamma = 0.9`), the largest ``q`` a neuron reaches
+    by firing at every step (equal to ``radius`` for neurons without ``q``). A BRF neuron is non-expanding at
+    :math:`q = 0` by construction, but the Euler step overshoots once :math:`b' + q` exceeds
+    :func:`brf_plugins.functional.overdamping_limit`, so ``worst_radius`` can exceed 1 for
+    :math:`\omega` close to :math:`1/\delta`.
     """
 
     name: str
@@ -96,36 +109,51 @@ class StabilityReport:
     damping: np.ndarray
     boundary: np.ndarray
     radius: np.ndarray
+    worst_radius: np.ndarray
+    q_max: float
 
     @property
     def unstable(self) -> np.ndarray:
         """Indices of the neurons whose free membrane grows (radius > 1)."""
-        return np.flatnonzero(self.radius > 1.0)
+        return np.flatnonzero(self.radius > 1.0 + RADIUS_TOLERANCE)
 
     @property
     def n_unstable(self) -> int:
-        return int((self.radius > 1.0).sum())
+        return int((self.radius > 1.0 + RADIUS_TOLERANCE).sum())
 
     @property
     def max_radius(self) -> float:
         return float(self.radius.max())
 
+    @property
+    def n_refractory_unstable(self) -> int:
+        """Neurons whose free map expands at some refractory level ``0 <= q <= q_max`` (``worst_radius > 1``)."""
+        return int((self.worst_radius > 1.0 + RADIUS_TOLERANCE).sum())
+
     def summary(self) -> str:
         return (f"{self.name}: {self.neuron.upper()}, {self.radius.size} neurons, max radius {self.max_radius:.5f}, "
-                f"{self.n_unstable} above 1")
+                f"{self.n_unstable} above 1; over 0 <= q <= {self.q_max:g}: max {float(self.worst_radius.max()):.5f}, "
+                f"{self.n_refractory_unstable} above 1")
 
 
 def stability_from_parameters(omega, b_offset, dt: float = F.DEFAULT_DT, neuron: str = "brf", *,
-                              divergence_boundary: bool = True, variant: str = "code",
+                              divergence_boundary: bool = True, smooth_reset: bool = True, variant: str = "code",
+                              gamma: float = F.DEFAULT_GAMMA, q_levels: int = 21,
                               name: Optional[str] = None) -> StabilityReport:
     r"""Stability of neurons given their raw parameters (works for any framework's modules).
 
     RF/BRF use :func:`brf_plugins.functional.one_step_radius` with :math:`b = p(\omega) - |b'|` (BRF; without
     :math:`p` when ``divergence_boundary=False``) or :math:`b = -|b'|` (RF); BHRF and Izhikevich use the
-    eigenvalues of :func:`free_step_matrix`.
+    eigenvalues of :func:`free_step_matrix`. ``worst_radius`` takes the largest eigenvalue modulus of
+    :func:`free_step_matrix` over ``q_levels`` refractory levels from 0 to :math:`1/(1-\gamma)` (for the BRF
+    the modulus is convex in ``q``, so the end points, both on the grid, give the exact maximum).
     """
     check_choice("neuron", neuron, RESONATORS)
     dt = check_dt(dt)
+    gamma = check_finite_float("gamma", gamma)
+    if not 0 <= gamma < 1:
+        raise ValueError(f"`gamma` (decay of q) must lie in [0, 1) for q to stay bounded, got {gamma:g}.")
+    q_levels = check_positive_int("q_levels", q_levels)
     omega_raw, offset_raw = torch.broadcast_tensors(_vector("omega", omega), _vector("b_offset", b_offset))
     if neuron == "brf":
         w = F.resonator_omega(omega_raw, dt)
@@ -142,9 +170,16 @@ def stability_from_parameters(omega, b_offset, dt: float = F.DEFAULT_DT, neuron:
         damping = np.full(w.shape, np.nan)
         eig = free_step_eigenvalues(neuron, omega_raw, offset_raw, dt, variant=variant)
         radius = np.abs(eig).max(axis=-1)
+    q_max = 1.0 / (1.0 - gamma)
+    worst = np.array(radius, dtype=np.float64)
+    if neuron in ("brf", "bhrf"):
+        for q in np.linspace(0.0, q_max, max(q_levels, 2)):
+            eig = free_step_eigenvalues(neuron, omega_raw, offset_raw, dt, divergence_boundary=divergence_boundary,
+                                        smooth_reset=smooth_reset, variant=variant, q=float(q))
+            worst = np.maximum(worst, np.abs(eig).max(axis=-1))
     return StabilityReport(name=name or neuron, neuron=neuron, dt=dt, omega=w.numpy(),
                            b_offset=offset_raw.abs().numpy(), damping=damping, boundary=boundary.numpy(),
-                           radius=radius)
+                           radius=radius, worst_radius=worst, q_max=q_max)
 
 
 def find_recurrent_layer(model):
@@ -179,7 +214,8 @@ def model_stability(model, name: Optional[str] = None) -> StabilityReport:
                          "no divergence boundary to check.")
     return stability_from_parameters(layer.omega, layer.b_offset, layer.dt, layer.neuron,
                                      divergence_boundary=layer.ablation["divergence_boundary"],
-                                     variant=layer.bhrf_variant, name=name or type(model).__name__)
+                                     smooth_reset=layer.ablation["smooth_reset"], variant=layer.bhrf_variant,
+                                     gamma=layer.gamma, name=name or type(model).__name__)
 
 
 @dataclass
@@ -229,7 +265,7 @@ def plot_divergence_boundary(curves: Optional[BoundaryCurves] = None, reports=No
     for j, (label, rep) in enumerate(_as_reports(reports).items()):
         if np.isnan(rep.damping).all():
             continue
-        bad = rep.radius > 1
+        bad = rep.radius > 1.0 + RADIUS_TOLERANCE
         color = f"C{(len(curves.dt) + j) % 10}"
         ax.scatter(rep.omega[~bad], rep.damping[~bad], s=10, color=color, alpha=0.7, label=f"{label} neurons")
         if bad.any():
@@ -269,7 +305,7 @@ def plot_stability(reports, *, width: float = 10.0, height: float = 4.0) -> Plot
     for i, (label, rep) in enumerate(reports.items()):
         if np.isnan(rep.damping).all():
             continue
-        bad = rep.radius > 1
+        bad = rep.radius > 1.0 + RADIUS_TOLERANCE
         ax_b.scatter(rep.omega[~bad], rep.damping[~bad], s=10, color=f"C{i}", alpha=0.7, label=label)
         if bad.any():
             ax_b.scatter(rep.omega[bad], rep.damping[bad], s=18, marker="x", color="C3")
@@ -277,3 +313,88 @@ def plot_stability(reports, *, width: float = 10.0, height: float = 4.0) -> Plot
     ax_b.set_ylabel("damping b (q = 0)")
     ax_b.legend(fontsize=7)
     return PlotResult(fig, reports)
+
+
+@dataclass
+class StabilityRegion:
+    r"""Spectral radius of the free BRF one-step map over a grid of frequency and extra damping.
+
+    ``omega`` ``(k,)``; ``extra`` ``(e,)``: the extra damping :math:`b' + q` below the divergence boundary (the
+    BRF's damping is :math:`b = p(\omega) - b' - q`); ``radius`` ``(e, k)``, measured from the core step
+    (:func:`free_step_matrix`); ``limit`` ``(k,)``: the analytic edge
+    :func:`brf_plugins.functional.overdamping_limit`. The map is non-expanding exactly for
+    :math:`0 \le b' + q \le` ``limit``.
+    """
+
+    omega: np.ndarray
+    extra: np.ndarray
+    radius: np.ndarray
+    limit: np.ndarray
+    dt: float
+
+    @property
+    def stable(self) -> np.ndarray:
+        """``(e, k)`` booleans: radius at most 1 (up to :data:`RADIUS_TOLERANCE`)."""
+        return self.radius <= 1.0 + RADIUS_TOLERANCE
+
+
+def stability_region(omega=None, extra=None, dt: float = F.DEFAULT_DT, *, points: int = 200) -> StabilityRegion:
+    r"""Where the BRF's explicit Euler step stays non-expanding, measured on a grid (paper A.5, spec 9).
+
+    ``omega`` defaults to ``points`` values in :math:`[0, 0.999/\delta]`, ``extra`` to ``points`` values of
+    :math:`b' + q` in :math:`[0, 2.2/\delta]`. The radius is the largest eigenvalue modulus of the map the core
+    ``brf_step`` applies (``b_offset = extra``, ``q = 0``; ``b'`` and ``q`` enter the damping only as their sum).
+    The paper's divergence boundary is the top edge (:math:`b' + q = 0`); the bottom edge, where a large
+    :math:`b' + q` makes the Euler step overshoot, is :func:`brf_plugins.functional.overdamping_limit`
+    (:math:`2\sqrt{1 - (\delta\omega)^2}/\delta`: 200 at small :math:`\omega`, 8.9 at :math:`\omega = 99.9`).
+
+    Example:
+        >>> region = stability_region(omega=[10.0, 99.9], extra=[0.5, 9.0, 198.0, 200.0])
+        >>> region.stable.T.tolist()
+        [[True, True, True, False], [True, False, False, False]]
+    """
+    dt = check_dt(dt)
+    points = check_positive_int("points", points)
+    omega = np.linspace(0.0, F.max_omega(dt), points) if omega is None else _vector("omega", omega).numpy()
+    extra = np.linspace(0.0, 2.2 / dt, points) if extra is None else _vector("extra", extra).numpy()
+    if np.any(np.abs(omega) >= 1.0 / dt):
+        raise ValueError(f"`omega` must stay below 1/dt = {1 / dt:g} (p(omega) is undefined beyond).")
+    grid_w, grid_e = np.meshgrid(omega, extra)
+    eig = free_step_eigenvalues("brf", grid_w.reshape(-1), grid_e.reshape(-1), dt)
+    radius = np.abs(eig).max(axis=-1).reshape(grid_e.shape)
+    limit = F.overdamping_limit(torch.as_tensor(omega, dtype=torch.float64), dt).numpy()
+    return StabilityRegion(omega=omega, extra=extra, radius=radius, limit=limit, dt=dt)
+
+
+def plot_stability_region(region: Optional[StabilityRegion] = None, reports=None, *, width: float = 6.4,
+                          height: float = 4.4) -> PlotResult:
+    r"""The measured spectral radius over :math:`(\omega, b' + q)` (colour, log scale), its contour at 1, the
+    analytic edge :func:`brf_plugins.functional.overdamping_limit` (dashed) and, optionally, models' BRF
+    neurons at :math:`q = 0` (dots) and at the largest refractory level :math:`q_{max}` (crosses).
+
+    ``reports``: :class:`StabilityReport` (BRF) or ``{label: report}``. Returns ``(figure, region)``.
+    """
+    region = region or stability_region()
+    fig, axes = new_figure(1, 1, width=width, height=height)
+    ax = axes[0, 0]
+    log_radius = np.log10(np.maximum(region.radius, 1e-300))
+    bound = max(float(np.abs(log_radius).max()), 1e-6)
+    mesh = ax.pcolormesh(region.omega, region.extra, log_radius, cmap="RdBu_r", vmin=-bound, vmax=bound,
+                         shading="auto")
+    fig.colorbar(mesh, ax=ax, label="log10 spectral radius")
+    if region.radius.shape[0] > 1 and region.radius.shape[1] > 1:
+        ax.contour(region.omega, region.extra, region.radius, levels=[1.0], colors="k", linewidths=1.0)
+    ax.plot(region.omega, region.limit, color="y", ls="--", lw=1.2, label="overdamping_limit (radius = 1)")
+    for j, (label, rep) in enumerate(_as_reports(reports).items()):
+        if rep.neuron != "brf":
+            continue
+        color = f"C{(j + 2) % 10}"
+        ax.scatter(rep.omega, rep.b_offset, s=8, color=color, label=f"{label}: b' (q = 0)")
+        ax.scatter(rep.omega, rep.b_offset + rep.q_max, s=10, marker="x", color=color, alpha=0.6,
+                   label=f"{label}: b' + q_max")
+    ax.set_ylim(region.extra.min(), region.extra.max())
+    ax.set_xlabel("omega")
+    ax.set_ylabel("extra damping b' + q")
+    ax.set_title(f"BRF one-step map: stable between 0 and the overdamping limit (dt = {region.dt:g})", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    return PlotResult(fig, region)
