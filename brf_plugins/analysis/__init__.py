@@ -23,7 +23,8 @@ A.10, Figures 7, 12 (robustness)       :func:`quantization_study`, :func:`input_
                                        :func:`spike_deletion_study`, :func:`synaptic_noise_study`,
                                        :func:`pruning_study`, :func:`plot_robustness`
 A.8, A.9, Figures 10, 11 (ablations)   :data:`ABLATIONS`, :func:`build_ablation`, :func:`add_ablation_argument`,
-                                       :func:`ablation_from_args`, :func:`load_training_log`,
+                                       :func:`ablation_from_args`, :func:`switch_off_study`,
+                                       :func:`plot_switch_off`, :func:`load_training_log`,
                                        :func:`ablation_summary`, :func:`plot_training_curves`
 =====================================  ==========================================================================
 
@@ -37,7 +38,8 @@ Example:
 
 from ._plotting import PlotResult
 from .ablations import (ABLATIONS, ablation_from_args, ablation_kwargs, ablation_summary, add_ablation_argument,
-                        build_ablation, load_training_log, plot_training_curves)
+                        build_ablation, load_training_log, plot_switch_off, plot_training_curves,
+                        switch_off_study)
 from .frequency import FrequencyResponse, frequency_response, plot_frequency_response
 from .parameters import NeuronParameters, neuron_parameters, plot_parameters
 from .robustness import (STUDIES, RobustnessResult, as_batches, attach_recurrent_mask, input_noise_study,
@@ -72,5 +74,5 @@ __all__ = [
     "attach_recurrent_mask", "pruning_study", "plot_robustness",
     # ablations
     "ABLATIONS", "ablation_kwargs", "build_ablation", "add_ablation_argument", "ablation_from_args",
-    "load_training_log", "ablation_summary", "plot_training_curves",
+    "switch_off_study", "plot_switch_off", "load_training_log", "ablation_summary", "plot_training_curves",
 ]

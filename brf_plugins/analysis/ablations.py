@@ -39,7 +39,7 @@ import numpy as np
 from ._plotting import PlotResult, new_figure
 
 __all__ = ["ABLATIONS", "ablation_kwargs", "build_ablation", "add_ablation_argument", "ablation_from_args",
-           "load_training_log", "ablation_summary", "plot_training_curves"]
+           "switch_off_study", "plot_switch_off", "load_training_log", "ablation_summary", "plot_training_curves"]
 
 ABLATIONS: Dict[str, dict] = {
     "brf": dict(neuron="brf"),
@@ -101,6 +101,61 @@ def ablation_from_args(args, *, dest: str = "ablation"):
     """``(neuron, layer_kwargs)`` of the ablation chosen on the command line (see :func:`add_ablation_argument`)."""
     options = ablation_kwargs(getattr(args, dest))
     return options.pop("neuron"), options
+
+
+def switch_off_study(model, batches, names: Optional[Sequence[str]] = None, *, task=None,
+                     loss_rule: Optional[str] = None, accuracy_rule: Optional[str] = None, start: int = 0,
+                     progress: bool = False) -> Dict[str, object]:
+    """Evaluate a trained resonator model's weights under each ablation (no retraining): ``{name: EvalResult}``.
+
+    This shows what each mechanism does *inside* a trained network (e.g. the ECG BRF model without its
+    refractory period); the paper's A.8 instead trains every variant from scratch, which the trainer does with
+    ``--ablation NAME``. ``names`` default to every entry of :data:`ABLATIONS`; ``model`` is a BRF or RF
+    :class:`RecurrentSNN` (both share the state-dict keys). Rules as in the robustness studies.
+    """
+    from ..metrics import evaluate
+    from ..network import RecurrentSNN
+    from .robustness import _rules
+    from .stability import find_recurrent_layer
+    layer = find_recurrent_layer(model)
+    if layer.neuron not in ("brf", "rf"):
+        raise ValueError(f"switch_off_study needs a BRF or RF model (the ablations share their weights), got "
+                         f"neuron={layer.neuron!r}.")
+    rules = _rules(task, loss_rule, accuracy_rule, start)
+    names = list(ABLATIONS) if names is None else list(names)
+    batches = list(batches) if iter(batches) is batches else batches
+    state = model.state_dict()
+    weight = model.hidden.linear.weight
+    results = {}
+    for name in names:
+        options = ablation_kwargs(name)
+        neuron = options.pop("neuron")
+        variant = RecurrentSNN(layer.input_size, layer.hidden_size, model.out.output_size, neuron, dt=layer.dt,
+                               theta=layer.theta, gamma=layer.gamma, spike_fn=layer.spike_fn, omega_init=1.0,
+                               b_offset_init=1.0, **options).to(device=weight.device, dtype=weight.dtype)
+        variant.load_state_dict(state)
+        results[name] = evaluate(variant, batches, progress=progress, **rules)
+    return results
+
+
+def plot_switch_off(results: Mapping, *, width: float = 9.0, height: float = 3.4) -> PlotResult:
+    """Bars of accuracy and SOPs per ablation from :func:`switch_off_study`. Returns ``(figure, results)``."""
+    if not isinstance(results, Mapping) or not results:
+        raise TypeError("`results` must be the {name: EvalResult} mapping of switch_off_study.")
+    names = list(results)
+    fig, axes = new_figure(1, 2, width=width, height=height)
+    ax_a, ax_s = axes[0]
+    x = np.arange(len(names))
+    colors = [f"C{i % 10}" for i in range(len(names))]
+    ax_a.bar(x, [100 * results[n].accuracy for n in names], color=colors)
+    ax_s.bar(x, [results[n].sops for n in names], color=colors)
+    for ax, label in ((ax_a, "accuracy (%)"), (ax_s, "SOPs per sample")):
+        ax.set_xticks(x)
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel(label)
+    ax_s.set_yscale("log")
+    ax_a.set_title("trained weights, mechanism switched off", fontsize=9)
+    return PlotResult(fig, dict(results))
 
 
 TrainingLog = Dict[str, np.ndarray]

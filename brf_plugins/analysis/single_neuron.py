@@ -174,9 +174,10 @@ def simulate_neuron(current: ArrayLike, neuron: str = "brf", omega: ArrayLike = 
 
     zeros = torch.zeros(n, dtype=torch.float64)
     u, v, q = zeros.clone(), zeros.clone(), zeros.clone()
-    out = {key: np.empty((drive.shape[0], n)) for key in ("u", "v", "z", "q", "threshold")}
+    keys = ("u", "v", "z", "q", "threshold")
+    steps = {key: [] for key in keys}
     with torch.no_grad():
-        for t, current_t in enumerate(drive):
+        for current_t in drive:
             threshold = theta + q if (neuron == "bhrf" or (neuron == "brf" and refractory)) else theta + zeros
             if neuron == "brf":
                 z, u, v, q = F.brf_step(current_t, u, v, q, omega_t, offset_t, dt, theta, gamma, heaviside,
@@ -189,8 +190,9 @@ def simulate_neuron(current: ArrayLike, neuron: str = "brf", omega: ArrayLike = 
                                          variant=variant)
             else:
                 z, u, v = F.izhikevich_step(current_t, u, v, omega_t, offset_t, dt, theta, heaviside)
-            for key, value in (("u", u), ("v", v), ("z", z), ("q", q), ("threshold", threshold)):
-                out[key][t] = value.numpy()
+            for key, value in zip(keys, (u, v, z, q, threshold)):
+                steps[key].append(value)
+    out = {key: torch.stack(values).numpy() for key, values in steps.items()}
     options = dict(divergence_boundary=divergence_boundary, refractory=refractory, smooth_reset=smooth_reset,
                    reset=reset, variant=variant, gamma=gamma)
     return NeuronTrace(name=name or neuron, neuron=neuron, dt=dt, theta=theta,
