@@ -354,12 +354,16 @@ def test_pruning_masks_only_recurrent_columns():
 
 def test_studies_are_reproducible_and_need_rules():
     net = RecurrentSNN(2, 6, 3, omega_init=(3.0, 5.0))
-    batches = [(torch.rand(4, 30, 2), torch.randint(0, 3, (4,)))]
+    batches = [(300.0 * torch.rand(4, 60, 2), torch.randint(0, 3, (4,)))]
     a = A.spike_deletion_study(net, batches, probabilities=[0.5], repeats=2, seed=3, loss_rule="sum",
                                accuracy_rule="mean")
     b = A.spike_deletion_study(net, batches, probabilities=[0.5], repeats=2, seed=3, loss_rule="sum",
                                accuracy_rule="mean")
     assert np.array_equal(a.sops, b.sops)
+    c = A.spike_deletion_study(net, batches, probabilities=[0.2, 0.5], repeats=2, seed=3, loss_rule="sum",
+                               accuracy_rule="mean")
+    assert np.array_equal(c.sops[1], a.sops[0])  # a level's draws do not depend on the other levels
+    assert not np.array_equal(a.sops[0, 0], a.sops[0, 1])  # repeats differ
     with pytest.raises(ValueError, match="task"):
         A.input_noise_study(net, batches, stds=[0.1])
 

@@ -198,8 +198,10 @@ def _device(model: nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
-def _generator(seed: int, level: int, repeat: int, device: torch.device) -> torch.Generator:
-    state = int(np.random.SeedSequence([int(seed), level, repeat]).generate_state(1)[0])
+def _generator(seed: int, level: float, repeat: int, device: torch.device) -> torch.Generator:
+    """Seeded from (seed, the level's value, repeat): a level gives the same draws whatever the other levels."""
+    bits = int(np.float64(level).view(np.uint64))
+    state = int(np.random.SeedSequence([int(seed), bits >> 32, bits & 0xFFFFFFFF, repeat]).generate_state(1)[0])
     return torch.Generator(device=device).manual_seed(state)
 
 
@@ -220,7 +222,7 @@ def _run(study: str, model: nn.Module, batches, levels: Sequence[float], repeats
         bar = tqdm(total=levels.size * repeats, desc=study, leave=False)
     for i, level in enumerate(levels):
         for r in range(repeats):
-            generator = _generator(seed, i, r, device)
+            generator = _generator(seed, float(level), r, device)
             candidate, transform = make(float(level), generator)
             data = batches if transform is None else ((transform(x), y) for x, y in batches)
             result = evaluate(candidate, data, device=device, **rules)
