@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from .. import functional as F
-from .._checks import check_choice, check_finite_float, check_positive_int
+from .._checks import check_finite_float, check_positive_int
 from ..metrics import evaluate
 from ._plotting import PlotResult, new_figure
 from .stability import find_recurrent_layer

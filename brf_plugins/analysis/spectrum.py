@@ -279,7 +279,7 @@ def plot_spectrum(spectrum: Spectrum, omegas: Optional[Mapping[str, np.ndarray]]
     ax.plot(spectrum.omega[shown], spectrum.power[shown], color="k", lw=1.0, label="mean power")
     ax.axhline(spectrum.floor, color="0.5", ls=":", lw=0.8, label="floor (median)")
     for i, peak in enumerate(spectrum.peaks(n_peaks)):
-        ax.axvline(peak, color="C3", ls="--", lw=0.8, label=f"peaks" if i == 0 else None)
+        ax.axvline(peak, color="C3", ls="--", lw=0.8, label="peaks" if i == 0 else None)
         ax.annotate(f"{peak:.1f}", (peak, 1.0), xycoords=("data", "axes fraction"), fontsize=7, ha="center",
                     va="bottom", color="C3")
     if log:
