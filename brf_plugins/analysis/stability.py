@@ -388,7 +388,7 @@ def plot_stability_region(region: Optional[StabilityRegion] = None, reports=None
     for j, (label, rep) in enumerate(_as_reports(reports).items()):
         if rep.neuron != "brf":
             continue
-        color = f"C{(j + 2) % 10}"
+        color = ("C4", "C8", "C6", "C9", "C5")[j % 5]  # not red/blue: the colour map uses them
         ax.scatter(rep.omega, rep.b_offset, s=8, color=color, label=f"{label}: b' (q = 0)")
         ax.scatter(rep.omega, rep.b_offset + rep.q_max, s=10, marker="x", color=color, alpha=0.6,
                    label=f"{label}: b' + q_max")
