@@ -76,6 +76,11 @@ class RecurrentLayer(nn.Module):
             with a fixed threshold and soft reset (the LIF baseline of the trainer's synthetic task).
         learn_omega, learn_b_offset: train the resonator parameters (default True).
         recurrent: feed back the previous spikes (default True; False gives ``Linear(m -> h)``).
+        backend: ``"auto"`` (default) runs BRF/RF/BHRF steps as one fused autograd node
+            (:mod:`brf_plugins.kernels`; same spikes, gradients equal up to float rounding) where the kernels
+            implement the spike function and dtype, and :class:`RecurrentSNN` runs the whole sequence as one node;
+            ``"fused"`` insists on it (``ValueError`` if it cannot run); ``"reference"`` is the plain core loop.
+            Settable after construction (``layer.backend = "reference"``).
     """
 
     def __init__(self, input_size: int, hidden_size: int, neuron: str = "brf", *,
@@ -85,7 +90,8 @@ class RecurrentLayer(nn.Module):
                  spike_fn=None, rf_reset: str = "none", bhrf_variant: str = "code",
                  divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True,
                  learn_omega: bool = True, learn_b_offset: bool = True, recurrent: bool = True,
-                 alif_beta: float = F.ALIF_BETA, generator: Optional[torch.Generator] = None):
+                 alif_beta: float = F.ALIF_BETA, backend: str = "auto",
+                 generator: Optional[torch.Generator] = None):
         super().__init__()
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
@@ -101,6 +107,7 @@ class RecurrentLayer(nn.Module):
                              smooth_reset=bool(smooth_reset))
         self.recurrent = bool(recurrent)
         self.alif_beta = check_finite_float("alif_beta", alif_beta, nonnegative=True)
+        self.backend = check_choice("backend", backend, ("auto", "reference", "fused"))
 
         fan_in = self.input_size + (self.hidden_size if self.recurrent else 0)
         self.linear = nn.Linear(fan_in, self.hidden_size, bias=False)
@@ -134,8 +141,32 @@ class RecurrentLayer(nn.Module):
                             device=device or weight.device)
         return tuple(zeros.clone() for _ in self.state_names)
 
+    def fused_spec(self, tensors: tuple):
+        """The :class:`brf_plugins.kernels.CellSpec` of this layer if the fused kernels run for ``tensors`` (the
+        step's current and state) under :attr:`backend`, else ``None`` (plain core step)."""
+        if self.backend == "reference":
+            return None
+        if self.neuron == "alif":
+            if self.backend == "fused":
+                raise ValueError("backend='fused' has no ALIF kernel; use backend='auto' or 'reference'.")
+            return None
+        from . import kernels
+        option = {"rf": self.rf_reset, "bhrf": self.bhrf_variant}.get(self.neuron, "")
+        ablation = self.ablation if self.neuron == "brf" else {}
+        spec = kernels.cell_spec(self.neuron, self.dt, self.theta, self.gamma, self.spike_fn, option=option,
+                                 **ablation)
+        chosen = kernels.select_backend(self.backend, spec, tuple(tensors) + (self.omega, self.b_offset),
+                                        allow_triton=False)
+        return spec if chosen == "fused" else None
+
     def neuron_step(self, current: torch.Tensor, state: tuple) -> tuple:
         """The neuron update alone, given this step's input current. Returns ``(z, *state)``."""
+        spec = self.fused_spec((current,) + tuple(state[1:]))
+        if spec is not None:
+            from .kernels import fused_step
+            u, v = state[1], state[2]
+            q = state[3] if spec.has_q else None
+            return tuple(fused_step(spec, current, u, v, q, self.omega, self.b_offset))
         if self.neuron == "brf":
             _, u, v, q = state
             return tuple(F.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.theta, self.gamma,
@@ -176,6 +207,8 @@ class RecurrentLayer(nn.Module):
             extras.append(f"bhrf_variant={self.bhrf_variant!r}")
         if self.neuron == "alif" and self.alif_beta != F.ALIF_BETA:
             extras.append(f"alif_beta={self.alif_beta}")
+        if self.backend != "auto":
+            extras.append(f"backend={self.backend!r}")
         if self.neuron == "brf" and not all(self.ablation.values()):
             extras.append(", ".join(f"{k}={v}" for k, v in self.ablation.items()))
         return ", ".join(extras)
@@ -268,10 +301,14 @@ class RecurrentSNN(nn.Module):
             reference = x.new_empty(x.shape[1], self.hidden.hidden_size)
             for name, s in zip(self.hidden.state_names, hidden_state):
                 check_state(name, s, reference)
+        spec = self.hidden.fused_spec((x,) + tuple(hidden_state))
+        if spec is not None and spike_hook is None:
+            return self._fused_forward(spec, x, hidden_state, o, record)
+        step = self.hidden.step if spec is None else self._fused_step(spec)
         readouts, spikes = [], []
         spike_count = x.new_zeros(())
         for t, x_t in enumerate(x):
-            hidden_state = self.hidden.step(x_t, hidden_state)
+            hidden_state = step(x_t, hidden_state)
             if spike_hook is not None:
                 hidden_state = (spike_hook(t, hidden_state[0]),) + tuple(hidden_state[1:])
             z = hidden_state[0]
@@ -282,3 +319,27 @@ class RecurrentSNN(nn.Module):
                 spikes.append(z)
         return SNNOutput(torch.stack(readouts), spike_count, torch.stack(spikes) if record else None,
                          (hidden_state, o))
+
+    def _fused_step(self, spec):
+        """:meth:`RecurrentLayer.step` with the fused neuron step and its per-neuron terms computed once."""
+        from .kernels import CellStep, neuron_params
+        layer = self.hidden
+        pa, pb = neuron_params(spec, layer.omega, layer.b_offset)
+
+        def step(x_t, state):
+            inputs = torch.cat((x_t, state[0]), dim=1) if layer.recurrent else x_t
+            u, v = state[1], state[2]
+            q = state[3] if spec.has_q else None
+            return tuple(CellStep.apply(spec, layer.linear(inputs), u, v, q, pa, pb))
+
+        return step
+
+    def _fused_forward(self, spec, x: torch.Tensor, hidden_state: tuple, o, record: bool) -> SNNOutput:
+        """The whole sequence as one autograd node for the hidden layer and one for the LI readout (the same
+        values as the step loop; the readout's matmul runs once over all steps)."""
+        from .kernels import li_sequence, recurrent_sequence
+        layer = self.hidden
+        z_all, hidden_state = recurrent_sequence(spec, x, layer.linear.weight, hidden_state, layer.omega,
+                                                 layer.b_offset, layer.recurrent)
+        readout = li_sequence(self.out.linear(z_all), o, self.out.tau_mem)
+        return SNNOutput(readout, z_all.sum(), z_all if record else None, (hidden_state, readout[-1]))

@@ -5,6 +5,12 @@ current and returns the stacked spikes and the final state; likewise ``rf_sequen
 These are the entry points the framework adapters use for sequence modules; they are the place where fused
 kernels plug in, and the reference loop below defines what any fast path must reproduce.
 
+``backend`` picks the implementation (:mod:`brf_plugins.kernels`): ``"auto"`` (default) runs the Triton kernel
+on CUDA tensors when Triton is installed, else the fused CPU/GPU path (a hand-written forward and reverse-time
+backward loop, one autograd node), falling back to ``"reference"`` (the plain step loop) for spike functions or
+dtypes the kernels do not implement; ``"fused"`` and ``"triton"`` force a path (``ValueError`` if it cannot run).
+All give the same spikes and states; gradients agree up to float rounding.
+
 Example:
     >>> import torch
     >>> from brf_plugins.sequence import brf_sequence
@@ -21,9 +27,21 @@ from typing import Optional, Tuple
 import torch
 
 from . import functional as F
-from ._checks import check_input, check_state
+from ._checks import check_choice, check_input, check_state
 
-__all__ = ["brf_sequence", "rf_sequence", "bhrf_sequence"]
+__all__ = ["brf_sequence", "rf_sequence", "bhrf_sequence", "BACKENDS"]
+
+BACKENDS = ("auto", "reference", "fused", "triton")
+
+
+def _fast_path(kind: str, backend: str, currents, state, omega, b_offset, dt, theta, gamma, spike_fn, **options):
+    """``(z, state)`` from a fused kernel, or ``None`` when the reference loop is to run."""
+    from . import kernels
+    spec = kernels.cell_spec(kind, dt, theta, gamma, spike_fn, **options)
+    chosen = kernels.select_backend(backend, spec, (currents,) + tuple(state) + (omega, b_offset))
+    if chosen == "reference" or currents.shape[0] == 0:
+        return None
+    return kernels.run_sequence(spec, chosen, currents, state, omega, b_offset)
 
 
 def _initial_state(currents: torch.Tensor, state: Optional[tuple], names: Tuple[str, ...]) -> tuple:
@@ -43,12 +61,16 @@ def _stack(spikes, currents):
 def brf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
                  b_offset: torch.Tensor, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
                  gamma: float = F.DEFAULT_GAMMA, spike_fn=None, divergence_boundary: bool = True,
-                 refractory: bool = True, smooth_reset: bool = True):
+                 refractory: bool = True, smooth_reset: bool = True, backend: str = "auto"):
     """:func:`brf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v, q)`` (zeros if None).
 
-    Returns ``(z, (u, v, q))`` with ``z`` of shape ``(T, B, h)``.
+    Returns ``(z, (u, v, q))`` with ``z`` of shape ``(T, B, h)``. ``backend``: see the module doc.
     """
     u, v, q = _initial_state(currents, state, ("u", "v", "q"))
+    fast = _fast_path("brf", backend, currents, (u, v, q), omega, b_offset, dt, theta, gamma, spike_fn,
+                      divergence_boundary=divergence_boundary, refractory=refractory, smooth_reset=smooth_reset)
+    if fast is not None:
+        return fast
     spikes = []
     for current in currents:
         z, u, v, q = F.brf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn,
@@ -60,9 +82,14 @@ def brf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega
 
 def rf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
                 b_offset: torch.Tensor, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA, spike_fn=None,
-                reset: str = "none"):
+                reset: str = "none", backend: str = "auto"):
     """:func:`rf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v)``. Returns ``(z, (u, v))``."""
     u, v = _initial_state(currents, state, ("u", "v"))
+    check_choice("reset", reset, F.RF_RESETS)
+    fast = _fast_path("rf", backend, currents, (u, v), omega, b_offset, dt, theta, F.DEFAULT_GAMMA, spike_fn,
+                      option=reset)
+    if fast is not None:
+        return fast
     spikes = []
     for current in currents:
         z, u, v = F.rf_step(current, u, v, omega, b_offset, dt, theta, spike_fn, reset=reset)
@@ -72,9 +99,14 @@ def rf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega:
 
 def bhrf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega: torch.Tensor,
                   b_offset: torch.Tensor, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
-                  gamma: float = F.DEFAULT_GAMMA, spike_fn=None, variant: str = "code"):
+                  gamma: float = F.DEFAULT_GAMMA, spike_fn=None, variant: str = "code", backend: str = "auto"):
     """:func:`bhrf_step` over ``currents`` ``(T, B, h)`` from ``state = (u, v, q)``. Returns ``(z, (u, v, q))``."""
     u, v, q = _initial_state(currents, state, ("u", "v", "q"))
+    check_choice("variant", variant, F.BHRF_VARIANTS)
+    fast = _fast_path("bhrf", backend, currents, (u, v, q), omega, b_offset, dt, theta, gamma, spike_fn,
+                      option=variant)
+    if fast is not None:
+        return fast
     spikes = []
     for current in currents:
         z, u, v, q = F.bhrf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn, variant=variant)
