@@ -354,17 +354,20 @@ def attach_recurrent_mask(model: nn.Module, p: float, generator: Optional[torch.
     """Prune the recurrent weights of ``model`` in place with a fixed random mask and keep them pruned during
     training (the mask is re-applied before every forward, as the authors' ``LinearMask`` does for Figure 7).
 
-    Returns ``(mask, handle)``; ``handle.remove()`` stops re-applying the mask.
+    The mask is re-applied by a forward pre-hook on ``model`` itself (not on the layer's ``Linear``: the
+    network's fused path reads the weight without calling that module). Returns ``(mask, handle)``;
+    ``handle.remove()`` stops re-applying the mask.
     """
     layer = find_recurrent_layer(model)
     mask = recurrent_keep_mask(layer, p, generator)
+    weight = layer.linear.weight
 
     def apply(module, args):
         with torch.no_grad():
-            module.weight.mul_(mask)
+            weight.mul_(mask)
 
-    apply(layer.linear, ())
-    return mask, layer.linear.register_forward_pre_hook(apply)
+    apply(model, ())
+    return mask, model.register_forward_pre_hook(apply)
 
 
 def pruning_study(model: nn.Module, batches, probabilities: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), *,
