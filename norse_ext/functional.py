@@ -53,6 +53,7 @@ from norse.torch.functional.threshold import threshold as norse_threshold
 from norse.torch.utils import pytree
 
 from brf_plugins import functional as F
+from brf_plugins import kernels as K  # one-step updates as single fused autograd nodes (same results as F)
 from brf_plugins import surrogate
 from brf_plugins._checks import check_choice, check_finite_float, check_omega_init, check_state
 from brf_plugins.sequence import bhrf_sequence, brf_sequence, rf_sequence
@@ -516,7 +517,7 @@ def concat_weights(input_weights: torch.Tensor, recurrent_weights: torch.Tensor)
 def _brf_update(current, u, v, q, p, dt):
     omega, b_offset = _values(p, ("omega", "b_offset"), BRFParameters)
     _check_width(current, (omega, b_offset), ("omega", "b_offset"))
-    return F.brf_step(_scaled(current, p, dt), u, v, q, omega, b_offset, dt, p.theta, p.gamma,
+    return K.brf_step(_scaled(current, p, dt), u, v, q, omega, b_offset, dt, p.theta, p.gamma,
                       spike_function(p.method, p.alpha), divergence_boundary=p.divergence_boundary,
                       refractory=p.refractory, smooth_reset=p.smooth_reset)
 
@@ -524,14 +525,14 @@ def _brf_update(current, u, v, q, p, dt):
 def _rf_update(current, u, v, p, dt):
     omega, b_offset = _values(p, ("omega", "b_offset"), RFParameters)
     _check_width(current, (omega, b_offset), ("omega", "b_offset"))
-    return F.rf_step(_scaled(current, p, dt), u, v, omega, b_offset, dt, p.theta, spike_function(p.method, p.alpha),
+    return K.rf_step(_scaled(current, p, dt), u, v, omega, b_offset, dt, p.theta, spike_function(p.method, p.alpha),
                      reset=p.reset)
 
 
 def _bhrf_update(current, u, v, q, p, dt):
     omega, b_offset = _values(p, ("omega", "b_offset"), BHRFParameters)
     _check_width(current, (omega, b_offset), ("omega", "b_offset"))
-    return F.bhrf_step(_scaled(current, p, dt), u, v, q, omega, b_offset, dt, p.theta, p.gamma,
+    return K.bhrf_step(_scaled(current, p, dt), u, v, q, omega, b_offset, dt, p.theta, p.gamma,
                        spike_function(p.method, p.alpha), variant=p.variant)
 
 
