@@ -221,5 +221,23 @@ def check_step_inputs(current, states: dict, params: dict, dt=None, name: str = 
             raise ValueError(f"`{pname}` must have shape ({width},) (one value per neuron) or (1,), got "
                              f"{tuple(p.shape)} for `{name}` of shape {tuple(current.shape)}.")
     if dt is not None:
-        check_dt(dt)
+        check_step_scalar("dt", dt, positive=True)
     check_finite_tensor(name, current)
+
+
+def check_step_scalar(name: str, value, *, unit_interval: bool = False, positive: bool = False) -> None:
+    """A step's scalar constant (``theta``, ``gamma``, ``dt``, ``beta``): a real number that is not NaN.
+
+    ``inf`` is allowed where meaningful (``theta = inf``: a neuron that never fires). Tensors (per-neuron
+    constants) are accepted as they are: their values are not read on the per-step path.
+    """
+    if isinstance(value, torch.Tensor):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__} {value!r}.")
+    if math.isnan(value):
+        raise ValueError(f"`{name}` is NaN.")
+    if positive and not (0 < value < math.inf):
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value}.")
+    if unit_interval and not (0 <= value < 1):
+        raise ValueError(f"`{name}` must be in [0, 1), got {value}.")

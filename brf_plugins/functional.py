@@ -43,7 +43,7 @@ from typing import Callable, NamedTuple, Optional
 
 import torch
 
-from ._checks import check_choice, check_finite_float, check_step_inputs, check_unit_interval
+from ._checks import check_choice, check_step_inputs, check_step_scalar
 from .surrogate import default_spike_fn
 
 __all__ = [
@@ -214,8 +214,8 @@ def brf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.T
     """
     if validate:
         check_step_inputs(current, dict(u=u, v=v, q=q), dict(omega=omega, b_offset=b_offset), dt)
-        check_finite_float("theta", theta)
-        check_unit_interval("gamma", gamma)
+        check_step_scalar("theta", theta)
+        check_step_scalar("gamma", gamma, unit_interval=True)
     spike_fn = spike_fn or default_spike_fn
     omega = resonator_omega(omega, dt)
     b = brf_damping(omega, b_offset, q, dt, divergence_boundary_on=divergence_boundary, smooth_reset=smooth_reset)
@@ -251,7 +251,7 @@ def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torc
     """
     if validate:
         check_step_inputs(current, dict(u=u, v=v), dict(omega=omega, b_offset=b_offset), dt)
-        check_finite_float("theta", theta)
+        check_step_scalar("theta", theta)
     spike_fn = spike_fn or default_spike_fn
     check_choice("reset", reset, RF_RESETS)
     b = -b_offset.abs()
@@ -280,7 +280,7 @@ def izhikevich_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, ome
     """
     if validate:
         check_step_inputs(current, dict(u=u, v=v), dict(omega=omega, b_offset=b_offset), dt)
-        check_finite_float("theta", theta)
+        check_step_scalar("theta", theta)
     spike_fn = spike_fn or default_spike_fn
     b = -b_offset.abs()
     omega = omega.abs()
@@ -323,8 +323,8 @@ def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.
     """
     if validate:
         check_step_inputs(current, dict(u=u, v=v, q=q), dict(omega=omega, b_offset=b_offset), dt)
-        check_finite_float("theta", theta)
-        check_unit_interval("gamma", gamma)
+        check_step_scalar("theta", theta)
+        check_step_scalar("gamma", gamma, unit_interval=True)
     spike_fn = spike_fn or default_spike_fn
     check_choice("variant", variant, BHRF_VARIANTS)
     omega = omega.abs()
@@ -362,8 +362,8 @@ def alif_step(current: torch.Tensor, z: torch.Tensor, u: torch.Tensor, a: torch.
     """
     if validate:
         check_step_inputs(current, dict(z=z, u=u, a=a), dict(tau_mem=tau_mem, tau_adp=tau_adp))
-        check_finite_float("theta", theta)
-        check_finite_float("beta", beta)
+        check_step_scalar("theta", theta)
+        check_step_scalar("beta", beta)
     spike_fn = spike_fn or default_spike_fn
     alpha = torch.exp(-1.0 / tau_mem.abs())
     rho = torch.exp(-1.0 / tau_adp.abs())

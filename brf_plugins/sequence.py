@@ -27,8 +27,8 @@ from typing import Optional, Tuple
 import torch
 
 from . import functional as F
-from ._checks import (check_choice, check_finite_float, check_finite_tensor, check_nonempty, check_state_tuple,
-                      check_step_inputs, check_unit_interval)
+from ._checks import (check_choice, check_finite_tensor, check_nonempty, check_state_tuple, check_step_inputs,
+                      check_step_scalar)
 
 __all__ = ["brf_sequence", "rf_sequence", "bhrf_sequence", "BACKENDS"]
 
@@ -80,8 +80,8 @@ def brf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega
             number of tensors or shapes; ``omega``/``b_offset`` are not ``(h,)``; ``dt`` <= 0.
     """
     u, v, q = _initial_state(currents, state, ("u", "v", "q"), dict(omega=omega, b_offset=b_offset), dt)
-    check_finite_float("theta", theta)
-    check_unit_interval("gamma", gamma)
+    check_step_scalar("theta", theta)
+    check_step_scalar("gamma", gamma, unit_interval=True)
     fast = _fast_path("brf", backend, currents, (u, v, q), omega, b_offset, dt, theta, gamma, spike_fn,
                       divergence_boundary=divergence_boundary, refractory=refractory, smooth_reset=smooth_reset)
     if fast is not None:
@@ -103,7 +103,7 @@ def rf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omega:
     Raises: as :func:`brf_sequence`.
     """
     u, v = _initial_state(currents, state, ("u", "v"), dict(omega=omega, b_offset=b_offset), dt)
-    check_finite_float("theta", theta)
+    check_step_scalar("theta", theta)
     check_choice("reset", reset, F.RF_RESETS)
     fast = _fast_path("rf", backend, currents, (u, v), omega, b_offset, dt, theta, F.DEFAULT_GAMMA, spike_fn,
                       option=reset)
@@ -124,8 +124,8 @@ def bhrf_sequence(currents: torch.Tensor, state: Optional[tuple] = None, *, omeg
     Raises: as :func:`brf_sequence`.
     """
     u, v, q = _initial_state(currents, state, ("u", "v", "q"), dict(omega=omega, b_offset=b_offset), dt)
-    check_finite_float("theta", theta)
-    check_unit_interval("gamma", gamma)
+    check_step_scalar("theta", theta)
+    check_step_scalar("gamma", gamma, unit_interval=True)
     check_choice("variant", variant, F.BHRF_VARIANTS)
     fast = _fast_path("bhrf", backend, currents, (u, v, q), omega, b_offset, dt, theta, gamma, spike_fn,
                       option=variant)
