@@ -55,7 +55,7 @@ from norse.torch.utils import pytree
 from brf_plugins import functional as F
 from brf_plugins import kernels as K  # one-step updates as single fused autograd nodes (same results as F)
 from brf_plugins import surrogate
-from brf_plugins._checks import check_choice, check_finite_float, check_omega_init, check_state
+from brf_plugins._checks import check_choice, check_finite_float, check_finite_tensor, check_omega_init, check_state
 from brf_plugins.sequence import bhrf_sequence, brf_sequence, rf_sequence
 from brf_plugins.init import b_offset_parameter, normal_parameter, omega_parameter, uniform_or_value
 
@@ -466,6 +466,7 @@ def _check_input(input_tensor) -> None:
                         f"convert it with `.float()`.")
     if input_tensor.dim() == 0:
         raise ValueError("`input_tensor` must have at least one dimension (..., neurons), got a scalar.")
+    check_finite_tensor("input_tensor", input_tensor)  # a NaN would silently poison every later state
 
 
 def _check_width(input_tensor: torch.Tensor, values: tuple, names: Tuple[str, ...]) -> None:

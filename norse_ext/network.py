@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from brf_plugins import functional as F
-from brf_plugins._checks import check_choice, check_dt, check_input, check_positive_int
+from brf_plugins._checks import check_choice, check_dt, check_sequence_input, check_positive_int
 from brf_plugins.checkpoints import inspect_authors_checkpoint
 from brf_plugins.init import xavier_uniform_
 from brf_plugins.network import NEURONS, SNNOutput
@@ -122,9 +122,7 @@ class PaperNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False,
                 spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
-        check_input("x", x, width=self.input_size, ndim=3)
-        if x.shape[0] == 0:
-            raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
+        check_sequence_input("x", x, width=self.input_size, reference=next(self.parameters()))
         hidden_state, readout_state = (None, None) if state is None else state
         if spike_hook is None:
             spikes, hidden_state = self.hidden(x, hidden_state)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from brf_plugins import functional as F
-from brf_plugins._checks import check_choice, check_input, check_positive_int, check_state
+from brf_plugins._checks import check_choice, check_sequence_input, check_positive_int, check_state
 from brf_plugins.checkpoints import IGNORED_KEYS, inspect_authors_checkpoint
 from brf_plugins.init import Init, xavier_uniform_
 from brf_plugins.network import NEURONS, STATE_NAMES, SNNOutput
@@ -137,9 +137,7 @@ class PaperNetwork(nn.Module):
         :meth:`brf_plugins.network.RecurrentSNN.forward`: the recurrence, the readout, the spike count and the
         record see the edited spikes (and ALIF's adaptation, which reads the previous spikes); the refractory
         variable ``q`` was already updated with the original ones, as in the core."""
-        check_input("x", x, width=self.input_size, ndim=3)
-        if x.shape[0] == 0:
-            raise ValueError("`x` has no time steps (shape (0, B, m)); sequences need T >= 1.")
+        check_sequence_input("x", x, width=self.input_size, reference=next(self.parameters()))
         if state is None:
             hidden_state, mem = self.init_state(x.shape[1], dtype=x.dtype, device=x.device)
         else:

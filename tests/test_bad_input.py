@@ -207,15 +207,9 @@ def _adapter_snn_case(package, neuron="brf"):
                        known_failures={**ADAPTER_KNOWN_FAILURES, **ADAPTER_KNOWN_FAILURES_BY_CASE.get((package, neuron), {})})
 
 
-# found by these tests when the adapters were merged; strict, so the entry must go once the adapter is fixed
-ADAPTER_KNOWN_FAILURES = {
-    "empty_batch": "PaperNetwork.forward returns an empty SNNOutput for B = 0 instead of raising",
-    "meta": "an input on another device fails inside the per-step core check, naming `current`, not `x`",
-}
-ADAPTER_KNOWN_FAILURES_BY_CASE = {
-    ("norse_ext", "brf"): {"nonfinite": "since the adapters' fused one-step path, NaN/inf in x runs through "
-                                        "unchecked and gives a NaN readout"},
-}
+# found by these tests when the adapters were merged; strict, so an entry must go once the adapter is fixed
+ADAPTER_KNOWN_FAILURES = {}
+ADAPTER_KNOWN_FAILURES_BY_CASE = {}
 
 
 ADAPTER_CASES = [_adapter_snn_case(p, n) for p in ("snntorch_ext", "norse_ext") for n in ("brf", "alif")]
