@@ -134,3 +134,125 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {', '.join(repr(c) for c in choices)}; got {value!r}.")
     return value
+
+
+def check_finite_tensor(name: str, x: torch.Tensor) -> torch.Tensor:
+    """``x`` must hold no NaN or inf.
+
+    This one reads the tensor's contents (one reduction and, on a GPU, one device synchronisation), so callers
+    run it once per sequence or forward call, never per time step. Skipped while torch.compile traces.
+    """
+    if torch.compiler.is_compiling():  # a data-dependent branch would break the graph; eager runs check
+        return x
+    if x.numel() and not x.is_meta and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"`{name}` contains NaN or inf; clean the input (e.g. torch.nan_to_num) or find where "
+                         f"it was produced. A NaN would spread through the state of every later step.")
+    return x
+
+
+def check_nonempty(name: str, x: torch.Tensor, dim: int, what: str) -> torch.Tensor:
+    """Dimension ``dim`` of ``x`` (the batch or time axis) must not be empty."""
+    if x.shape[dim] == 0:
+        if what == "time":
+            raise ValueError(f"`{name}` has no time steps (shape {tuple(x.shape)}); sequences need T >= 1.")
+        raise ValueError(f"`{name}` has an empty {what} dimension (shape {tuple(x.shape)}); pass at least one "
+                         f"sample (B >= 1).")
+    return x
+
+
+def check_like_module(name: str, x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``x`` must be on the device and have the dtype of a module's parameters (``reference``)."""
+    if x.device != reference.device:
+        raise ValueError(f"`{name}` is on {x.device} but the module's parameters are on {reference.device}; move "
+                         f"one of them (e.g. `{name}.to({str(reference.device)!r})` or `module.to(...)`).")
+    if x.dtype != reference.dtype:
+        raise TypeError(f"`{name}` has dtype {x.dtype} but the module's parameters have {reference.dtype}; convert "
+                        f"one of them (e.g. `{name}.to({reference.dtype})` or `module.to({x.dtype})`).")
+    return x
+
+
+def check_sequence_input(name: str, x, *, width: int, reference: torch.Tensor) -> torch.Tensor:
+    """A time-first ``(T, B, width)`` input of a network: real float, T >= 1, B >= 1, on the device and with the
+    dtype of the module's parameters (``reference``), no NaN/inf. Run once per forward call.
+
+    Raises:
+        TypeError: not a tensor, not real floating, or another dtype than the parameters.
+        ValueError: wrong rank or width, T = 0 or B = 0, another device than the parameters, NaN/inf.
+    """
+    check_input(name, x, width=width, ndim=3)
+    check_nonempty(name, x, 0, "time")
+    check_nonempty(name, x, 1, "batch")
+    check_like_module(name, x, reference)
+    return check_finite_tensor(name, x)
+
+
+def check_state_tuple(name: str, state, names: Sequence[str], reference: torch.Tensor) -> tuple:
+    """A state tuple with one tensor per name, each matching ``reference`` (shape, dtype, device)."""
+    if not isinstance(state, (tuple, list)):
+        raise TypeError(f"`{name}` must be a tuple ({', '.join(names)}), got {type(state).__name__}.")
+    if len(state) != len(names):
+        raise ValueError(f"`{name}` must be a tuple ({', '.join(names)}) of {len(names)} tensors, got {len(state)}: "
+                         f"it belongs to another neuron kind or module. Pass None to start from zeros.")
+    return tuple(check_state(n, s, reference) for n, s in zip(names, state))
+
+
+def check_callable(name: str, value, allow_none: bool = True):
+    if value is None and allow_none:
+        return value
+    if not callable(value):
+        raise TypeError(f"`{name}` must be callable (e.g. brf_plugins.surrogate.double_gaussian()), got "
+                        f"{type(value).__name__} {value!r}.")
+    return value
+
+
+def check_unit_interval(name: str, value, *, closed_high: bool = False) -> float:
+    """A float in [0, 1) (or [0, 1] with ``closed_high``), e.g. a decay factor."""
+    value = check_finite_float(name, value)
+    if value < 0 or value > 1 or (value == 1 and not closed_high):
+        raise ValueError(f"`{name}` must be in [0, 1{']' if closed_high else ')'}, got {value}.")
+    return value
+
+
+def check_step_inputs(current, states: dict, params: dict, dt=None, name: str = "current") -> None:
+    """Structural checks of a one-step function's arguments (no look at the values except NaN).
+
+    ``current`` is a real floating tensor; each state has its shape, dtype and device; each parameter is a real
+    floating tensor on the same device whose size is 1 or the last dimension of ``current``; ``dt`` > 0.
+    """
+    check_input(name, current)
+    if current.dim() == 0:
+        raise ValueError(f"`{name}` must have at least one dimension (neurons), got a 0-dim tensor.")
+    for sname, s in states.items():
+        check_state(sname, s, current)
+    width = current.shape[-1]
+    for pname, p in params.items():
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"`{pname}` must be a torch.Tensor of shape ({width},), got {type(p).__name__}.")
+        if p.is_complex() or not torch.is_floating_point(p):
+            raise TypeError(f"`{pname}` must be a real floating-point tensor, got dtype {p.dtype}.")
+        if p.device != current.device:
+            raise ValueError(f"`{pname}` is on {p.device} but `{name}` is on {current.device}; move one of them.")
+        if p.dim() > 1 or p.numel() not in (1, width):
+            raise ValueError(f"`{pname}` must have shape ({width},) (one value per neuron) or (1,), got "
+                             f"{tuple(p.shape)} for `{name}` of shape {tuple(current.shape)}.")
+    if dt is not None:
+        check_step_scalar("dt", dt, positive=True)
+    check_finite_tensor(name, current)
+
+
+def check_step_scalar(name: str, value, *, unit_interval: bool = False, positive: bool = False) -> None:
+    """A step's scalar constant (``theta``, ``gamma``, ``dt``, ``beta``): a real number that is not NaN.
+
+    ``inf`` is allowed where meaningful (``theta = inf``: a neuron that never fires). Tensors (per-neuron
+    constants) are accepted as they are: their values are not read on the per-step path.
+    """
+    if isinstance(value, torch.Tensor):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__} {value!r}.")
+    if math.isnan(value):
+        raise ValueError(f"`{name}` is NaN.")
+    if positive and not (0 < value < math.inf):
+        raise ValueError(f"`{name}` must be a finite number > 0, got {value}.")
+    if unit_interval and not (0 <= value < 1):
+        raise ValueError(f"`{name}` must be in [0, 1), got {value}.")

@@ -23,7 +23,7 @@ from typing import Dict, Optional, Tuple, Union
 
 import torch
 
-from ._checks import check_choice
+from ._checks import check_choice, check_dt
 from .data._files import DataCorruptError, DataMissingError
 from .network import NEURONS, RecurrentSNN
 
@@ -39,7 +39,10 @@ def read_state_dict(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
     if not path.is_file():
         raise DataMissingError(f"checkpoint {path} not found. The authors' models are in the brf-neurons "
                                f"repository (experiments/*/models/), or in shared/data/reference_checkpoints.")
-    blob = torch.load(path, weights_only=True, map_location="cpu")
+    try:
+        blob = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as err:  # pickle, zip and weights-only errors all mean: not a checkpoint we can read
+        raise DataCorruptError(f"{path} is not a readable torch checkpoint ({type(err).__name__}: {err}).") from err
     state = blob.get("model_state_dict", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict) or "hidden.linear.weight" not in state:
         raise DataCorruptError(f"{path} is not a brf-neurons model checkpoint (no 'hidden.linear.weight').")
@@ -75,9 +78,27 @@ def inspect_authors_checkpoint(path: Union[str, Path], neuron: Optional[str] = N
 
     ``neuron`` is checked against the file (ALIF keys or not), or inferred when omitted; resonator frequencies
     must stay below ``1/dt``. The framework adapters build their own networks from this.
+
+    Raises:
+        DataMissingError (a FileNotFoundError): no file at ``path``.
+        DataCorruptError (a ValueError): not a readable checkpoint, not a brf-neurons model, or a model of
+            another neuron kind than ``neuron``.
+        ValueError: unknown ``neuron``, ``dt`` not > 0, or trained frequencies at or above ``1/dt``.
     """
+    dt = check_dt(dt)
     state = read_state_dict(path)
     neuron = check_choice("neuron", neuron, NEURONS) if neuron is not None else infer_neuron(path, state)
+    required = ["hidden.linear.weight", "out.linear.weight", "out.tau_mem"]
+    required += ["hidden.tau_mem", "hidden.tau_adp"] if "hidden.tau_adp" in state else ["hidden.omega", "hidden.b_offset"]
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise DataCorruptError(f"{path} lacks {', '.join(missing)}: not a complete brf-neurons model.")
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor) or
+           (torch.is_floating_point(v) and not bool(torch.isfinite(v).all()))]
+    if bad:
+        raise DataCorruptError(f"{path}: {', '.join(bad)} hold NaN/inf or are not tensors (a diverged run?).")
+    if state["hidden.linear.weight"].dim() != 2 or state["out.linear.weight"].dim() != 2:
+        raise DataCorruptError(f"{path}: the linear weights are not matrices.")
     if (neuron == "alif") != ("hidden.tau_adp" in state):
         raise DataCorruptError(f"{path} holds {'an ALIF' if 'hidden.tau_adp' in state else 'a resonator'} model, "
                                f"but neuron={neuron!r} was asked for.")

@@ -15,6 +15,14 @@ Conventions shared by all steps:
   (:mod:`brf_plugins.surrogate`). Any callable ``x -> spikes`` works, e.g. an snnTorch surrogate.
 * Each step returns a NamedTuple whose first field is the spike tensor ``z``, followed by the new state.
 
+.. _step-validation:
+
+Validation: every step checks its arguments unless ``validate=False`` (types and real floating dtypes, states
+shaped like ``current`` with its dtype and device, parameters of shape ``(h,)`` or ``(1,)``, ``dt > 0``, and no
+NaN/inf in ``current``) and raises ``TypeError``/``ValueError`` naming the argument. The NaN check reads the
+tensor (a device synchronisation on a GPU), so loops that checked their whole sequence once, like
+:class:`brf_plugins.network.RecurrentSNN` and :mod:`brf_plugins.sequence`, pass ``validate=False`` per step.
+
 The membrane of the resonators is complex, :math:`U = u + iv`, stored as two real tensors.
 
 Example:
@@ -35,7 +43,7 @@ from typing import Callable, NamedTuple, Optional
 
 import torch
 
-from ._checks import check_choice
+from ._checks import check_choice, check_step_inputs, check_step_scalar
 from .surrogate import default_spike_fn
 
 __all__ = [
@@ -169,7 +177,8 @@ def resonator_euler(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, b: 
 def brf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.Tensor,
              omega: torch.Tensor, b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
              gamma: float = DEFAULT_GAMMA, spike_fn: Optional[SpikeFn] = None, *,
-             divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True) -> BRFStep:
+             divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True,
+             validate: bool = True) -> BRFStep:
     r"""One step of the balanced resonate-and-fire neuron (spec section 1.1, paper Algorithm 1).
 
     .. math::
@@ -193,10 +202,20 @@ def brf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.T
             (:func:`resonator_omega`).
         dt: integration step :math:`\delta` (default 0.01). theta: threshold. gamma: decay of ``q``.
         spike_fn: surrogate spike function (default: double Gaussian).
+        validate: check the arguments first (see :ref:`validation <step-validation>` in the module docstring).
 
     Returns:
         ``BRFStep(z, u, v, q)``.
+
+    Raises:
+        TypeError: a tensor argument is not a real floating-point tensor, or a state's dtype differs.
+        ValueError: a state's shape or device differs from ``current``, a parameter is not ``(h,)``, ``dt`` is
+            not > 0, ``gamma`` not in [0, 1), or ``current`` contains NaN/inf.
     """
+    if validate:
+        check_step_inputs(current, dict(u=u, v=v, q=q), dict(omega=omega, b_offset=b_offset), dt)
+        check_step_scalar("theta", theta)
+        check_step_scalar("gamma", gamma, unit_interval=True)
     spike_fn = spike_fn or default_spike_fn
     omega = resonator_omega(omega, dt)
     b = brf_damping(omega, b_offset, q, dt, divergence_boundary_on=divergence_boundary, smooth_reset=smooth_reset)
@@ -208,7 +227,7 @@ def brf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.T
 
 def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torch.Tensor,
             b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
-            spike_fn: Optional[SpikeFn] = None, reset: str = "none") -> RFStep:
+            spike_fn: Optional[SpikeFn] = None, reset: str = "none", validate: bool = True) -> RFStep:
     r"""One step of the Izhikevich resonate-and-fire neuron as used for the paper's "RF" rows (spec 1.2).
 
     .. math::
@@ -226,7 +245,13 @@ def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torc
 
     Returns:
         ``RFStep(z, u, v)``.
+
+    Raises:
+        TypeError, ValueError: as :func:`brf_step` (``validate=True``); ValueError for an unknown ``reset``.
     """
+    if validate:
+        check_step_inputs(current, dict(u=u, v=v), dict(omega=omega, b_offset=b_offset), dt)
+        check_step_scalar("theta", theta)
     spike_fn = spike_fn or default_spike_fn
     check_choice("reset", reset, RF_RESETS)
     b = -b_offset.abs()
@@ -244,12 +269,18 @@ def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torc
 
 def izhikevich_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torch.Tensor,
                     b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
-                    spike_fn: Optional[SpikeFn] = None) -> RFStep:
+                    spike_fn: Optional[SpikeFn] = None, validate: bool = True) -> RFStep:
     r"""Izhikevich's original RF with its hard reset (spec 1.3; defined but unused by the released models).
 
     Same Euler step as :func:`rf_step` with :math:`b = -|b'|`, but the spike reads the **imaginary** part,
     :math:`z_t = H(v_t - \vartheta)`, and a spike resets the membrane to :math:`U = 0 + 1i`.
+
+    Raises:
+        TypeError, ValueError: as :func:`brf_step` (``validate=True``).
     """
+    if validate:
+        check_step_inputs(current, dict(u=u, v=v), dict(omega=omega, b_offset=b_offset), dt)
+        check_step_scalar("theta", theta)
     spike_fn = spike_fn or default_spike_fn
     b = -b_offset.abs()
     omega = omega.abs()
@@ -260,7 +291,8 @@ def izhikevich_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, ome
 
 def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.Tensor,
               omega: torch.Tensor, b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
-              gamma: float = DEFAULT_GAMMA, spike_fn: Optional[SpikeFn] = None, variant: str = "code") -> BHRFStep:
+              gamma: float = DEFAULT_GAMMA, spike_fn: Optional[SpikeFn] = None, variant: str = "code",
+              validate: bool = True) -> BHRFStep:
     r"""One step of the balanced harmonic RF neuron (spec 1.4; paper Algorithm 2).
 
     The harmonic oscillator :math:`\ddot x + 2b\dot x + \omega^2 x = I` with velocity ``u`` and position ``v``,
@@ -285,7 +317,14 @@ def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.
 
     Returns:
         ``BHRFStep(z, u, v, q)``.
+
+    Raises:
+        TypeError, ValueError: as :func:`brf_step` (``validate=True``); ValueError for an unknown ``variant``.
     """
+    if validate:
+        check_step_inputs(current, dict(u=u, v=v, q=q), dict(omega=omega, b_offset=b_offset), dt)
+        check_step_scalar("theta", theta)
+        check_step_scalar("gamma", gamma, unit_interval=True)
     spike_fn = spike_fn or default_spike_fn
     check_choice("variant", variant, BHRF_VARIANTS)
     omega = omega.abs()
@@ -306,7 +345,7 @@ def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.
 
 def alif_step(current: torch.Tensor, z: torch.Tensor, u: torch.Tensor, a: torch.Tensor,
               tau_mem: torch.Tensor, tau_adp: torch.Tensor, theta: float = ALIF_THETA, beta: float = ALIF_BETA,
-              spike_fn: Optional[SpikeFn] = None) -> ALIFStep:
+              spike_fn: Optional[SpikeFn] = None, validate: bool = True) -> ALIFStep:
     r"""One step of the adaptive LIF baseline of the paper's comparisons (spec 1.5; time in steps).
 
     .. math::
@@ -317,7 +356,14 @@ def alif_step(current: torch.Tensor, z: torch.Tensor, u: torch.Tensor, a: torch.
         u_t = u'_t - z_t \vartheta_t
 
     ``z`` is the previous step's spike (part of the state). Returns ``ALIFStep(z, u, a)``.
+
+    Raises:
+        TypeError, ValueError: as :func:`brf_step` (``validate=True``; parameters ``tau_mem``, ``tau_adp``).
     """
+    if validate:
+        check_step_inputs(current, dict(z=z, u=u, a=a), dict(tau_mem=tau_mem, tau_adp=tau_adp))
+        check_step_scalar("theta", theta)
+        check_step_scalar("beta", beta)
     spike_fn = spike_fn or default_spike_fn
     alpha = torch.exp(-1.0 / tau_mem.abs())
     rho = torch.exp(-1.0 / tau_adp.abs())
@@ -334,8 +380,14 @@ def li_alpha(tau_mem: torch.Tensor) -> torch.Tensor:
     return torch.exp(-1.0 / tau_mem.abs())
 
 
-def li_step(current: torch.Tensor, o: torch.Tensor, tau_mem: torch.Tensor) -> torch.Tensor:
-    r"""Leaky-integrator readout (spec 1.6): :math:`o_t = \alpha o_{t-1} + (1-\alpha) I_t`, :math:`I_t = W z_t`."""
+def li_step(current: torch.Tensor, o: torch.Tensor, tau_mem: torch.Tensor, validate: bool = True) -> torch.Tensor:
+    r"""Leaky-integrator readout (spec 1.6): :math:`o_t = \alpha o_{t-1} + (1-\alpha) I_t`, :math:`I_t = W z_t`.
+
+    Raises:
+        TypeError, ValueError: as :func:`brf_step` (``validate=True``; state ``o``, parameter ``tau_mem``).
+    """
+    if validate:
+        check_step_inputs(current, dict(o=o), dict(tau_mem=tau_mem))
     alpha = li_alpha(tau_mem)
     return o * alpha + current * (1.0 - alpha)
 

@@ -4,7 +4,13 @@ Every per-neuron parameter (omega, b', tau) accepts one *init spec*:
 
 * a number: every neuron gets that value;
 * a ``(low, high)`` pair: values drawn uniformly, as the paper initialises omega and b';
-* a tensor of shape ``(n,)`` (or broadcastable to it): taken as given.
+* a tensor of shape ``(n,)`` (or broadcastable to it): taken as given;
+* a callable ``init(n, generator=None) -> Tensor`` returning ``n`` values, e.g. a data-driven initialisation such
+  as :class:`brf_plugins.analysis.SpectrumInit` (omega from the dominant frequencies of a dataset).
+
+``omega_init="spectrum"`` names that data-driven choice; it needs the training data, so code that builds models
+turns it into a callable first with :func:`resolve_omega_init` (a layer given the bare string raises an error that
+says so).
 
 Time constants of ALIF and the LI readout are drawn from a normal distribution in the paper; for those use
 :func:`normal_parameter`.
@@ -22,15 +28,28 @@ import torch
 from ._checks import Init, check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
 
 __all__ = ["Init", "uniform_or_value", "normal_parameter", "omega_parameter", "b_offset_parameter",
-           "default_input_gain", "xavier_uniform_"]
+           "resolve_omega_init", "default_input_gain", "xavier_uniform_"]
+
+SPECTRUM = "spectrum"
 
 
 def uniform_or_value(name: str, n: int, init: Init, *, generator: Optional[torch.Generator] = None,
                      dtype: torch.dtype = None) -> torch.Tensor:
-    """A ``(n,)`` tensor from an init spec (value, ``(low, high)`` uniform range, or tensor)."""
+    """A ``(n,)`` tensor from an init spec (value, ``(low, high)`` uniform range, tensor or callable)."""
     n = check_positive_int(f"size of {name}", n)
-    init_bounds(name, init)  # validates the spec
     dtype = dtype or torch.get_default_dtype()
+    if callable(init) and not isinstance(init, torch.Tensor):
+        values = init(n, generator=generator)
+        if not isinstance(values, torch.Tensor) or tuple(values.shape) != (n,):
+            got = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
+            raise ValueError(f"`{name}` is a callable, so it must return a tensor of shape ({n},) from "
+                             f"init({n}, generator=...); it returned {got}.")
+        init_bounds(name, values)  # floating point and finite
+        return values.detach().to(dtype).clone()
+    if isinstance(init, str):
+        raise ValueError(f"`{name}` got the string {init!r}; give a number, a (low, high) range, a tensor or a "
+                         f"callable (omega accepts {SPECTRUM!r} after brf_plugins.init.resolve_omega_init).")
+    init_bounds(name, init)  # validates the spec
     if isinstance(init, torch.Tensor):
         try:
             return init.detach().to(dtype).expand(n).clone()
@@ -55,8 +74,48 @@ def omega_parameter(n: int, init: Init, dt: float, *, name: str = "omega", gener
                     dtype=None) -> torch.Tensor:
     """Initial raw frequencies, rejecting any |omega| >= 1/dt (where p(omega) is NaN)."""
     dt = check_dt(dt)
+    if isinstance(init, str) and init == SPECTRUM:
+        raise ValueError(f"`{name}`={SPECTRUM!r} needs the training data to read its frequencies from: build the "
+                         f"initialisation with brf_plugins.init.resolve_omega_init({SPECTRUM!r}, data=train_set, "
+                         f"dt={dt:g}) and pass the result as `{name}`.")
+    if callable(init) and not isinstance(init, torch.Tensor):
+        values = uniform_or_value(name, n, init, generator=generator, dtype=dtype)
+        check_omega_init(name, values, dt)
+        return values
     check_omega_init(name, init, dt)
     return uniform_or_value(name, n, init, generator=generator, dtype=dtype)
+
+
+def resolve_omega_init(init, *, data=None, dt: float = 0.01, **spectrum_options):
+    """Turn ``omega_init="spectrum"`` into a callable init that reads the frequencies of ``data``.
+
+    Any other spec is returned unchanged, so callers can pass every ``omega_init`` through this function::
+
+        omega_init = resolve_omega_init(args.omega_init, data=train_set, dt=cfg.dt)
+        model = RecurrentSNN.from_task(cfg, omega_init=omega_init)
+
+    ``data`` is a Dataset of ``(x, y)`` items with ``x`` of shape ``(T, m)``, or a tensor ``(N, T, m)``.
+    ``spectrum_options`` go to :class:`brf_plugins.analysis.SpectrumInit` (e.g. ``max_samples``,
+    ``omega_min``). The frequencies are angular, in radians per unit of ``dt * step``, like the neurons' omega,
+    and stay below ``0.999 / dt``.
+
+    Example:
+        >>> import torch
+        >>> from brf_plugins.init import resolve_omega_init, omega_parameter
+        >>> t = torch.arange(784.0)
+        >>> data = torch.sin(2 * torch.pi * t / 28).reshape(1, 784, 1)   # period 28 steps
+        >>> init = resolve_omega_init("spectrum", data=data, dt=0.01)
+        >>> omega = omega_parameter(4, init, dt=0.01)
+        >>> [round(float(w), 1) for w in omega]        # 2 pi / (28 * 0.01) = 22.4, spread over its FFT bin
+        [21.8, 22.3, 22.6, 23.0]
+    """
+    if not (isinstance(init, str) and init == SPECTRUM):
+        return init
+    if data is None:
+        raise ValueError(f"omega_init={SPECTRUM!r} needs `data`: the training Dataset (items (x, y) with x of "
+                         f"shape (T, m)) or a tensor (N, T, m) whose Fourier spectrum gives the frequencies.")
+    from .analysis.spectrum import SpectrumInit
+    return SpectrumInit(data, dt=check_dt(dt), **spectrum_options)
 
 
 def b_offset_parameter(n: int, init: Init, *, name: str = "b_offset", generator=None, dtype=None) -> torch.Tensor:
@@ -84,7 +143,16 @@ def default_input_gain(dt: float) -> float:
 
 
 def xavier_uniform_(weight: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """xavier_uniform over the whole matrix, as every released model initialises its weights."""
+    """xavier_uniform over the whole matrix, as every released model initialises its weights.
+
+    Raises:
+        TypeError: ``weight`` is not a floating-point tensor. ValueError: it is not a non-empty 2-D matrix.
+    """
+    if not isinstance(weight, torch.Tensor) or not torch.is_floating_point(weight):
+        raise TypeError(f"`weight` must be a floating-point tensor, got "
+                        f"{weight.dtype if isinstance(weight, torch.Tensor) else type(weight).__name__}.")
+    if weight.dim() != 2 or weight.numel() == 0:
+        raise ValueError(f"`weight` must be a non-empty (out, in) matrix, got shape {tuple(weight.shape)}.")
     fan_out, fan_in = weight.shape[0], weight.shape[1]
     bound = (6.0 / (fan_in + fan_out)) ** 0.5
     with torch.no_grad():

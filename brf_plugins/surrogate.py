@@ -158,6 +158,15 @@ class SurrogateSpike:
         raise NotImplementedError
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Spikes ``H(x)`` with the surrogate gradient.
+
+        Raises:
+            TypeError: ``x`` is not a real floating-point tensor (a type check only: this runs every step, so
+                NaN is left to the callers, which check their inputs once per sequence).
+        """
+        if not isinstance(x, torch.Tensor) or x.is_complex() or not torch.is_floating_point(x):
+            raise TypeError(f"`x` must be a real floating-point tensor, got "
+                            f"{x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}.")
         if self.method == "fgi":
             return fgi(x, self.derivative)
         return self._function.apply(x, *self.constants)

@@ -10,6 +10,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("BRF_TEST_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
 CHECKPOINTS = DATA_ROOT / "reference_checkpoints"
 
+# Under pytest-xdist, give each worker its share of the cores: N workers x all-core intra-op pools oversubscribe
+# the CPU (about 4x slower on 2 cores).
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
 
 def needs_data(*parts):
     """Skip marker for tests that read a file of the shared data folder."""

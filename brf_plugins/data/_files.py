@@ -28,14 +28,25 @@ def default_data_root() -> Path:
 
 
 def resolve_root(root: Optional[PathLike]) -> Path:
-    return Path(root).expanduser() if root is not None else default_data_root()
+    """``root`` as a Path (``None``: :func:`default_data_root`). TypeError names ``root`` for other types."""
+    if root is None:
+        return default_data_root()
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"`root` must be a folder path (str or os.PathLike), got {type(root).__name__} {root!r}.")
+    root = Path(root).expanduser()
+    if root.exists() and not root.is_dir():
+        raise DataMissingError(f"`root` {root} is a file, not a folder; pass the folder that holds the data files.")
+    return root
 
 
 def file_digest(path: Path, algorithm: str = "sha256", decompress: bool = False) -> str:
     """Hex digest of a file, of its gzip-decompressed content when ``decompress``."""
     h = hashlib.new(algorithm)
     opener = gzip.open if decompress else open
-    with opener(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    try:
+        with opener(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError; a truncated gzip ends in EOFError
+        raise DataCorruptError(f"{path} cannot be read ({err}); delete it and fetch it again.") from err
     return h.hexdigest()

@@ -78,8 +78,12 @@ class ECGQTDB(Dataset):
             if digest != ECG_FILES[name]:
                 raise DataCorruptError(f"{path} has sha256 {digest}, expected {ECG_FILES[name]}: the file is corrupt "
                                        f"or another version; delete it and fetch it again.")
-        mat = scipy.io.loadmat(str(path))
-        x, y = mat["x"], mat["y"]
+        try:
+            mat = scipy.io.loadmat(str(path))
+            x, y = mat["x"], mat["y"]
+        except Exception as err:  # scipy raises many types on garbage (MatReadError, KeyError, struct errors...)
+            raise DataCorruptError(f"{path} is not a readable QTDB .mat file ({type(err).__name__}: {err}); "
+                                   f"delete it and fetch it again.") from err
         if x.ndim != 3 or x.shape[1:] != (1301, 4) or y.shape[:2] != x.shape[:2] or y.shape[2] != 6:
             raise DataCorruptError(f"{path}: unexpected shapes x {x.shape}, y {y.shape}.")
         self.split = split

@@ -44,13 +44,20 @@ def read_idx(path: PathLike) -> np.ndarray:
     """Read an IDX file (``.gz`` or raw) into a uint8 array of its declared shape."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise DataMissingError(f"IDX file {path} not found.") from err
+        raise DataCorruptError(f"{path} cannot be read ({err}); delete it and fetch it again.") from err
     if len(data) < 4:
         raise DataCorruptError(f"{path} is too short to be an IDX file.")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype_code != 0x08:
         raise DataCorruptError(f"{path} is not an unsigned-byte IDX file (magic {data[:4].hex()}).")
+    if len(data) < 4 + 4 * ndim:
+        raise DataCorruptError(f"{path} ends inside its IDX header.")
     shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):

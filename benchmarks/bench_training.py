@@ -1,0 +1,415 @@
+"""Time the BRF fast paths against the plain step loop, snnTorch and Norse, side by side in one run.
+
+For each path: the forward pass and one training step (forward, full BPTT backward, Adam) of an S-MNIST-shaped
+network (1 input -> h hidden -> 10 LI readout over T steps), the ratio to the plain BRF step loop, the peak memory
+and, for the BRF paths, the largest difference of loss and gradients to the plain loop on the same weights and
+batch. Every path runs in its own subprocess (clean peak-memory figures, no cross-talk between frameworks).
+
+Writes ``benchmarks/results/<device>.md`` (a markdown table), ``<device>.json`` and ``<device>.png`` (a plot).
+
+Usage::
+
+    python benchmarks/bench_training.py                    # CPU-sized: h=256, T=784, batch 16
+    python benchmarks/bench_training.py --batch 4 --steps 200
+    python benchmarks/bench_training.py --paper-size        # the issue's size: h=256, T=784, batch 256 (CUDA)
+    python benchmarks/bench_training.py --device cuda --modes eager,cuda_graph
+
+Paths (``--paths`` to choose):
+
+* ``brf-plain``: :class:`brf_plugins.RecurrentSNN` with ``backend="reference"`` (the plain step loop; baseline);
+* ``brf-fused-step``: the step loop with the fused one-node neuron step (``spike_hook`` forces the step loop);
+* ``brf-fused``: the default ``backend="auto"``: whole sequence as one autograd node;
+* ``ff-plain`` / ``ff-fused`` / ``ff-triton``: a feed-forward BRF layer (``Linear -> brf_sequence -> Linear -> LI``)
+  with ``brf_sequence(backend="reference" | "fused" | "triton")`` (Triton on CUDA only);
+* ``snntorch-rleaky`` / ``snntorch-leaky``, ``norse-lifrecurrent`` / ``norse-lif``: the frameworks' own neurons in
+  networks of the same size.
+
+``--modes`` adds training-step modes of :func:`brf_plugins.kernels.make_train_step` for the BRF recurrent paths
+(``compile`` unrolls the 784-step loop: minutes of compilation; ``cuda_graph`` needs CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+BRF_RECURRENT = ("brf-plain", "brf-fused-step", "brf-fused")
+FEED_FORWARD = ("ff-plain", "ff-fused", "ff-triton")
+FRAMEWORKS = ("snntorch-rleaky", "snntorch-leaky", "norse-lifrecurrent", "norse-lif")
+ALL_PATHS = BRF_RECURRENT + FEED_FORWARD + FRAMEWORKS
+DESCRIPTIONS = {
+    "brf-plain": "BRF recurrent, plain step loop (reference)",
+    "brf-fused-step": "BRF recurrent, step loop + fused step",
+    "brf-fused": "BRF recurrent, fused sequence (default)",
+    "ff-plain": "BRF feed-forward, plain step loop",
+    "ff-fused": "BRF feed-forward, fused sequence (CPU path)",
+    "ff-triton": "BRF feed-forward, Triton sequence kernel",
+    "snntorch-rleaky": "snnTorch RLeaky (recurrent LIF)",
+    "snntorch-leaky": "snnTorch Leaky (feed-forward LIF)",
+    "norse-lifrecurrent": "Norse LIFRecurrentCell",
+    "norse-lif": "Norse LIFCell (feed-forward)",
+}
+
+
+# ----------------------------------------------------------------------------------------------- models
+
+
+def _build(path: str, hidden: int, device, seed: int):
+    import torch
+    from torch import nn
+
+    from brf_plugins import RecurrentSNN, kernels
+    from brf_plugins.network import SNNOutput
+
+    torch.manual_seed(seed)
+    if path in BRF_RECURRENT:
+        from brf_plugins.tasks import get_task
+        net = RecurrentSNN(1, hidden, 10, "brf", **get_task("smnist").init_kwargs("brf"))
+        net.hidden.backend = "reference" if path == "brf-plain" else "auto"
+        hook = (lambda t, z: z) if path == "brf-fused-step" else None
+        net.to(device)
+        return (lambda x: net(x, spike_hook=hook)), net
+
+    if path in FEED_FORWARD:
+        from brf_plugins import sequence
+        from brf_plugins.init import b_offset_parameter, omega_parameter
+        from brf_plugins.network import LIReadout
+        backend = {"ff-plain": "reference", "ff-fused": "fused", "ff-triton": "triton"}[path]
+
+        class FeedForward(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.linear = nn.Linear(1, hidden, bias=False)
+                self.omega = nn.Parameter(omega_parameter(hidden, (15.0, 50.0), 0.01))
+                self.b_offset = nn.Parameter(b_offset_parameter(hidden, (0.1, 1.0)))
+                self.out = LIReadout(hidden, 10)
+
+            def forward(self, x):
+                z, _ = sequence.brf_sequence(self.linear(x), omega=self.omega, b_offset=self.b_offset,
+                                             backend=backend)
+                readout = kernels.li_sequence(self.out.linear(z), None, self.out.tau_mem) if backend != "reference" \
+                    else _li_loop(self.out, z)
+                return SNNOutput(readout, z.sum())
+
+        net = FeedForward().to(device)
+        return net, net
+
+    if path.startswith("snntorch"):
+        import snntorch as snn
+
+        class SnnTorchNet(nn.Module):
+            def __init__(self, recurrent: bool):
+                super().__init__()
+                self.fc_in = nn.Linear(1, hidden)
+                self.lif = snn.RLeaky(beta=0.95, linear_features=hidden) if recurrent else snn.Leaky(beta=0.95)
+                self.fc_out = nn.Linear(hidden, 10)
+                self.readout = snn.Leaky(beta=0.95, reset_mechanism="none")
+                self.recurrent = recurrent
+
+            def forward(self, x):
+                if self.recurrent:
+                    spk, mem = self.lif.init_rleaky()
+                else:
+                    mem = self.lif.init_leaky()
+                mem_out = self.readout.init_leaky()
+                outs, count = [], 0
+                for x_t in x:
+                    if self.recurrent:
+                        spk, mem = self.lif(self.fc_in(x_t), spk, mem)
+                    else:
+                        spk, mem = self.lif(self.fc_in(x_t), mem)
+                    _, mem_out = self.readout(self.fc_out(spk), mem_out)
+                    outs.append(mem_out)
+                    count = count + spk.sum()
+                return SNNOutput(torch.stack(outs), count)
+
+        net = SnnTorchNet(path == "snntorch-rleaky").to(device)
+        return net, net
+
+    import norse.torch as norse
+
+    class NorseNet(nn.Module):
+        def __init__(self, recurrent: bool):
+            super().__init__()
+            self.recurrent = recurrent
+            self.fc_in = None if recurrent else nn.Linear(1, hidden)
+            self.lif = norse.LIFRecurrentCell(1, hidden) if recurrent else norse.LIFCell()
+            self.fc_out = nn.Linear(hidden, 10)
+            self.readout = norse.LICell()
+
+        def forward(self, x):
+            state = out_state = None
+            outs, count = [], 0
+            for x_t in x:
+                z, state = self.lif(x_t if self.recurrent else self.fc_in(x_t), state)
+                v, out_state = self.readout(self.fc_out(z), out_state)
+                outs.append(v)
+                count = count + z.sum()
+            return SNNOutput(torch.stack(outs), count)
+
+    net = NorseNet(path == "norse-lifrecurrent").to(device)
+    return net, net
+
+
+def _li_loop(readout, z):
+    import torch
+    o, outs = None, []
+    for z_t in z:
+        o = readout(z_t, o)
+        outs.append(o)
+    return torch.stack(outs)
+
+
+# ------------------------------------------------------------------------------------------------ worker
+
+
+def _sync(device):
+    import torch
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def worker(args) -> dict:
+    """Time one path (runs in a subprocess); returns its row and writes loss/gradients for the comparison."""
+    import torch
+
+    from brf_plugins.kernels import make_train_step
+
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
+    forward, module = _build(args.path, args.hidden, device, args.seed)
+    generator = torch.Generator().manual_seed(args.seed + 1)
+    x = (torch.rand(args.steps, args.batch, 1, generator=generator) * args.input_scale).to(device)
+    target = torch.randint(0, 10, (args.batch,), generator=generator).to(device)
+
+    def loss_fn(out, y):
+        return torch.nn.functional.cross_entropy(out.readout.mean(0), y)
+
+    row = dict(path=args.path, mode=args.mode, device=str(device))
+    # The comparison figures: loss and gradients of one step from the common initial weights.
+    module.zero_grad()
+    out = forward(x)
+    loss = loss_fn(out, target)
+    loss.backward()
+    row["spikes_per_step"] = float(out.spike_count.detach()) / args.steps / args.batch
+    torch.save({"loss": loss.detach().cpu(), "grads": {n: p.grad.detach().cpu().clone()
+                                                      for n, p in module.named_parameters()}}, args.dump)
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    # Forward only.
+    times = []
+    with torch.no_grad():
+        for i in range(args.warmup + args.repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            forward(x)
+            _sync(device)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - t0)
+    row["forward_s"] = min(times)
+
+    # Training step.
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    capturable = dict(capturable=True) if args.mode == "cuda_graph" else {}
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, **capturable)
+    model = (lambda inp: forward(inp)) if args.path == "brf-fused-step" else module
+    step = make_train_step(model if isinstance(model, torch.nn.Module) else _Wrap(model, module), optimizer,
+                           loss_fn, mode=args.mode)
+    times = []
+    for i in range(args.warmup + args.repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        step(x, target)
+        _sync(device)
+        if i >= args.warmup:
+            times.append(time.perf_counter() - t0)
+    row["train_s"] = min(times)
+    row["train_s_all"] = times
+    if device.type == "cuda":
+        row["peak_mib"] = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+    else:
+        # ru_maxrss is KiB on Linux: the growth of the process's peak resident set during the timed runs.
+        row["peak_mib"] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_start, 0) / 1024
+    return row
+
+
+class _Wrap:
+    """A callable model for make_train_step whose parameters live in ``module``."""
+
+    def __init__(self, fn, module):
+        self.fn, self.module = fn, module
+
+    def __call__(self, x):
+        return self.fn(x)
+
+
+# ------------------------------------------------------------------------------------------------ driver
+
+
+def _run_worker(path: str, mode: str, args, dump: Path) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--path", path, "--mode", mode,
+           "--device", args.device, "--hidden", str(args.hidden), "--steps", str(args.steps),
+           "--batch", str(args.batch), "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+           "--threads", str(args.threads), "--seed", str(args.seed), "--input-scale", str(args.input_scale),
+           "--dump", str(dump)]
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        return dict(path=path, mode=mode, error=done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _compare(rows, dumps):
+    import torch
+    base = dumps.get(("brf-plain", "eager"))
+    if base is None or not base.exists():
+        return
+    ref = torch.load(base)
+    for row in rows:
+        key = (row["path"], row["mode"])
+        if "error" in row or not (row["path"] in BRF_RECURRENT) or not dumps[key].exists():
+            continue
+        got = torch.load(dumps[key])
+        row["loss_diff"] = float((got["loss"] - ref["loss"]).abs())
+        row["grad_rel_diff"] = max(float((got["grads"][n] - g).abs().max() / g.abs().max().clamp_min(1e-30))
+                                   for n, g in ref["grads"].items())
+    ff = dumps.get(("ff-plain", "eager"))
+    if ff is not None and ff.exists():
+        ref = torch.load(ff)
+        for row in rows:
+            key = (row["path"], row["mode"])
+            if "error" in row or row["path"] not in FEED_FORWARD or not dumps[key].exists():
+                continue
+            got = torch.load(dumps[key])
+            row["loss_diff"] = float((got["loss"] - ref["loss"]).abs())
+            row["grad_rel_diff"] = max(float((got["grads"][n] - g).abs().max() / g.abs().max().clamp_min(1e-30))
+                                       for n, g in ref["grads"].items())
+
+
+def _table(rows, args, device_name: str) -> str:
+    base = next((r for r in rows if r["path"] == "brf-plain" and r["mode"] == "eager" and "error" not in r), None)
+    lines = [f"# BRF training-step benchmark: {device_name}", "",
+             f"S-MNIST-shaped network: 1 -> {args.hidden} -> 10 (LI readout), T = {args.steps}, batch {args.batch}; "
+             f"float32; {args.threads} CPU thread(s); best of {args.repeats} after {args.warmup} warm-up run(s). "
+             "Ratio = plain BRF step loop time / this path's time (higher is faster). Loss/grad diff: against the "
+             "plain loop of the same architecture on the same weights and batch (BRF paths only).", "",
+             "| path | mode | forward ms | train step ms | train speed-up | forward speed-up | peak MiB | "
+             "spikes/neuron-step... | max abs loss diff | max rel grad diff |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines[-2] = lines[-2].replace("spikes/neuron-step...", "spikes/step/sample")
+    for r in rows:
+        name = DESCRIPTIONS.get(r["path"], r["path"])
+        if "error" in r:
+            lines.append(f"| {name} | {r['mode']} | not run: {r['error'][:90]} | | | | | | | |")
+            continue
+        train_ratio = base["train_s"] / r["train_s"] if base else float("nan")
+        fwd_ratio = base["forward_s"] / r["forward_s"] if base else float("nan")
+        diff = (f"{r['loss_diff']:.1e} | {r['grad_rel_diff']:.1e}" if "loss_diff" in r else "- | -")
+        lines.append(f"| {name} | {r['mode']} | {1e3 * r['forward_s']:.1f} | {1e3 * r['train_s']:.1f} | "
+                     f"{train_ratio:.2f}x | {fwd_ratio:.2f}x | {r['peak_mib']:.0f} | {r['spikes_per_step']:.2f} | "
+                     f"{diff} |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(rows, out: Path, title: str):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ok = [r for r in rows if "error" not in r]
+    if not ok:
+        return
+    labels = [f"{r['path']}" + ("" if r["mode"] == "eager" else f" [{r['mode']}]") for r in ok]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(ok) + 1.5))
+    y = range(len(ok))
+    ax.barh([i + 0.2 for i in y], [1e3 * r["train_s"] for r in ok], height=0.4, label="training step")
+    ax.barh([i - 0.2 for i in y], [1e3 * r["forward_s"] for r in ok], height=0.4, label="forward")
+    ax.set_yticks(list(y), labels)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("time [ms] (log)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--steps", type=int, default=784)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--paper-size", action="store_true", help="the issue's size: h=256, T=784, batch 256")
+    p.add_argument("--paths", default=",".join(ALL_PATHS), help="comma-separated subset of: " + ", ".join(ALL_PATHS))
+    p.add_argument("--modes", default="eager", help="eager,compile,cuda_graph (extra modes: BRF recurrent only)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: small per-step kernels gain nothing from more, and shared "
+                        "machines make multi-threaded timings noisy)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input-scale", type=float, default=1.0, help="inputs are uniform in [0, input_scale)")
+    p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--path", help=argparse.SUPPRESS)
+    p.add_argument("--mode", default="eager", help=argparse.SUPPRESS)
+    p.add_argument("--dump", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+
+    import torch
+    from tqdm import tqdm
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.paper_size:
+        args.hidden, args.steps, args.batch = 256, 784, 256
+    paths = [s.strip() for s in args.paths.split(",") if s.strip()]
+    unknown = set(paths) - set(ALL_PATHS)
+    if unknown:
+        p.error(f"unknown --paths {sorted(unknown)}; choose from {', '.join(ALL_PATHS)}")
+    if args.device == "cpu" and "ff-triton" in paths:
+        paths.remove("ff-triton")         # Triton's CPU interpreter is a test harness, not a fast path
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    jobs = [(path, "eager") for path in paths]
+    jobs += [(path, mode) for mode in modes if mode != "eager" for path in paths if path in BRF_RECURRENT]
+
+    device_name = (torch.cuda.get_device_name(0) if args.device == "cuda" else
+                   f"CPU ({os.cpu_count()} cores visible, {args.threads} thread(s))")
+    rows, dumps = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, mode in tqdm(jobs, desc="paths", unit="path"):
+            dumps[(path, mode)] = Path(tmp) / f"{path}-{mode}.pt"
+            rows.append(_run_worker(path, mode, args, dumps[(path, mode)]))
+            tqdm.write(json.dumps({k: v for k, v in rows[-1].items() if k != "train_s_all"}))
+        _compare(rows, dumps)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = args.device + ("-paper" if args.paper_size else "")
+    table = _table(rows, args, device_name)
+    (out / f"{stem}.md").write_text(table)
+    (out / f"{stem}.json").write_text(json.dumps(dict(args={k: v for k, v in vars(args).items()
+                                                             if k not in ("worker", "path", "mode", "dump")},
+                                                       device=device_name, rows=rows), indent=1))
+    _plot(rows, out / f"{stem}.png", f"BRF S-MNIST network, T={args.steps}, batch {args.batch}: {device_name}")
+    print(table)
+    print(f"wrote {out / (stem + '.md')}, {out / (stem + '.json')}, {out / (stem + '.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+r"""Custom autograd Functions running the fused neuron updates with hand-derived backward passes (any device).
+
+* :class:`CellStep`: one BRF/RF/BHRF step, one autograd node instead of a dozen.
+* :class:`CellSequence`: a feed-forward layer over a whole ``(T, B, h)`` current; the forward runs the time loop
+  without recording a graph, the backward runs the reverse-time loop by hand (no graph of ``T * dozen`` nodes).
+* :class:`RecurrentCellSequence`: the paper's recurrent layer :math:`I_t = W[x_t; z_{t-1}]` over a sequence; the
+  backward loop propagates through the recurrence and forms the weight gradient as one matmul over all steps.
+* :class:`LISequence`: the leaky-integrator readout :math:`o_t = \alpha o_{t-1} + (1-\alpha) c_t` over a sequence.
+
+The elementwise math is :mod:`._torch_cells` (the core's operations in the core's order), so spikes and states are
+bitwise those of :mod:`brf_plugins.functional`; gradients agree with autograd through the core up to the order of
+floating-point sums. Double backward is not supported (use ``backend="reference"``).
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+import torch
+from torch.nn import functional as nnf
+
+from ._spec import CellSpec
+from ._torch_cells import cell_backward, cell_forward
+
+__all__ = ["CellStep", "CellSequence", "RecurrentCellSequence", "LISequence"]
+
+
+def _sum_to(grad, like):
+    """Reduce a broadcast gradient to the shape of the input it belongs to (``None`` passes through)."""
+    if grad is None or like is None:
+        return None
+    return grad if grad.shape == like.shape else grad.sum_to_size(like.shape)
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _unpack(spec: CellSpec, state):
+    return state if spec.has_q else (state[0], state[1], None)
+
+
+class CellStep(torch.autograd.Function):
+    """``CellStep.apply(spec, current, u, v, q, pa, pb) -> (z, u', v'[, q'])`` (``q`` is ``None`` for RF).
+
+    ``pa, pb`` are the per-neuron tensors of :func:`._torch_cells.neuron_params`. Saves the step's inputs and the
+    spike argument ``x``; the backward is :func:`._torch_cells.cell_backward`.
+    """
+
+    @staticmethod
+    def forward(ctx, spec: CellSpec, current, u, v, q, pa, pb):
+        ctx.set_materialize_grads(False)
+        with torch.no_grad():
+            z, u_new, v_new, q_new, x = cell_forward(spec, current, u, v, q, pa, pb)
+        ctx.spec = spec
+        ctx.save_for_backward(current, u, v, q, x, pa, pb)
+        return (z, u_new, v_new, q_new) if spec.has_q else (z, u_new, v_new)
+
+    @staticmethod
+    def backward(ctx, g_z, g_u, g_v, g_q=None):
+        spec = ctx.spec
+        current, u, v, q, x, pa, pb = ctx.saved_tensors
+        g_cur, g_u0, g_v0, g_q0, g_pa, g_pb = cell_backward(spec, current, u, v, q, x, pa, pb, g_z, g_u, g_v, g_q)
+        return (None, _sum_to(g_cur, current), _sum_to(g_u0, u), _sum_to(g_v0, v), _sum_to(g_q0, q),
+                _sum_to(g_pa, pa), _sum_to(g_pb, pb))
+
+
+class CellSequence(torch.autograd.Function):
+    """``CellSequence.apply(spec, currents, u, v, q, pa, pb) -> (z, u_T, v_T[, q_T])``, ``z`` of shape ``(T, B, h)``.
+
+    ``u, v, q`` are the initial state (``q`` ``None`` for RF). Keeps the per-step states and spike arguments (no
+    copies: the tensors the loop made anyway) for the reverse-time backward loop.
+    """
+
+    @staticmethod
+    def forward(ctx, spec: CellSpec, currents, u, v, q, pa, pb):
+        ctx.set_materialize_grads(False)
+        ctx.spec = spec
+        ctx.initial = (u, v, q)
+        us: List = []
+        vs: List = []
+        qs: List = []
+        xs: List = []
+        spikes = []
+        with torch.no_grad():
+            for current in currents:
+                us.append(u)
+                vs.append(v)
+                qs.append(q)
+                z, u, v, q, x = cell_forward(spec, current, u, v, q, pa, pb)
+                spikes.append(z)
+                xs.append(x)
+            z_all = torch.stack(spikes)
+        ctx.trace = (us, vs, qs, xs)
+        ctx.save_for_backward(currents, pa, pb)
+        return (z_all, u, v, q) if spec.has_q else (z_all, u, v)
+
+    @staticmethod
+    def backward(ctx, g_z_all, g_u, g_v, g_q=None):
+        spec = ctx.spec
+        currents, pa, pb = ctx.saved_tensors
+        us, vs, qs, xs = ctx.trace
+        g_currents = [None] * currents.shape[0]
+        acc_pa = acc_pb = None
+        surrogates = spec.spike_derivative(torch.stack(xs))     # one vectorised op for all steps
+        for t in range(currents.shape[0] - 1, -1, -1):
+            g_z = None if g_z_all is None else g_z_all[t]
+            g_cur, g_u, g_v, g_q, g_pa, g_pb = cell_backward(spec, currents[t], us[t], vs[t], qs[t], xs[t], pa, pb,
+                                                             g_z, g_u, g_v, g_q, surrogates[t])
+            g_currents[t] = g_cur
+            acc_pa = g_pa if acc_pa is None else acc_pa.add_(g_pa)
+            acc_pb = g_pb if acc_pb is None else acc_pb.add_(g_pb)
+        u0, v0, q0 = ctx.initial
+        g_currents = _sum_to(torch.stack(g_currents), currents)
+        return (None, g_currents, _sum_to(g_u, u0), _sum_to(g_v, v0), _sum_to(g_q, q0),
+                _sum_to(acc_pa, pa), _sum_to(acc_pb, pb))
+
+
+class RecurrentCellSequence(torch.autograd.Function):
+    r"""The recurrent layer over a sequence: :math:`I_t = W[x_t; z_{t-1}]` (``recurrent``) or :math:`W x_t`.
+
+    ``apply(spec, recurrent, x, weight, z, u, v, q, pa, pb) -> (z_all, z_T, u_T, v_T[, q_T])`` with ``x`` of shape
+    ``(T, B, m)`` and the initial state ``z, u, v, q``. The forward runs exactly the core's per-step
+    ``cat`` + ``linear`` + neuron update (bitwise the same spikes); the backward propagates through time by hand
+    and gets the weight gradient as one ``(h, T*B) @ (T*B, m+h)`` matmul.
+    """
+
+    @staticmethod
+    def forward(ctx, spec: CellSpec, recurrent: bool, x, weight, z, u, v, q, pa, pb):
+        ctx.set_materialize_grads(False)
+        ctx.spec, ctx.recurrent = spec, recurrent
+        ctx.initial = (z, u, v, q)
+        inputs, us, vs, qs, xs, spikes = [], [], [], [], [], []
+        with torch.no_grad():
+            for x_t in x:
+                step_input = torch.cat((x_t, z), dim=1) if recurrent else x_t
+                current = nnf.linear(step_input, weight)
+                inputs.append(step_input)
+                us.append(u)
+                vs.append(v)
+                qs.append(q)
+                z, u, v, q, arg = cell_forward(spec, current, u, v, q, pa, pb)
+                spikes.append(z)
+                xs.append(arg)
+            z_all = torch.stack(spikes)
+        ctx.trace = (inputs, us, vs, qs, xs)
+        ctx.save_for_backward(x, weight, pa, pb)
+        state = (z, u, v, q) if spec.has_q else (z, u, v)
+        return (z_all,) + state
+
+    @staticmethod
+    def backward(ctx, g_z_all, g_z_last, g_u, g_v, g_q=None):
+        spec, recurrent = ctx.spec, ctx.recurrent
+        x, weight, pa, pb = ctx.saved_tensors
+        inputs, us, vs, qs, xs = ctx.trace
+        steps, m = x.shape[0], x.shape[2]
+        need_x = ctx.needs_input_grad[2]
+        w_rec = weight[:, m:] if recurrent else None
+        g_currents = [None] * steps
+        g_x = [None] * steps if need_x else None
+        g_z_rec = g_z_last
+        acc_pa = acc_pb = None
+        surrogates = spec.spike_derivative(torch.stack(xs))     # one vectorised op for all steps
+        for t in range(steps - 1, -1, -1):
+            g_z = _add(None if g_z_all is None else g_z_all[t], g_z_rec)
+            # The current needs no rebuild: only RF's hard reset reads it, from the pre-reset membrane.
+            current = nnf.linear(inputs[t], weight) if spec.kind == "rf" and spec.option == "hard" else None
+            g_cur, g_u, g_v, g_q, g_pa, g_pb = cell_backward(spec, current, us[t], vs[t], qs[t], xs[t], pa, pb,
+                                                             g_z, g_u, g_v, g_q, surrogates[t])
+            g_currents[t] = g_cur
+            acc_pa = g_pa if acc_pa is None else acc_pa.add_(g_pa)
+            acc_pb = g_pb if acc_pb is None else acc_pb.add_(g_pb)
+            if need_x:
+                g_input = g_cur @ weight
+                g_x[t] = g_input[:, :m]
+                g_z_rec = g_input[:, m:] if recurrent else None
+            else:
+                g_z_rec = g_cur @ w_rec if recurrent else None
+        g_cur_all = torch.stack(g_currents)
+        g_weight = None
+        if ctx.needs_input_grad[3]:
+            flat_inputs = torch.stack(inputs).flatten(0, 1)
+            g_weight = g_cur_all.flatten(0, 1).transpose(0, 1) @ flat_inputs
+        z0, u0, v0, q0 = ctx.initial
+        return (None, None, torch.stack(g_x) if need_x else None, g_weight, _sum_to(g_z_rec, z0),
+                _sum_to(g_u, u0), _sum_to(g_v, v0), _sum_to(g_q, q0), _sum_to(acc_pa, pa), _sum_to(acc_pb, pb))
+
+
+class LISequence(torch.autograd.Function):
+    r"""``LISequence.apply(currents, o, alpha, beta) -> o_all``: :math:`o_t = o_{t-1}\alpha + c_t\beta` over time.
+
+    With ``beta = 1 - alpha`` this is :func:`brf_plugins.functional.li_step` step by step (same operations, same
+    order). ``o`` is the initial potential (zeros if ``None``).
+    """
+
+    @staticmethod
+    def forward(ctx, currents, o, alpha, beta):
+        ctx.set_materialize_grads(False)
+        ctx.o0 = o
+        outputs = []
+        with torch.no_grad():
+            state = torch.zeros_like(currents[0]) if o is None else o
+            for current in currents:
+                state = state * alpha + current * beta
+                outputs.append(state)
+            o_all = torch.stack(outputs)
+        ctx.save_for_backward(currents, alpha, beta, o_all)
+        return o_all
+
+    @staticmethod
+    def backward(ctx, g_o_all):
+        currents, alpha, beta, o_all = ctx.saved_tensors
+        o0 = ctx.o0
+        if g_o_all is None:
+            return None, None, None, None
+        steps = currents.shape[0]
+        g_state = None
+        acc_alpha = acc_beta = None
+        g_currents = [None] * steps
+        for t in range(steps - 1, -1, -1):
+            g_state = g_o_all[t] if g_state is None else g_o_all[t] + g_state * alpha
+            g_currents[t] = g_state * beta
+            previous = o_all[t - 1] if t > 0 else o0
+            if previous is not None:
+                term = g_state * previous
+                acc_alpha = term if acc_alpha is None else acc_alpha.add_(term)
+            term = g_state * currents[t]
+            acc_beta = term if acc_beta is None else acc_beta.add_(term)
+        g_o0 = None if o0 is None else _sum_to(g_state * alpha, o0)
+        return (_sum_to(torch.stack(g_currents), currents), g_o0, _sum_to(acc_alpha, alpha),
+                _sum_to(acc_beta, beta))

@@ -1,0 +1,364 @@
+r"""Triton kernels: BRF/RF/BHRF and LI over a whole sequence, with the time loop inside the kernel.
+
+One program owns ``BLOCK`` neurons-in-batch (elements of the flattened ``(B, h)`` state) for all ``T`` steps and
+keeps their state in registers: the forward is one launch over time, the backward one launch back over time that
+recomputes each step from the saved states (bitwise the forward's values) and applies the hand-derived
+vector-Jacobian product of :mod:`._torch_cells`. A single step is the same kernel with ``T = 1``.
+
+Exactness: the elementwise operations are the core's, in the core's order, and the kernels are compiled with
+``enable_fp_fusion=False`` (no multiply-add contraction), so float32/float64 values are bitwise those of the torch
+operations on the same device. Per-neuron terms with a division or square root (:math:`p(\omega)`) come in
+precomputed by torch. Scalars come in as a tensor of the data's dtype (a float64 ``dt`` must not pass through
+float32).
+
+Layout: sequences are slots of ``N = B*h`` contiguous elements; ``*_ts`` is the stride between slots (0 keeps
+overwriting one slot). The initial state comes in its own tensors, the state after step ``t`` goes to slot ``t``.
+The neuron of element ``n`` is ``n % H``.
+
+Loops are ``while`` loops: Triton's interpreter (``TRITON_INTERPRET=1``, used to test these kernels on CPU) cannot
+index ``range`` with a runtime bound under numpy >= 2.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+# Constant slots (CellSpec.constants()).
+_DT, _THETA, _GAMMA, _TWO_DT, _C1, _A1, _C2, _A2, _MU, _K1, _R1, _K2, _R2 = (tl.constexpr(i) for i in range(13))
+N_CONSTANTS = 13
+
+KIND_BRF, KIND_RF, KIND_BHRF = 0, 1, 2
+RESET_NONE, RESET_SOFT, RESET_HARD = 0, 1, 2
+VARIANT_CODE, VARIANT_PAPER, VARIANT_EXPLICIT = 0, 1, 2
+
+
+@triton.jit
+def _spike(x, c_ptr, MULTI: tl.constexpr, SMOOTH: tl.constexpr):
+    if SMOOTH:
+        k1 = tl.load(c_ptr + _K1)
+        r1 = tl.load(c_ptr + _R1)
+        k2 = tl.load(c_ptr + _K2)
+        r2 = tl.load(c_ptr + _R2)
+        mu = tl.load(c_ptr + _MU)
+        z = 0.5 * k1 * (1.0 + tl.math.erf(x * r1))
+        if MULTI:
+            z = z - 0.5 * k2 * (1.0 + tl.math.erf((x - mu) * r2)) - 0.5 * k2 * (1.0 + tl.math.erf((x + mu) * r2))
+        else:
+            z = z - 0.5 * k2 * (1.0 + tl.math.erf(x * r2))
+        return z.to(x.dtype)
+    return (x > 0).to(x.dtype)
+
+
+@triton.jit
+def _surrogate(x, c_ptr, MULTI: tl.constexpr):
+    c1 = tl.load(c_ptr + _C1)
+    a1 = tl.load(c_ptr + _A1)
+    c2 = tl.load(c_ptr + _C2)
+    a2 = tl.load(c_ptr + _A2)
+    s = c1 * tl.exp(-(x * x) * a1)
+    if MULTI:
+        mu = tl.load(c_ptr + _MU)
+        s = s - c2 * tl.exp(-((x - mu) * (x - mu)) * a2) - c2 * tl.exp(-((x + mu) * (x + mu)) * a2)
+    else:
+        s = s - c2 * tl.exp(-(x * x) * a2)
+    return s
+
+
+@triton.jit
+def _cell_fwd(cur, u, v, q, pa, pb, c_ptr, KIND: tl.constexpr, OPT: tl.constexpr, REFR: tl.constexpr,
+              SR: tl.constexpr, MULTI: tl.constexpr, SMOOTH: tl.constexpr):
+    """One step (see _torch_cells.cell_forward); returns z, u', v', q', x, u'_pre, v'_pre (before an RF reset)."""
+    dt = tl.load(c_ptr + _DT)
+    theta = tl.load(c_ptr + _THETA)
+    gamma = tl.load(c_ptr + _GAMMA)
+    if KIND == 0:
+        if SR:
+            b = pb - q
+        else:
+            b = pb
+        u_new = u + b * u * dt - pa * v * dt + cur * dt
+        v_new = v + pa * u * dt + b * v * dt
+        if REFR:
+            x = u_new - theta - q
+        else:
+            x = u_new - theta
+        z = _spike(x, c_ptr, MULTI, SMOOTH)
+        q_new = q * gamma + z
+        u_pre = u_new
+        v_pre = v_new
+    elif KIND == 1:
+        u_new = u + pb * u * dt - pa * v * dt + cur * dt
+        v_new = v + pa * u * dt + pb * v * dt
+        u_pre = u_new
+        v_pre = v_new
+        x = u_new - theta
+        z = _spike(x, c_ptr, MULTI, SMOOTH)
+        if OPT == 1:
+            u_new = u_new - z * theta
+            v_new = v_new - z * theta
+        elif OPT == 2:
+            u_new = u_new - z * u_new
+            v_new = v_new - z * v_new
+        q_new = q
+    else:
+        two_dt = tl.load(c_ptr + _TWO_DT)
+        if OPT == 1:
+            b = pb - q
+        else:
+            b = pb + q
+        v_new = v + u * dt
+        if OPT == 0:
+            position = v_new
+        else:
+            position = v
+        u_new = u + cur * dt - b * u * two_dt - pa * position * dt
+        x = u_new - theta - q
+        z = _spike(x, c_ptr, MULTI, SMOOTH)
+        q_new = q * gamma + z
+        u_pre = u_new
+        v_pre = v_new
+    return z, u_new, v_new, q_new, x, u_pre, v_pre
+
+
+@triton.jit
+def _cell_bwd(cur, u, v, q, pa, pb, g_z, g_u, g_v, g_q, c_ptr, KIND: tl.constexpr, OPT: tl.constexpr,
+              REFR: tl.constexpr, SR: tl.constexpr, MULTI: tl.constexpr, SMOOTH: tl.constexpr):
+    """Recompute the step from its inputs and return (g_cur, g_u, g_v, g_q, g_pa, g_pb) (_torch_cells.cell_backward)."""
+    z, u_new, v_new, q_new, x, u_pre, v_pre = _cell_fwd(cur, u, v, q, pa, pb, c_ptr, KIND, OPT, REFR, SR, MULTI,
+                                                        SMOOTH)
+    dt = tl.load(c_ptr + _DT)
+    theta = tl.load(c_ptr + _THETA)
+    gamma = tl.load(c_ptr + _GAMMA)
+    s = _surrogate(x, c_ptr, MULTI)
+    if KIND == 0:
+        g_x = (g_z + g_q) * s
+        big_u = g_u + g_x
+        if SR:
+            b = pb - q
+        else:
+            b = pb
+        g_b = (big_u * u + g_v * v) * dt
+        g_pa = (g_v * u - big_u * v) * dt
+        g_u_prev = big_u + (big_u * b + g_v * pa) * dt
+        g_v_prev = g_v + (g_v * b - big_u * pa) * dt
+        g_q_prev = g_q * gamma
+        if REFR:
+            g_q_prev = g_q_prev - g_x
+        if SR:
+            g_q_prev = g_q_prev - g_b
+    elif KIND == 1:
+        big_u = g_u
+        big_v = g_v
+        gz = g_z
+        if OPT == 1:
+            gz = gz - (g_u + g_v) * theta
+        elif OPT == 2:
+            big_u = g_u - g_u * z
+            big_v = g_v - g_v * z
+            gz = gz - (g_u * u_pre + g_v * v_pre)
+        big_u = big_u + gz * s
+        g_b = (big_u * u + big_v * v) * dt
+        g_pa = (big_v * u - big_u * v) * dt
+        g_u_prev = big_u + (big_u * pb + big_v * pa) * dt
+        g_v_prev = big_v + (big_v * pb - big_u * pa) * dt
+        g_q_prev = g_q
+    else:
+        two_dt = tl.load(c_ptr + _TWO_DT)
+        g_x = (g_z + g_q) * s
+        big_u = g_u + g_x
+        if OPT == 1:
+            b = pb - q
+        else:
+            b = pb + q
+        if OPT == 0:
+            position = v + u * dt
+        else:
+            position = v
+        g_b = -(big_u * u) * two_dt
+        g_pa = -(big_u * position) * dt
+        g_position = -(big_u * pa) * dt
+        if OPT == 0:
+            g_v_new = g_v + g_position
+            g_u_prev = big_u - big_u * b * two_dt + g_v_new * dt
+            g_v_prev = g_v_new
+        else:
+            g_u_prev = big_u - big_u * b * two_dt + g_v * dt
+            g_v_prev = g_v + g_position
+        if OPT == 1:
+            g_q_prev = g_q * gamma - g_x - g_b
+        else:
+            g_q_prev = g_q * gamma - g_x + g_b
+    return big_u * dt, g_u_prev, g_v_prev, g_q_prev, g_pa, g_b
+
+
+@triton.jit
+def cell_forward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, q_ptr, s_ts, pa_ptr, pb_ptr, c_ptr,
+                        z_ptr, z_ts, z2_ptr, z2_ts, z2_rs, N, H, T,
+                        KIND: tl.constexpr, OPT: tl.constexpr, REFR: tl.constexpr, SR: tl.constexpr,
+                        MULTI: tl.constexpr, SMOOTH: tl.constexpr, HAS_Q: tl.constexpr, HAS_Z2: tl.constexpr,
+                        BLOCK: tl.constexpr):
+    """T steps from the state u0/v0/q0; step t writes z to z[t] (and z2[t], a row-strided view) and the new state
+    to slot t * s_ts of u/v/q (s_ts = 0: only the final state survives)."""
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    j = offs % H
+    pa = tl.load(pa_ptr + j, mask=mask, other=0.0)
+    pb = tl.load(pb_ptr + j, mask=mask, other=0.0)
+    u = tl.load(u0_ptr + offs, mask=mask, other=0.0)
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    if HAS_Q:
+        q = tl.load(q0_ptr + offs, mask=mask, other=0.0)
+    else:
+        q = tl.zeros_like(u)
+    z2_offs = (offs // H) * z2_rs + j
+    t = 0
+    while t < T:
+        t64 = t.to(tl.int64)
+        cur = tl.load(cur_ptr + t64 * cur_ts + offs, mask=mask, other=0.0)
+        z, u, v, q, x, u_pre, v_pre = _cell_fwd(cur, u, v, q, pa, pb, c_ptr, KIND, OPT, REFR, SR, MULTI, SMOOTH)
+        tl.store(z_ptr + t64 * z_ts + offs, z, mask=mask)
+        if HAS_Z2:
+            tl.store(z2_ptr + t64 * z2_ts + z2_offs, z, mask=mask)
+        slot = t64 * s_ts
+        tl.store(u_ptr + slot + offs, u, mask=mask)
+        tl.store(v_ptr + slot + offs, v, mask=mask)
+        if HAS_Q:
+            tl.store(q_ptr + slot + offs, q, mask=mask)
+        t += 1
+
+
+@triton.jit
+def cell_backward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, q_ptr, s_ts, pa_ptr, pb_ptr,
+                         c_ptr,
+                         gz_ptr, gz_ts, gz2_ptr, gc_u_ptr, gc_v_ptr, gc_q_ptr,
+                         gcur_ptr, gcur_ts, gu0_ptr, gv0_ptr, gq0_ptr, gpa_ptr, gpb_ptr, N, H, T,
+                         KIND: tl.constexpr, OPT: tl.constexpr, REFR: tl.constexpr, SR: tl.constexpr,
+                         MULTI: tl.constexpr, SMOOTH: tl.constexpr, HAS_Q: tl.constexpr, HAS_GZ: tl.constexpr,
+                         HAS_GZ2: tl.constexpr, HAS_GC: tl.constexpr, ACCUMULATE: tl.constexpr,
+                         BLOCK: tl.constexpr):
+    """Backward over T steps: the state before step t is u0/v0/q0 for t = 0, else slot (t - 1) * s_ts; gz[t] (+ gz2 at the last step t = T - 1,
+    the recurrent path's gradient) is the gradient of z_t; gc_* the gradients of the final state. Writes
+    gcur[t], the initial state's gradients gu0/gv0/gq0 (may alias gc_*) and per-element parameter gradients
+    (added to gpa/gpb when ACCUMULATE)."""
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    j = offs % H
+    pa = tl.load(pa_ptr + j, mask=mask, other=0.0)
+    pb = tl.load(pb_ptr + j, mask=mask, other=0.0)
+    zero = tl.zeros_like(pa)
+    if HAS_GC:
+        g_u = tl.load(gc_u_ptr + offs, mask=mask, other=0.0)
+        g_v = tl.load(gc_v_ptr + offs, mask=mask, other=0.0)
+        if HAS_Q:
+            g_q = tl.load(gc_q_ptr + offs, mask=mask, other=0.0)
+        else:
+            g_q = zero
+    else:
+        g_u = zero
+        g_v = zero
+        g_q = zero
+    acc_pa = zero
+    acc_pb = zero
+    t = T - 1
+    while t >= 0:
+        t64 = t.to(tl.int64)
+        if t > 0:
+            slot = (t64 - 1) * s_ts
+            u = tl.load(u_ptr + slot + offs, mask=mask, other=0.0)
+            v = tl.load(v_ptr + slot + offs, mask=mask, other=0.0)
+            if HAS_Q:
+                q = tl.load(q_ptr + slot + offs, mask=mask, other=0.0)
+            else:
+                q = zero
+        else:
+            u = tl.load(u0_ptr + offs, mask=mask, other=0.0)
+            v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+            if HAS_Q:
+                q = tl.load(q0_ptr + offs, mask=mask, other=0.0)
+            else:
+                q = zero
+        cur = tl.load(cur_ptr + t64 * cur_ts + offs, mask=mask, other=0.0)
+        if HAS_GZ:
+            g_z = tl.load(gz_ptr + t64 * gz_ts + offs, mask=mask, other=0.0)
+        else:
+            g_z = zero
+        if HAS_GZ2:
+            if t == T - 1:
+                g_z = g_z + tl.load(gz2_ptr + offs, mask=mask, other=0.0)
+        g_cur, g_u, g_v, g_q, g_pa, g_pb = _cell_bwd(cur, u, v, q, pa, pb, g_z, g_u, g_v, g_q, c_ptr, KIND, OPT,
+                                                     REFR, SR, MULTI, SMOOTH)
+        tl.store(gcur_ptr + t64 * gcur_ts + offs, g_cur, mask=mask)
+        acc_pa += g_pa
+        acc_pb += g_pb
+        t -= 1
+    tl.store(gu0_ptr + offs, g_u, mask=mask)
+    tl.store(gv0_ptr + offs, g_v, mask=mask)
+    if HAS_Q:
+        tl.store(gq0_ptr + offs, g_q, mask=mask)
+    if ACCUMULATE:
+        acc_pa += tl.load(gpa_ptr + offs, mask=mask, other=0.0)
+        acc_pb += tl.load(gpb_ptr + offs, mask=mask, other=0.0)
+    tl.store(gpa_ptr + offs, acc_pa, mask=mask)
+    tl.store(gpb_ptr + offs, acc_pb, mask=mask)
+
+
+@triton.jit
+def li_forward_kernel(c_ptr, c_ts, o0_ptr, alpha_ptr, beta_ptr, o_ptr, o_ts, N, H, T,
+                      HAS_O0: tl.constexpr, BLOCK: tl.constexpr):
+    """o_t = o_{t-1} * alpha + c_t * beta (beta = 1 - alpha) over T steps (functional.li_step)."""
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    j = offs % H
+    alpha = tl.load(alpha_ptr + j, mask=mask, other=0.0)
+    beta = tl.load(beta_ptr + j, mask=mask, other=0.0)
+    if HAS_O0:
+        o = tl.load(o0_ptr + offs, mask=mask, other=0.0)
+    else:
+        o = tl.zeros_like(alpha)
+    t = 0
+    while t < T:
+        t64 = t.to(tl.int64)
+        c = tl.load(c_ptr + t64 * c_ts + offs, mask=mask, other=0.0)
+        o = o * alpha + c * beta
+        tl.store(o_ptr + t64 * o_ts + offs, o, mask=mask)
+        t += 1
+
+
+@triton.jit
+def li_backward_kernel(c_ptr, c_ts, o0_ptr, alpha_ptr, beta_ptr, o_ptr, o_ts, go_ptr, go_ts, gc_ptr, gc_ts,
+                       go0_ptr, galpha_ptr, gbeta_ptr, N, H, T, HAS_O0: tl.constexpr, BLOCK: tl.constexpr):
+    """Backward of li_forward_kernel: G_t = g_o[t] + alpha G_{t+1}; g_c[t] = beta G_t; g_alpha += G_t o_{t-1};
+    g_beta += G_t c_t; g_o0 = alpha G_0."""
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    j = offs % H
+    alpha = tl.load(alpha_ptr + j, mask=mask, other=0.0)
+    beta = tl.load(beta_ptr + j, mask=mask, other=0.0)
+    zero = tl.zeros_like(alpha)
+    g = zero
+    acc_alpha = zero
+    acc_beta = zero
+    t = T - 1
+    while t >= 0:
+        t64 = t.to(tl.int64)
+        g = g * alpha + tl.load(go_ptr + t64 * go_ts + offs, mask=mask, other=0.0)
+        c = tl.load(c_ptr + t64 * c_ts + offs, mask=mask, other=0.0)
+        if t > 0:
+            o_prev = tl.load(o_ptr + (t64 - 1) * o_ts + offs, mask=mask, other=0.0)
+        else:
+            if HAS_O0:
+                o_prev = tl.load(o0_ptr + offs, mask=mask, other=0.0)
+            else:
+                o_prev = zero
+        tl.store(gc_ptr + t64 * gc_ts + offs, g * beta, mask=mask)
+        acc_alpha += g * o_prev
+        acc_beta += g * c
+        t -= 1
+    tl.store(go0_ptr + offs, g * alpha, mask=mask)
+    tl.store(galpha_ptr + offs, acc_alpha, mask=mask)
+    tl.store(gbeta_ptr + offs, acc_beta, mask=mask)

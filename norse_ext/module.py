@@ -1,0 +1,772 @@
+r"""BRF, RF, BHRF and ALIF neurons as Norse modules, and the paper's LI readout.
+
+Each neuron comes in Norse's four shapes, on Norse's own base classes (``norse.torch.module.snn``):
+
+=====================  ==========================  ==========================================================
+class                  base                        input -> output
+=====================  ==========================  ==========================================================
+``BRFCell``            ``SNNCell``                 current ``(B, h)`` -> ``(z, BRFFeedForwardState)``
+``BRFRecurrentCell``   ``SNNRecurrentCell``        ``(B, m)`` -> ``(z, BRFState)``; own input/recurrent weights
+``BRF``                ``SNN``                     current ``(T, B, h)`` -> ``(z (T, B, h), final state)``
+``BRFRecurrent``       ``SNNRecurrent``            ``(T, B, m)`` -> ``(z (T, B, h), final state)``
+=====================  ==========================  ==========================================================
+
+and likewise ``RF*``, ``BHRF*`` and ``ALIF*``. ``state=None`` starts from zeros of the input's shape, dtype and
+device; ``record_states=True`` on the sequence modules returns every step's state stacked over time, as in Norse.
+
+Differences from Norse's LIF modules, all deliberate:
+
+* the per-neuron parameters (``omega`` and ``b_offset``; ALIF's ``tau_mem`` and ``tau_adp``) are
+  ``nn.Parameter`` s of the module, so ``module.parameters()`` and optimizers see them; ``module.p`` returns the
+  parameter tuple with the live tensors. ``p`` may give them as a number, a tensor, or a ``(low, high)`` range
+  (``Normal(mean, std)`` for time constants) to draw per-neuron values from, which needs the layer's size;
+  ``learn_omega=False`` etc. store them as buffers instead.
+* ``dt`` defaults to 0.01 (the paper's), not 0.001; the input current is multiplied by ``p.input_gain`` (``1/dt`` by
+  default, see :mod:`norse_ext.functional`), so a drop-in replacement of a LIF layer trains with the same weights
+  initialisation and learning rate. ``input_gain=1.0`` gives the paper's equations verbatim.
+* the recurrent current is one matmul over ``concat(x, z)``, as in the paper (bit-identical to the core).
+
+Example:
+    >>> import torch
+    >>> import norse.torch as norse
+    >>> from norse_ext import BRFCell
+    >>> model = norse.SequentialState(torch.nn.Linear(4, 32), BRFCell(32), norse.LILinearCell(32, 2))
+    >>> state = None
+    >>> for x in torch.rand(50, 8, 4):          # (T, B, m)
+    ...     out, state = model(x, state)
+    >>> out.shape
+    torch.Size([8, 2])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, NamedTuple, Optional
+
+import torch
+from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell, _merge_states
+
+from brf_plugins._checks import check_dt, check_positive_int
+from brf_plugins.init import xavier_uniform_
+
+from . import functional as nf
+from .functional import (ALIFFeedForwardState, ALIFParameters, ALIFState, BHRFFeedForwardState, BHRFParameters,
+                         BHRFState, BRFFeedForwardState, BRFParameters, BRFState, LIReadoutParameters, LIReadoutState,
+                         RFFeedForwardState, RFParameters, RFState)
+
+__all__ = [
+    "BRFCell", "BRFRecurrentCell", "BRF", "BRFRecurrent",
+    "RFCell", "RFRecurrentCell", "RF", "RFRecurrent",
+    "BHRFCell", "BHRFRecurrentCell", "BHRF", "BHRFRecurrent",
+    "ALIFCell", "ALIFRecurrentCell", "ALIF", "ALIFRecurrent",
+    "LIReadoutCell", "LIReadoutLinearCell",
+]
+
+
+class _Kind(NamedTuple):
+    """Everything that differs between neuron models."""
+
+    params: type
+    names: tuple                 # per-neuron parameters registered on the module
+    ff_state: type
+    state: type
+    ff_step: Callable
+    step: Callable
+    recurrent_kernel: Callable   # (input, state, [W_in, W_rec], p, dt) without argument checks
+    integral: Callable           # feed-forward whole sequence
+
+
+_BRF = _Kind(BRFParameters, ("omega", "b_offset"), BRFFeedForwardState, BRFState, nf.brf_feed_forward_step,
+             nf.brf_step, nf._brf_recurrent, nf.brf_feed_forward_integral)
+_RF = _Kind(RFParameters, ("omega", "b_offset"), RFFeedForwardState, RFState, nf.rf_feed_forward_step,
+            nf.rf_step, nf._rf_recurrent, nf.rf_feed_forward_integral)
+_BHRF = _Kind(BHRFParameters, ("omega", "b_offset"), BHRFFeedForwardState, BHRFState, nf.bhrf_feed_forward_step,
+              nf.bhrf_step, nf._bhrf_recurrent, nf.bhrf_feed_forward_integral)
+_ALIF = _Kind(ALIFParameters, ("tau_mem", "tau_adp"), ALIFFeedForwardState, ALIFState, nf.alif_feed_forward_step,
+              nf.alif_step, nf._alif_recurrent, nf.alif_feed_forward_integral)
+
+
+def _as_parameters(p, kind: _Kind, owner: str):
+    if p is None:
+        return kind.params()
+    if not isinstance(p, kind.params):
+        raise TypeError(f"{owner} takes p={kind.params.__name__}(...), got {type(p).__name__}. Its fields: "
+                        f"{', '.join(kind.params._fields)}.")
+    return p
+
+
+def _zeros(shape, like: torch.Tensor, n: int):
+    return tuple(torch.zeros(shape, dtype=like.dtype, device=like.device) for _ in range(n))
+
+
+class _NeuronMixin:
+    """Registers the per-neuron parameters and serves ``p`` with them (put before Norse's base class)."""
+
+    _kind: _Kind = None
+
+    @property
+    def p(self):
+        """The neuron parameters, with the module's live per-neuron tensors."""
+        static = self._static_p
+        return static._replace(**{name: getattr(self, name) for name in self._kind.names})
+
+    @p.setter
+    def p(self, value):
+        self._static_p = value
+
+    def _setup_neuron(self, size: Optional[int], learn: Dict[str, bool], generator) -> None:
+        p = self._static_p
+        nf._check_choices(p)
+        resolved = nf.resolve_parameters(p, size, self.dt, generator=generator)
+        for name in self._kind.names:
+            value = getattr(resolved, name)
+            if learn.get(name, True):
+                setattr(self, name, torch.nn.Parameter(value))
+            else:
+                self.register_buffer(name, value)
+        self._static_p = p._replace(**{name: None for name in self._kind.names})
+
+    def _neuron_repr(self) -> str:
+        p = self._static_p
+        shown = [f"{k}={getattr(p, k)!r}" for k in p._fields if k not in self._kind.names + ("input_gain",)]
+        sizes = ", ".join(f"{n}: {tuple(getattr(self, n).shape)}" for n in self._kind.names)
+        return f"dt={self.dt}, input_gain={nf.input_gain(p, self.dt):g}, {', '.join(shown)} ({sizes})"
+
+
+def _ff_size(hidden_size, p):
+    """``hidden_size`` may be omitted when ``p`` holds numbers or tensors; a positional ``p`` is accepted too."""
+    if hidden_size is not None and not isinstance(hidden_size, int) and hasattr(hidden_size, "_fields"):
+        return None, hidden_size  # BRFCell(BRFParameters(...)) as Norse's LIFCell(p)
+    if hidden_size is not None:
+        hidden_size = check_positive_int("hidden_size", hidden_size)
+    return hidden_size, p
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Generic shapes
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class _FeedForwardCell(_NeuronMixin, SNNCell):
+    def __init__(self, hidden_size: Optional[int] = None, p=None, *, dt: float = nf.DEFAULT_DT,
+                 generator: Optional[torch.Generator] = None, **learn):
+        hidden_size, p = _ff_size(hidden_size, p)
+        super().__init__(activation=self._kind.ff_step, state_fallback=self.initial_state,
+                         p=_as_parameters(p, self._kind, type(self).__name__), dt=check_dt(dt))
+        self.hidden_size = hidden_size
+        self._setup_neuron(hidden_size, learn, generator)
+
+    def initial_state(self, input_tensor: torch.Tensor):
+        """Zeros of the input's shape, dtype and device."""
+        nf._check_input(input_tensor)
+        return self._kind.ff_state(*_zeros(input_tensor.shape, input_tensor, len(self._kind.ff_state._fields)))
+
+    def forward(self, input_tensor: torch.Tensor, state=None):
+        """One step: ``input_tensor`` is the current ``(..., hidden_size)``; returns ``(z, state)``."""
+        state = state if state is not None else self.state_fallback(input_tensor)
+        return self.activation(input_tensor, state, self.p, self.dt)
+
+    def extra_repr(self) -> str:
+        return f"hidden_size={self.hidden_size}, {self._neuron_repr()}"
+
+
+class _Sequence(_NeuronMixin, SNN):
+    def __init__(self, hidden_size: Optional[int] = None, p=None, *, dt: float = nf.DEFAULT_DT,
+                 record_states: bool = False, generator: Optional[torch.Generator] = None, **learn):
+        hidden_size, p = _ff_size(hidden_size, p)
+        super().__init__(activation=self._kind.ff_step, state_fallback=self.initial_state,
+                         p=_as_parameters(p, self._kind, type(self).__name__), dt=check_dt(dt),
+                         record_states=bool(record_states))
+        self.hidden_size = hidden_size
+        self._setup_neuron(hidden_size, learn, generator)
+
+    def initial_state(self, input_tensor: torch.Tensor):
+        """Zeros of one time step of the input, ``input_tensor.shape[1:]``."""
+        nf._check_sequence(input_tensor)
+        return self._kind.ff_state(*_zeros(input_tensor.shape[1:], input_tensor, len(self._kind.ff_state._fields)))
+
+    def forward(self, input_tensor: torch.Tensor, state=None):
+        """``input_tensor``: time-first current ``(T, ..., hidden_size)``. Returns ``(z (T, ...), state)``; the
+        state is the last step's, or every step's stacked over time with ``record_states=True``."""
+        nf._check_sequence(input_tensor)
+        state = state if state is not None else self.state_fallback(input_tensor)
+        p = self.p
+        if not self.record_states:
+            return self._kind.integral(input_tensor, state, p, self.dt)
+        outputs, states = [], []
+        for x in input_tensor:
+            z, state = self.activation(x, state, p, self.dt)
+            outputs.append(z)
+            states.append(state)
+        return torch.stack(outputs), _merge_states(states)
+
+    def extra_repr(self) -> str:
+        return f"hidden_size={self.hidden_size}, {self._neuron_repr()}, record_states={self.record_states}"
+
+
+def _default_weights(input_size: int, hidden_size: int, input_weights, recurrent_weights, generator):
+    """Norse's default weights (``randn * sqrt(2 / hidden_size)``), drawn from ``generator`` when one is given."""
+    if generator is None:
+        return input_weights, recurrent_weights  # Norse's base class draws them
+    scale = math.sqrt(2.0 / hidden_size)
+    if input_weights is None:
+        input_weights = torch.nn.Parameter(torch.randn(hidden_size, input_size, generator=generator) * scale)
+    if recurrent_weights is None:
+        recurrent_weights = torch.nn.Parameter(torch.randn(hidden_size, hidden_size, generator=generator) * scale)
+    return input_weights, recurrent_weights
+
+
+class _RecurrentCell(_NeuronMixin, SNNRecurrentCell):
+    def __init__(self, input_size: int, hidden_size: int, p=None, *, input_weights: Optional[torch.Tensor] = None,
+                 recurrent_weights: Optional[torch.Tensor] = None, autapses: bool = False,
+                 dt: float = nf.DEFAULT_DT, generator: Optional[torch.Generator] = None, **learn):
+        input_size = check_positive_int("input_size", input_size)
+        hidden_size = check_positive_int("hidden_size", hidden_size)
+        input_weights, recurrent_weights = _default_weights(input_size, hidden_size, input_weights,
+                                                            recurrent_weights, generator)
+        super().__init__(activation=self._kind.step, state_fallback=self.initial_state, input_size=input_size,
+                         hidden_size=hidden_size, p=_as_parameters(p, self._kind, type(self).__name__),
+                         input_weights=input_weights, recurrent_weights=recurrent_weights, autapses=bool(autapses),
+                         dt=check_dt(dt))
+        self._setup_neuron(hidden_size, learn, generator)
+
+    def initial_state(self, input_tensor: torch.Tensor):
+        """Zeros ``(..., hidden_size)`` for an input ``(..., input_size)``, in its dtype and on its device."""
+        nf._check_input(input_tensor)
+        shape = (*input_tensor.shape[:-1], int(self.hidden_size))
+        return self._kind.state(*_zeros(shape, input_tensor, len(self._kind.state._fields)))
+
+    def forward(self, input_tensor: torch.Tensor, state=None):
+        """One step: ``input_tensor`` ``(..., input_size)``; returns ``(z, state)``."""
+        state = state if state is not None else self.state_fallback(input_tensor)
+        return self.activation(input_tensor, state, self.input_weights, self.recurrent_weights, self.p, self.dt)
+
+    def extra_repr(self) -> str:
+        return (f"input_size={int(self.input_size)}, hidden_size={int(self.hidden_size)}, "
+                f"autapses={self.autapses}, {self._neuron_repr()}")
+
+
+class _Recurrent(_NeuronMixin, SNNRecurrent):
+    def __init__(self, input_size: int, hidden_size: int, p=None, *, input_weights: Optional[torch.Tensor] = None,
+                 recurrent_weights: Optional[torch.Tensor] = None, autapses: bool = False,
+                 dt: float = nf.DEFAULT_DT, record_states: bool = False, generator: Optional[torch.Generator] = None,
+                 **learn):
+        input_size = check_positive_int("input_size", input_size)
+        hidden_size = check_positive_int("hidden_size", hidden_size)
+        input_weights, recurrent_weights = _default_weights(input_size, hidden_size, input_weights,
+                                                            recurrent_weights, generator)
+        super().__init__(activation=self._kind.step, state_fallback=self.initial_state, input_size=input_size,
+                         hidden_size=hidden_size, p=_as_parameters(p, self._kind, type(self).__name__),
+                         input_weights=input_weights, recurrent_weights=recurrent_weights, autapses=bool(autapses),
+                         dt=check_dt(dt), record_states=bool(record_states))
+        self._setup_neuron(hidden_size, learn, generator)
+
+    def initial_state(self, input_tensor: torch.Tensor):
+        """Zeros ``(..., hidden_size)`` for one step of a time-first input ``(T, ..., input_size)``."""
+        nf._check_sequence(input_tensor)
+        shape = (*input_tensor.shape[1:-1], int(self.hidden_size))
+        return self._kind.state(*_zeros(shape, input_tensor, len(self._kind.state._fields)))
+
+    def forward(self, input_tensor: torch.Tensor, state=None):
+        """``input_tensor``: ``(T, ..., input_size)``. Returns ``(z (T, ..., hidden_size), state)``."""
+        nf._check_sequence(input_tensor)
+        state = state if state is not None else self.state_fallback(input_tensor)
+        if input_tensor.shape[0] == 0:
+            raise ValueError("`input_tensor` has no time steps (shape (0, ...)); sequences need T >= 1.")
+        # Check once with the public step, then run the unchecked kernel with the weights concatenated once.
+        p, dt = self.p, self.dt
+        z, state = self.activation(input_tensor[0], state, self.input_weights, self.recurrent_weights, p, dt)
+        outputs, states = [z], [state]
+        weight = nf.concat_weights(self.input_weights, self.recurrent_weights)
+        for x in input_tensor[1:]:
+            z, state = self._kind.recurrent_kernel(x, state, weight, p, dt)
+            outputs.append(z)
+            if self.record_states:
+                states.append(state)
+        return torch.stack(outputs), (_merge_states(states) if self.record_states else state)
+
+    def extra_repr(self) -> str:
+        return (f"input_size={int(self.input_size)}, hidden_size={int(self.hidden_size)}, "
+                f"autapses={self.autapses}, {self._neuron_repr()}, record_states={self.record_states}")
+
+
+def _resonator_learn(learn_omega: bool, learn_b_offset: bool) -> dict:
+    return dict(omega=bool(learn_omega), b_offset=bool(learn_b_offset))
+
+
+def _alif_learn(learn_tau_mem: bool, learn_tau_adp: bool) -> dict:
+    return dict(tau_mem=bool(learn_tau_mem), tau_adp=bool(learn_tau_adp))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# BRF
+# ------------------------------------------------------------------------------------------------------------------
+
+_CELL_ARGS = """
+    Parameters:
+        hidden_size: number of neurons; needed when ``p`` gives a range to draw per-neuron values from. May be
+            omitted when ``p`` holds numbers (one shared learnable value) or tensors.
+        p: the neuron parameters (defaults: the paper's).
+        dt: integration step (default 0.01, the paper's; not Norse's 0.001).
+        learn_*: make that per-neuron parameter an ``nn.Parameter`` (default) or a buffer.
+        generator: random generator for drawing per-neuron values.
+"""
+
+_RECURRENT_ARGS = """
+    Parameters:
+        input_size, hidden_size: features in, neurons.
+        p: the neuron parameters (defaults: the paper's).
+        input_weights, recurrent_weights: ``(hidden, input)`` and ``(hidden, hidden)``; default Norse's
+            ``randn * sqrt(2 / hidden_size)``.
+        autapses: keep self-connections (default False, as Norse; the paper's network has them).
+        dt: integration step (default 0.01, the paper's; not Norse's 0.001).
+        learn_*: make that per-neuron parameter an ``nn.Parameter`` (default) or a buffer.
+        generator: random generator for the per-neuron values (and the default weights).
+"""
+
+
+class BRFCell(_FeedForwardCell):
+    __doc__ = r"""Balanced resonate-and-fire neurons driven by an input current, one step (no recurrence, no time).
+
+    Computes :func:`norse_ext.functional.brf_feed_forward_step`:
+    :math:`b_t = p(\omega) - |b'| - q_{t-1}`, :math:`U_t = U_{t-1} + \delta((b_t + i\omega)U_{t-1} + g x_t)`,
+    :math:`z_t = H(\mathrm{Re}\,U_t - \vartheta - q_{t-1})`, :math:`q_t = \gamma q_{t-1} + z_t`.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import BRFCell
+        >>> cell = BRFCell(16)
+        >>> z, state = cell(torch.rand(8, 16))
+        >>> z, state = cell(torch.rand(8, 16), state)
+        >>> [name for name, _ in cell.named_parameters()]
+        ['omega', 'b_offset']
+    """ + _CELL_ARGS
+    _kind = _BRF
+
+    def __init__(self, hidden_size: Optional[int] = None, p: BRFParameters = BRFParameters(), *,
+                 dt: float = nf.DEFAULT_DT, learn_omega: bool = True, learn_b_offset: bool = True,
+                 generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=dt, generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class BRF(_Sequence):
+    __doc__ = r"""A :class:`BRFCell` over time-first sequences ``(T, B, h)`` of input currents.
+
+    Runs :func:`norse_ext.functional.brf_feed_forward_integral` (:func:`brf_plugins.sequence.brf_sequence`, where
+    fused kernels plug in); with ``record_states=True``, Norse's step loop with every state kept.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import BRF
+        >>> z, state = BRF(16)(torch.rand(100, 8, 16))
+        >>> z.shape, state.u.shape
+        (torch.Size([100, 8, 16]), torch.Size([8, 16]))
+    """ + _CELL_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
+    _kind = _BRF
+
+    def __init__(self, hidden_size: Optional[int] = None, p: BRFParameters = BRFParameters(), *,
+                 dt: float = nf.DEFAULT_DT, record_states: bool = False, learn_omega: bool = True,
+                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=dt, record_states=record_states, generator=generator,
+                         **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class BRFRecurrentCell(_RecurrentCell):
+    __doc__ = r"""A recurrent layer of BRF neurons, one step: drop-in for Norse's ``LIFRecurrentCell``.
+
+    Current :math:`x_t = W_{in} x^{in}_t + W_{rec} z_{t-1}` (one matmul over the concatenation), then the BRF
+    update of :func:`norse_ext.functional.brf_step`.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import BRFRecurrentCell
+        >>> cell = BRFRecurrentCell(4, 32)
+        >>> state = None
+        >>> for x in torch.rand(20, 8, 4):
+        ...     z, state = cell(x, state)
+        >>> z.shape, type(state).__name__
+        (torch.Size([8, 32]), 'BRFState')
+    """ + _RECURRENT_ARGS
+    _kind = _BRF
+
+    def __init__(self, input_size: int, hidden_size: int, p: BRFParameters = BRFParameters(), *,
+                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
+                 autapses: bool = False, dt: float = nf.DEFAULT_DT, learn_omega: bool = True,
+                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
+                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, generator=generator,
+                         **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class BRFRecurrent(_Recurrent):
+    __doc__ = r"""A :class:`BRFRecurrentCell` over time-first sequences ``(T, B, m)``.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import BRFRecurrent
+        >>> z, state = BRFRecurrent(4, 32)(torch.rand(100, 8, 4))
+        >>> z.shape
+        torch.Size([100, 8, 32])
+    """ + _RECURRENT_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
+    _kind = _BRF
+
+    def __init__(self, input_size: int, hidden_size: int, p: BRFParameters = BRFParameters(), *,
+                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
+                 autapses: bool = False, dt: float = nf.DEFAULT_DT, record_states: bool = False,
+                 learn_omega: bool = True, learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
+                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, record_states=record_states,
+                         generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# RF
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class RFCell(_FeedForwardCell):
+    __doc__ = r"""Vanilla resonate-and-fire neurons (the paper's "RF" rows), one step.
+
+    :math:`U_t = U_{t-1} + \delta((-|b'| + i\omega)U_{t-1} + g x_t)`, :math:`z_t = H(\mathrm{Re}\,U_t - \vartheta)`,
+    then ``p.reset`` (``"none"`` as released, ``"soft"``, ``"hard"``); see
+    :func:`norse_ext.functional.rf_feed_forward_step`.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import RFCell, RFParameters
+        >>> z, state = RFCell(16, RFParameters(reset="soft"))(torch.rand(8, 16))
+        >>> type(state).__name__
+        'RFFeedForwardState'
+    """ + _CELL_ARGS
+    _kind = _RF
+
+    def __init__(self, hidden_size: Optional[int] = None, p: RFParameters = RFParameters(), *,
+                 dt: float = nf.DEFAULT_DT, learn_omega: bool = True, learn_b_offset: bool = True,
+                 generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=dt, generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class RF(_Sequence):
+    __doc__ = r"""An :class:`RFCell` over time-first sequences (:func:`brf_plugins.sequence.rf_sequence`).
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import RF
+        >>> z, state = RF(16)(torch.rand(100, 8, 16))
+        >>> z.shape
+        torch.Size([100, 8, 16])
+    """ + _CELL_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
+    _kind = _RF
+
+    def __init__(self, hidden_size: Optional[int] = None, p: RFParameters = RFParameters(), *,
+                 dt: float = nf.DEFAULT_DT, record_states: bool = False, learn_omega: bool = True,
+                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=dt, record_states=record_states, generator=generator,
+                         **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class RFRecurrentCell(_RecurrentCell):
+    __doc__ = r"""A recurrent layer of vanilla RF neurons, one step (:func:`norse_ext.functional.rf_step`).
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import RFRecurrentCell
+        >>> z, state = RFRecurrentCell(4, 32)(torch.rand(8, 4))
+        >>> type(state).__name__
+        'RFState'
+    """ + _RECURRENT_ARGS
+    _kind = _RF
+
+    def __init__(self, input_size: int, hidden_size: int, p: RFParameters = RFParameters(), *,
+                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
+                 autapses: bool = False, dt: float = nf.DEFAULT_DT, learn_omega: bool = True,
+                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
+                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, generator=generator,
+                         **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class RFRecurrent(_Recurrent):
+    __doc__ = r"""An :class:`RFRecurrentCell` over time-first sequences ``(T, B, m)``.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import RFRecurrent
+        >>> z, state = RFRecurrent(4, 32)(torch.rand(100, 8, 4))
+        >>> z.shape
+        torch.Size([100, 8, 32])
+    """ + _RECURRENT_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
+    _kind = _RF
+
+    def __init__(self, input_size: int, hidden_size: int, p: RFParameters = RFParameters(), *,
+                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
+                 autapses: bool = False, dt: float = nf.DEFAULT_DT, record_states: bool = False,
+                 learn_omega: bool = True, learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
+                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, record_states=record_states,
+                         generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# BHRF
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class BHRFCell(_FeedForwardCell):
+    __doc__ = r"""Balanced harmonic resonate-and-fire neurons, one step
+    (:func:`norse_ext.functional.bhrf_feed_forward_step`; ``p.variant`` picks the integrator).
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import BHRFCell
+        >>> z, state = BHRFCell(16)(torch.rand(8, 16))
+        >>> type(state).__name__
+        'BHRFFeedForwardState'
+    """ + _CELL_ARGS
+    _kind = _BHRF
+
+    def __init__(self, hidden_size: Optional[int] = None, p: BHRFParameters = BHRFParameters(), *,
+                 dt: float = nf.DEFAULT_DT, learn_omega: bool = True, learn_b_offset: bool = True,
+                 generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=dt, generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class BHRF(_Sequence):
+    __doc__ = r"""A :class:`BHRFCell` over time-first sequences (:func:`brf_plugins.sequence.bhrf_sequence`).
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import BHRF
+        >>> z, state = BHRF(16)(torch.rand(100, 8, 16))
+        >>> z.shape
+        torch.Size([100, 8, 16])
+    """ + _CELL_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
+    _kind = _BHRF
+
+    def __init__(self, hidden_size: Optional[int] = None, p: BHRFParameters = BHRFParameters(), *,
+                 dt: float = nf.DEFAULT_DT, record_states: bool = False, learn_omega: bool = True,
+                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=dt, record_states=record_states, generator=generator,
+                         **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class BHRFRecurrentCell(_RecurrentCell):
+    __doc__ = r"""A recurrent layer of BHRF neurons, one step (:func:`norse_ext.functional.bhrf_step`).
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import BHRFRecurrentCell
+        >>> z, state = BHRFRecurrentCell(4, 32)(torch.rand(8, 4))
+        >>> type(state).__name__
+        'BHRFState'
+    """ + _RECURRENT_ARGS
+    _kind = _BHRF
+
+    def __init__(self, input_size: int, hidden_size: int, p: BHRFParameters = BHRFParameters(), *,
+                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
+                 autapses: bool = False, dt: float = nf.DEFAULT_DT, learn_omega: bool = True,
+                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
+                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, generator=generator,
+                         **_resonator_learn(learn_omega, learn_b_offset))
+
+
+class BHRFRecurrent(_Recurrent):
+    __doc__ = r"""A :class:`BHRFRecurrentCell` over time-first sequences ``(T, B, m)``.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import BHRFRecurrent
+        >>> z, state = BHRFRecurrent(4, 32)(torch.rand(100, 8, 4))
+        >>> z.shape
+        torch.Size([100, 8, 32])
+    """ + _RECURRENT_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
+    _kind = _BHRF
+
+    def __init__(self, input_size: int, hidden_size: int, p: BHRFParameters = BHRFParameters(), *,
+                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
+                 autapses: bool = False, dt: float = nf.DEFAULT_DT, record_states: bool = False,
+                 learn_omega: bool = True, learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
+                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, record_states=record_states,
+                         generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# ALIF (the paper's baseline)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class ALIFCell(_FeedForwardCell):
+    __doc__ = r"""The paper's adaptive LIF baseline, one step (:func:`norse_ext.functional.alif_feed_forward_step`;
+    time constants in steps, ``dt`` unused by the update).
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import ALIFCell
+        >>> z, state = ALIFCell(16)(torch.rand(8, 16))
+        >>> [name for name, _ in ALIFCell(16).named_parameters()]
+        ['tau_mem', 'tau_adp']
+    """ + _CELL_ARGS
+    _kind = _ALIF
+
+    def __init__(self, hidden_size: Optional[int] = None, p: ALIFParameters = ALIFParameters(), *,
+                 dt: float = nf.DEFAULT_DT, learn_tau_mem: bool = True, learn_tau_adp: bool = True,
+                 generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=dt, generator=generator, **_alif_learn(learn_tau_mem, learn_tau_adp))
+
+
+class ALIF(_Sequence):
+    __doc__ = r"""An :class:`ALIFCell` over time-first sequences.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import ALIF
+        >>> z, state = ALIF(16)(torch.rand(100, 8, 16))
+        >>> z.shape
+        torch.Size([100, 8, 16])
+    """ + _CELL_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
+    _kind = _ALIF
+
+    def __init__(self, hidden_size: Optional[int] = None, p: ALIFParameters = ALIFParameters(), *,
+                 dt: float = nf.DEFAULT_DT, record_states: bool = False, learn_tau_mem: bool = True,
+                 learn_tau_adp: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=dt, record_states=record_states, generator=generator,
+                         **_alif_learn(learn_tau_mem, learn_tau_adp))
+
+
+class ALIFRecurrentCell(_RecurrentCell):
+    __doc__ = r"""A recurrent layer of the paper's ALIF neurons, one step (:func:`norse_ext.functional.alif_step`).
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import ALIFRecurrentCell
+        >>> z, state = ALIFRecurrentCell(4, 32)(torch.rand(8, 4))
+        >>> type(state).__name__
+        'ALIFState'
+    """ + _RECURRENT_ARGS
+    _kind = _ALIF
+
+    def __init__(self, input_size: int, hidden_size: int, p: ALIFParameters = ALIFParameters(), *,
+                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
+                 autapses: bool = False, dt: float = nf.DEFAULT_DT, learn_tau_mem: bool = True,
+                 learn_tau_adp: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
+                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, generator=generator,
+                         **_alif_learn(learn_tau_mem, learn_tau_adp))
+
+
+class ALIFRecurrent(_Recurrent):
+    __doc__ = r"""An :class:`ALIFRecurrentCell` over time-first sequences ``(T, B, m)``.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import ALIFRecurrent
+        >>> z, state = ALIFRecurrent(4, 32)(torch.rand(100, 8, 4))
+        >>> z.shape
+        torch.Size([100, 8, 32])
+    """ + _RECURRENT_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
+    _kind = _ALIF
+
+    def __init__(self, input_size: int, hidden_size: int, p: ALIFParameters = ALIFParameters(), *,
+                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
+                 autapses: bool = False, dt: float = nf.DEFAULT_DT, record_states: bool = False,
+                 learn_tau_mem: bool = True, learn_tau_adp: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
+                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, record_states=record_states,
+                         generator=generator, **_alif_learn(learn_tau_mem, learn_tau_adp))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The paper's LI readout
+# ------------------------------------------------------------------------------------------------------------------
+
+_LI = _Kind(LIReadoutParameters, ("tau_mem",), LIReadoutState, LIReadoutState, nf.li_readout_feed_forward_step,
+            None, None, None)
+
+
+class LIReadoutCell(_FeedForwardCell):
+    r"""The paper's leaky-integrator readout on a given current: :math:`o_t = \alpha o_{t-1} + (1-\alpha) x_t`,
+    :math:`\alpha = e^{-1/|\tau|}` with a learnable ``tau_mem`` per output (in steps).
+
+    Norse's ``LICell`` integrates a synaptic current with ``dt``-scaled time constants instead; this cell is the
+    readout the paper's networks (and their checkpoints) use.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import LIReadoutCell
+        >>> o, state = LIReadoutCell(10)(torch.rand(8, 10))
+        >>> o.shape, type(state).__name__
+        (torch.Size([8, 10]), 'LIReadoutState')
+
+    Parameters:
+        hidden_size: number of outputs (needed to draw per-output time constants).
+        p: :class:`LIReadoutParameters` (``tau_mem`` default ``Normal(20, 5)``).
+        learn_tau: make ``tau_mem`` an ``nn.Parameter`` (default) or a buffer.
+    """
+
+    _kind = _LI
+
+    def __init__(self, hidden_size: Optional[int] = None, p: LIReadoutParameters = LIReadoutParameters(), *,
+                 learn_tau: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__(hidden_size, p, dt=1.0, generator=generator, tau_mem=bool(learn_tau))
+
+    def extra_repr(self) -> str:
+        return f"hidden_size={self.hidden_size}, tau_mem: {tuple(self.tau_mem.shape)}"
+
+
+class LIReadoutLinearCell(torch.nn.Module):
+    r"""The paper's readout layer: :math:`o_t = \alpha o_{t-1} + (1-\alpha)(W z_t + b)`, like Norse's
+    ``LILinearCell`` but with the paper's dynamics (spec 1.6).
+
+    ``input_weights`` ``(output_size, input_size)`` is xavier-uniform initialised, as in the paper; ``tau_mem``
+    (per output, in steps) is drawn from ``p.tau_mem`` (default N(20, 5)) and learnable. No bias unless asked (the
+    paper has none); a bias starts at zero.
+
+    Example:
+        >>> import torch
+        >>> from norse_ext import LIReadoutLinearCell
+        >>> readout = LIReadoutLinearCell(32, 10)
+        >>> o, state = readout(torch.rand(8, 32))
+        >>> o, state = readout(torch.rand(8, 32), state)
+        >>> o.shape
+        torch.Size([8, 10])
+    """
+
+    def __init__(self, input_size: int, output_size: int, p: LIReadoutParameters = LIReadoutParameters(), *,
+                 bias: bool = False, learn_tau: bool = True, generator: Optional[torch.Generator] = None):
+        super().__init__()
+        self.input_size = check_positive_int("input_size", input_size)
+        self.output_size = check_positive_int("output_size", output_size)
+        p = _as_parameters(p, _LI, "LIReadoutLinearCell")
+        self.input_weights = torch.nn.Parameter(torch.empty(output_size, input_size))
+        xavier_uniform_(self.input_weights, generator=generator)
+        self.bias = torch.nn.Parameter(torch.zeros(output_size)) if bias else None
+        tau = nf.resolve_parameters(p, output_size, generator=generator).tau_mem
+        if learn_tau:
+            self.tau_mem = torch.nn.Parameter(tau)
+        else:
+            self.register_buffer("tau_mem", tau)
+
+    @property
+    def p(self) -> LIReadoutParameters:
+        return LIReadoutParameters(tau_mem=self.tau_mem)
+
+    def initial_state(self, input_tensor: torch.Tensor) -> LIReadoutState:
+        nf._check_input(input_tensor)
+        shape = (*input_tensor.shape[:-1], self.output_size)
+        return LIReadoutState(torch.zeros(shape, dtype=input_tensor.dtype, device=input_tensor.device))
+
+    def forward(self, input_tensor: torch.Tensor, state: Optional[LIReadoutState] = None):
+        """One step: ``input_tensor`` ``(..., input_size)`` (spikes); returns ``(o, LIReadoutState(o))``."""
+        nf._check_input(input_tensor)
+        if input_tensor.shape[-1] != self.input_size:
+            raise ValueError(f"`input_tensor` has last dimension {input_tensor.shape[-1]} (shape "
+                             f"{tuple(input_tensor.shape)}) but the readout expects input_size = {self.input_size}.")
+        state = state if state is not None else self.initial_state(input_tensor)
+        current = torch.nn.functional.linear(input_tensor, self.input_weights, self.bias)
+        return nf.li_readout_feed_forward_step(current, state, self.p)
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, output_size={self.output_size}, bias={self.bias is not None}"
+

@@ -1,0 +1,505 @@
+r"""Feed-forward BRF, RF, BHRF, ALIF and LI neurons as native snnTorch neurons.
+
+Every class subclasses :class:`snntorch.SpikingNeuron` and is used like ``snn.Leaky`` / ``snn.Synaptic``: the
+input is the synaptic current of one step, ``(batch, num_neurons)``; explicit states go in and come back out after
+the spikes, or, with ``init_hidden=True``, stay inside the module and are cleared by ``snntorch.utils.reset(net)``.
+Each update is one call of :mod:`brf_plugins.functional` (the single implementation of the equations):
+
+======  ====================================  ================================  ==========================
+class   core update                           call                              states
+======  ====================================  ================================  ==========================
+BRF     :func:`~brf_plugins.functional.brf_step`   ``spk, u, v, q = brf(cur, u, v, q)``    u, v (membrane), q
+RF      :func:`~brf_plugins.functional.rf_step`    ``spk, u, v = rf(cur, u, v)``           u, v
+BHRF    :func:`~brf_plugins.functional.bhrf_step`  ``spk, u, v, q = bhrf(cur, u, v, q)``   u (velocity), v, q
+ALIF    :func:`~brf_plugins.functional.alif_step`  ``spk, u, a = alif(cur, spk, u, a)``    spk (previous), u, a
+LI      :func:`~brf_plugins.functional.li_step`    ``mem = li(cur, mem)``                  mem
+======  ====================================  ================================  ==========================
+
+**Input gain.** The spec's resonators integrate :math:`\delta I_t` per step (:math:`\delta = 0.01`), so with
+``nn.Linear``'s default initialisation and a typical learning rate a BRF layer barely spikes. The resonators
+therefore multiply their input current by ``input_gain`` before the spec's update, by default
+:func:`brf_plugins.init.default_input_gain` :math:`= 1/\delta`: the membrane then moves by :math:`I_t` per step,
+as ``snn.Leaky``'s does, and a network where ``snn.Leaky`` is swapped for ``BRF`` trains at snnTorch's usual
+learning rates. ``input_gain=1.0`` gives the spec's equations verbatim (the paper network builder and the
+checkpoint loader use it, with the paper's learning rate 0.1; with Adam the two are the same optimisation in
+other units, see :func:`~brf_plugins.init.default_input_gain`).
+
+Example:
+    >>> import torch
+    >>> from snntorch_ext import BRF
+    >>> brf = BRF(3, omega=(5.0, 10.0), b_offset=(0.0, 1.0))
+    >>> u, v, q = brf.init_brf()
+    >>> for step in range(20):
+    ...     spk, u, v, q = brf(torch.full((2, 3), 0.5), u, v, q)
+    >>> spk.shape, bool(q.gt(0).any())
+    (torch.Size([2, 3]), True)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+
+from brf_plugins import functional as F
+from brf_plugins import kernels as K  # one-step updates as single fused autograd nodes (same results as F)
+from brf_plugins import sequence as S
+from brf_plugins._checks import check_dt, check_finite_float
+from brf_plugins.init import Init, b_offset_parameter, default_input_gain, omega_parameter
+
+from ._base import StatefulNeuron, check_bool, tau_parameter
+
+__all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RF_RESET_MECHANISMS", "BRFState", "RFState", "BHRFState",
+           "ALIFState", "LIState"]
+
+
+class BRFState(NamedTuple):
+    """State of :class:`BRF`: real and imaginary membrane ``u``, ``v`` and the refractory variable ``q``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
+
+
+class RFState(NamedTuple):
+    """State of :class:`RF`: real and imaginary membrane ``u``, ``v``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+
+
+class BHRFState(NamedTuple):
+    """State of :class:`BHRF`: velocity ``u`` (it spikes), position ``v``, refractory variable ``q``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
+
+
+class ALIFState(NamedTuple):
+    """State of :class:`ALIF`: previous spikes ``spk``, membrane ``u``, adaptation ``a``."""
+
+    spk: torch.Tensor
+    u: torch.Tensor
+    a: torch.Tensor
+
+
+class LIState(NamedTuple):
+    """State of :class:`LI`: the membrane ``mem``."""
+
+    mem: torch.Tensor
+
+RF_RESET_MECHANISMS = {"none": "none", "subtract": "soft", "zero": "hard"}
+"""snnTorch's ``reset_mechanism`` names for RF and the spec's reset they select (paper A.1)."""
+
+_RESONATOR_RESET_HELP = ("{name}'s reset is built in: the refractory variable q raises the threshold and the "
+                         "damping after every spike and decays by gamma (the smooth reset, spec 1.1). Use RF for "
+                         "'subtract' or 'zero' resets.")
+
+_RESONATOR_ARGS = """
+        num_neurons: number of neurons; the input is ``(batch, num_neurons)`` (any leading shape works).
+        omega: initial angular frequencies (rad/s): a number, a ``(low, high)`` uniform range (the paper's
+            initialisation) or a tensor of shape ``(num_neurons,)``. ``|omega|`` must stay below ``1/dt``.
+        b_offset: initial damping offsets ``b'`` (used as ``|b'|``): number, ``(low, high)`` range or tensor.
+        dt: integration step :math:`\\delta` in seconds (0.01, the spec's; not Norse's 0.001).
+        threshold: spike threshold :math:`\\vartheta` (1.0); number or ``(num_neurons,)`` tensor.
+        input_gain: factor applied to the input current before the spec's update; default ``1/dt`` (see the
+            module docstring), ``1.0`` for the spec verbatim.
+        spike_grad: surrogate spike function (default: the double Gaussian of
+            :func:`snntorch_ext.surrogate.double_gaussian`; any ``snntorch.surrogate`` function works).
+        surrogate_disable: plain Heaviside, no surrogate (as in snnTorch).
+        init_hidden: keep the state inside the module; ``forward`` then takes the current only.
+        output: with ``init_hidden=True``, still return the states after the spikes.
+        learn_omega, learn_b_offset: train the frequencies and damping offsets (default True, as the paper).
+        learn_threshold: train the threshold (snnTorch's option; default False).
+        graded_spikes_factor, learn_graded_spikes_factor: scale of the output spikes (snnTorch's option; the
+            internal dynamics use the unit spikes).
+        generator: ``torch.Generator`` for the random initialisation."""
+
+
+class _Resonator(StatefulNeuron):
+    """Shared constructor of RF, BRF and BHRF: per-neuron omega and b', dt, input gain."""
+
+    default_reset = "none"
+
+    def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+                 dt: float = F.DEFAULT_DT, threshold=F.DEFAULT_THETA, input_gain: Optional[float] = None,
+                 spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False, output: bool = False,
+                 reset_mechanism: Optional[str] = None, learn_omega: bool = True, learn_b_offset: bool = True,
+                 learn_threshold: bool = False, graded_spikes_factor=1.0, learn_graded_spikes_factor: bool = False,
+                 generator: Optional[torch.Generator] = None):
+        dt = check_dt(dt)
+        super().__init__(num_neurons, threshold=threshold, spike_grad=spike_grad,
+                         surrogate_disable=surrogate_disable, init_hidden=init_hidden, output=output,
+                         reset_mechanism=self.default_reset if reset_mechanism is None else reset_mechanism,
+                         learn_threshold=learn_threshold, graded_spikes_factor=graded_spikes_factor,
+                         learn_graded_spikes_factor=learn_graded_spikes_factor,
+                         input_gain=default_input_gain(dt) if input_gain is None else input_gain)
+        self.dt = dt
+        self._register("omega", omega_parameter(self.num_neurons, omega, dt, name="omega", generator=generator),
+                       learn_omega)
+        self._register("b_offset", b_offset_parameter(self.num_neurons, b_offset, name="b_offset",
+                                                      generator=generator), learn_b_offset)
+
+    def _sequence_theta(self):
+        """The threshold for the core sequence functions: a float when it is a fixed scalar (their documented
+        type, which fused kernels may need), else the tensor."""
+        theta = self.threshold
+        if theta.numel() == 1 and not theta.requires_grad:
+            return float(theta)
+        return theta
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, dt={self.dt:g}"
+
+
+class BRF(_Resonator):
+    __doc__ = r"""Balanced resonate-and-fire neuron (Higuchi et al. 2024; spec 1.1) as an snnTorch neuron.
+
+    One step is :func:`brf_plugins.functional.brf_step` on the current :math:`I_t = g\,x_t` (``g = input_gain``):
+
+    .. math::
+
+        b_t &= p(\omega) - |b'| - q_{t-1}, \quad p(\omega) = \big(-1 + \sqrt{1 - (\delta\omega)^2}\big)/\delta \\
+        u_t &= u_{t-1} + \delta(b_t u_{t-1} - \omega v_{t-1} + I_t), \quad
+        v_t = v_{t-1} + \delta(\omega u_{t-1} + b_t v_{t-1}) \\
+        z_t &= H(u_t - \vartheta - q_{t-1}), \qquad q_t = \gamma q_{t-1} + z_t
+
+    The refractory variable ``q`` is the smooth reset: there is no other, so ``reset_mechanism`` accepts only
+    ``'none'``. ``divergence_boundary``, ``refractory`` and ``smooth_reset`` switch off parts of it (the paper's
+    appendix A.8 ablations).
+
+    Args:""" + _RESONATOR_ARGS + r"""
+        gamma: decay of ``q`` (0.9).
+        divergence_boundary, refractory, smooth_reset: ablation switches (all True).
+
+    Inputs: ``input_`` ``(batch, num_neurons)`` (any leading shape), then the state, zeros if omitted (with
+    ``init_hidden=True`` it must be omitted). The state is ``(u, v, q)``: real membrane, imaginary membrane,
+    refractory variable, each shaped like ``input_``. Three ways to pass it, as in snnTorch:
+
+    * ``spk, u, v, q = brf(cur, u, v, q)``: every state explicit (like ``snn.Synaptic``); ``brf(cur)`` returns
+      the same four tensors;
+    * ``spk, state = brf(cur, state)``: packed in a :class:`BRFState` NamedTuple (``state = brf.reset_mem()``);
+    * ``spk, mem = brf(cur, mem)``: ``snn.Leaky``'s call, ``mem`` being ``u``; ``v`` and ``q`` stay inside the
+      module (as ``snn.Leaky`` keeps ``self.mem``) and ``mem = brf.init_leaky()`` clears them for a new sample.
+
+    An empty state (what ``reset_mem()``/``init_leaky()`` return) means zeros. A state that does not fit the input
+    (another batch size, dtype or device) raises.
+
+    Outputs: the spikes, then the state in the form it was passed; only ``spk`` when ``init_hidden=True`` and
+    ``output=False`` (``spk, u, v, q`` with ``output=True``).
+
+    Example:
+        >>> import torch, torch.nn as nn, snntorch as snn
+        >>> from snntorch import utils
+        >>> from snntorch_ext import BRF
+        >>> net = nn.Sequential(nn.Linear(4, 16), BRF(16, init_hidden=True), nn.Linear(16, 2),
+        ...                     BRF(2, init_hidden=True, output=True))
+        >>> utils.reset(net)      # clears the BRF states too
+        >>> for step in range(10):
+        ...     spk, u, v, q = net(torch.rand(8, 4))
+        >>> spk.shape
+        torch.Size([8, 2])
+    """
+
+    state_names = ("u", "v", "q")
+    mem_style = ("u",)
+    State = BRFState
+    reset_choices = ("none",)
+    reset_help = _RESONATOR_RESET_HELP.format(name="BRF")
+
+    def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+                 gamma: float = F.DEFAULT_GAMMA, divergence_boundary: bool = True, refractory: bool = True,
+                 smooth_reset: bool = True, **kwargs):
+        super().__init__(num_neurons, omega, b_offset, **kwargs)
+        self.gamma = check_finite_float("gamma", gamma)
+        self.ablation = dict(divergence_boundary=check_bool("divergence_boundary", divergence_boundary),
+                             refractory=check_bool("refractory", refractory),
+                             smooth_reset=check_bool("smooth_reset", smooth_reset))
+
+    def _brf_step(self, current, u, v, q):
+        return K.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.threshold, self.gamma,
+                          self.spike_grad, **self.ablation)
+
+    def _advance(self, input_, states):
+        z, u, v, q = self._brf_step(self._gain(input_), *states)
+        return self._graded(z), (u, v, q)
+
+    def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None,
+                q: Optional[torch.Tensor] = None):
+        return self._forward(input_, (u, v, q))
+
+    def forward_sequence(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None,
+                         v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
+        """A whole time-first sequence of currents ``(T, batch, num_neurons)`` through
+        :func:`brf_plugins.sequence.brf_sequence` (the place fused kernels plug in).
+
+        Same results as calling the neuron T times, so without states it continues from the state kept in the
+        module (zeros on the first call and after ``reset_mem()``). Returns ``spk_rec, u, v, q`` (spikes ``(T,
+        batch, num_neurons)`` and the final states; ``spk_rec, state`` when a packed state was passed), or
+        ``spk_rec`` alone with ``init_hidden=True`` and ``output=False``.
+        """
+        return self._core_sequence(input_, (u, v, q), lambda states: S.brf_sequence(
+            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
+            theta=self._sequence_theta(), gamma=self.gamma, spike_fn=self.spike_grad, **self.ablation))
+
+    def init_brf(self):
+        """Clear the state and return it as ``(u, v, q)`` (empty tensors, meaning zeros), snnTorch-style."""
+        return self.reset_mem()
+
+    def extra_repr(self) -> str:
+        extra = super().extra_repr()
+        if not all(self.ablation.values()):
+            extra += ", " + ", ".join(f"{k}={v}" for k, v in self.ablation.items())
+        return extra
+
+
+class RF(_Resonator):
+    __doc__ = r"""Izhikevich resonate-and-fire neuron as the paper's "RF" rows (spec 1.2), as an snnTorch neuron.
+
+    One step is :func:`brf_plugins.functional.rf_step` on :math:`I_t = g\,x_t`:
+
+    .. math::
+
+        u_t = u_{t-1} + \delta(-|b'| u_{t-1} - \omega v_{t-1} + I_t), \quad
+        v_t = v_{t-1} + \delta(\omega u_{t-1} - |b'| v_{t-1}), \quad z_t = H(u_t - \vartheta)
+
+    ``reset_mechanism`` uses snnTorch's names for the spec's resets (paper A.1): ``'none'`` (default, the released
+    models), ``'subtract'`` (soft: ``u -= z*theta`` and ``v -= z*theta``) and ``'zero'`` (hard: both set to 0 on a
+    spike). It can be changed after construction (``rf.reset_mechanism = 'zero'``), as in snnTorch.
+
+    Args:""" + _RESONATOR_ARGS + r"""
+        reset_mechanism: ``'none'``, ``'subtract'`` or ``'zero'``.
+
+    Outputs: ``spk, u, v`` (``spk`` only with ``init_hidden=True``, ``output=False``).
+    """
+
+    state_names = ("u", "v")
+    mem_style = ("u",)
+    State = RFState
+    reset_choices = tuple(RF_RESET_MECHANISMS)
+
+    def _rf_step(self, current, u, v):
+        return K.rf_step(current, u, v, self.omega, self.b_offset, self.dt, self.threshold, self.spike_grad,
+                         reset=RF_RESET_MECHANISMS[self.reset_mechanism])
+
+    def _advance(self, input_, states):
+        z, u, v = self._rf_step(self._gain(input_), *states)
+        return self._graded(z), (u, v)
+
+    def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None):
+        return self._forward(input_, (u, v))
+
+    def forward_sequence(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None,
+                         v: Optional[torch.Tensor] = None):
+        """A time-first sequence ``(T, batch, num_neurons)`` through :func:`brf_plugins.sequence.rf_sequence`.
+        Returns ``spk_rec, u, v`` (see :meth:`BRF.forward_sequence`)."""
+        return self._core_sequence(input_, (u, v), lambda states: S.rf_sequence(
+            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
+            theta=self._sequence_theta(), spike_fn=self.spike_grad, reset=RF_RESET_MECHANISMS[self.reset_mechanism]))
+
+    def init_rf(self):
+        """Clear the state and return it as ``(u, v)`` (empty tensors, meaning zeros)."""
+        return self.reset_mem()
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, reset_mechanism={self.reset_mechanism!r}"
+
+
+class BHRF(_Resonator):
+    __doc__ = r"""Balanced harmonic resonate-and-fire neuron (spec 1.4, paper Algorithm 2) as an snnTorch neuron.
+
+    One step is :func:`brf_plugins.functional.bhrf_step` on :math:`I_t = g\,x_t`; with ``variant="code"``
+    (default, the released code's semi-implicit Euler):
+
+    .. math::
+
+        b_t &= \delta\omega^2/2 + |b'| + q_{t-1}, \qquad v_t = v_{t-1} + \delta u_{t-1} \\
+        u_t &= u_{t-1} + \delta I_t - 2\delta b_t u_{t-1} - \delta\omega^2 v_t, \qquad
+        z_t = H(u_t - \vartheta - q_{t-1}), \qquad q_t = \gamma q_{t-1} + z_t
+
+    ``variant="paper"`` is Algorithm 2 as printed and ``"explicit"`` explicit Euler with the code's sign (see the
+    core docstring). ``u`` is the velocity (it spikes), ``v`` the position. The reset is built in (``q``), so
+    ``reset_mechanism`` accepts only ``'none'``.
+
+    Args:""" + _RESONATOR_ARGS + r"""
+        gamma: decay of ``q`` (0.9).
+        variant: ``"code"``, ``"paper"`` or ``"explicit"``.
+
+    Outputs: ``spk, u, v, q`` (``spk`` only with ``init_hidden=True``, ``output=False``).
+    """
+
+    state_names = ("u", "v", "q")
+    mem_style = ("u",)
+    State = BHRFState
+    reset_choices = ("none",)
+    reset_help = _RESONATOR_RESET_HELP.format(name="BHRF")
+
+    def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+                 gamma: float = F.DEFAULT_GAMMA, variant: str = "code", **kwargs):
+        super().__init__(num_neurons, omega, b_offset, **kwargs)
+        self.gamma = check_finite_float("gamma", gamma)
+        if variant not in F.BHRF_VARIANTS:
+            raise ValueError(f"`variant` must be one of {', '.join(repr(c) for c in F.BHRF_VARIANTS)}; "
+                             f"got {variant!r}.")
+        self.variant = variant
+
+    def _bhrf_step(self, current, u, v, q):
+        return K.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.threshold, self.gamma,
+                           self.spike_grad, variant=self.variant)
+
+    def _advance(self, input_, states):
+        z, u, v, q = self._bhrf_step(self._gain(input_), *states)
+        return self._graded(z), (u, v, q)
+
+    def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None,
+                q: Optional[torch.Tensor] = None):
+        return self._forward(input_, (u, v, q))
+
+    def forward_sequence(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None,
+                         v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
+        """A time-first sequence ``(T, batch, num_neurons)`` through :func:`brf_plugins.sequence.bhrf_sequence`.
+        Returns ``spk_rec, u, v, q`` (see :meth:`BRF.forward_sequence`)."""
+        return self._core_sequence(input_, (u, v, q), lambda states: S.bhrf_sequence(
+            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
+            theta=self._sequence_theta(), gamma=self.gamma, spike_fn=self.spike_grad, variant=self.variant))
+
+    def init_bhrf(self):
+        """Clear the state and return it as ``(u, v, q)`` (empty tensors, meaning zeros)."""
+        return self.reset_mem()
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, variant={self.variant!r}"
+
+
+class ALIF(StatefulNeuron):
+    r"""Adaptive leaky integrate-and-fire neuron, the paper's baseline (spec 1.5), as an snnTorch neuron.
+
+    One step is :func:`brf_plugins.functional.alif_step` (time constants in steps):
+
+    .. math::
+
+        a_t &= \rho a_{t-1} + (1-\rho) z_{t-1}, \qquad \vartheta_t = \vartheta_0 + \beta a_t \\
+        u'_t &= \alpha u_{t-1} + (1-\alpha) I_t, \qquad z_t = H(u'_t - \vartheta_t), \qquad
+        u_t = u'_t - z_t \vartheta_t
+
+    with :math:`\alpha = e^{-1/|\tau_m|}`, :math:`\rho = e^{-1/|\tau_a|}`. The adaptation reads the previous step's
+    spikes, so they are a state, passed and returned like ``snn.RLeaky``'s: ``spk, u, a = alif(cur, spk, u, a)``.
+    The reset subtracts the adaptive threshold (``reset_mechanism='subtract'`` only); spikes are not graded.
+
+    Args:
+        num_neurons: number of neurons.
+        tau_mem, tau_adp: membrane and adaptation time constants in steps: a ``(mean, std)`` pair draws from a
+            normal distribution (the paper's recipe; defaults ``(20, 5)`` and ``(200, 50)``), a number or a
+            tensor is taken as given.
+        threshold: base threshold :math:`\vartheta_0` (0.01).
+        adaptation: adaptation strength :math:`\beta` (1.8).
+        input_gain: factor on the input current (1.0; ALIF has no ``dt`` scaling).
+        spike_grad, surrogate_disable, init_hidden, output, learn_threshold: as in snnTorch.
+        learn_tau_mem, learn_tau_adp: train the time constants (default True).
+        generator: ``torch.Generator`` for the initialisation.
+    """
+
+    state_names = ("spk", "u", "a")
+    mem_style = ("spk", "u")
+    State = ALIFState
+    reset_choices = ("subtract",)
+    reset_help = "ALIF's reset subtracts its adaptive threshold (spec 1.5)."
+
+    def __init__(self, num_neurons: int, tau_mem: Init = (20.0, 5.0), tau_adp: Init = (200.0, 50.0), *,
+                 threshold=F.ALIF_THETA, adaptation: float = F.ALIF_BETA, input_gain: float = 1.0,
+                 spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False, output: bool = False,
+                 reset_mechanism: str = "subtract", learn_tau_mem: bool = True, learn_tau_adp: bool = True,
+                 learn_threshold: bool = False, generator: Optional[torch.Generator] = None):
+        super().__init__(num_neurons, threshold=threshold, spike_grad=spike_grad,
+                         surrogate_disable=surrogate_disable, init_hidden=init_hidden, output=output,
+                         reset_mechanism=reset_mechanism, learn_threshold=learn_threshold, input_gain=input_gain)
+        self.adaptation = check_finite_float("adaptation", adaptation)
+        self._register("tau_mem", tau_parameter("tau_mem", self.num_neurons, tau_mem, generator), learn_tau_mem)
+        self._register("tau_adp", tau_parameter("tau_adp", self.num_neurons, tau_adp, generator), learn_tau_adp)
+
+    def _alif_step(self, current, spk, u, a):
+        return F.alif_step(current, spk, u, a, self.tau_mem, self.tau_adp, self.threshold, self.adaptation,
+                           spike_fn=self.spike_grad)
+
+    def _advance(self, input_, states):
+        z, u, a = self._alif_step(self._gain(input_), *states)
+        return z, (z, u, a)
+
+    def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
+                a: Optional[torch.Tensor] = None):
+        return self._forward(input_, (spk, u, a))
+
+    def forward_sequence(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None,
+                         u: Optional[torch.Tensor] = None, a: Optional[torch.Tensor] = None):
+        """Step through a time-first ``(T, batch, num_neurons)`` input. Returns ``spk_rec, spk, u, a``."""
+        return self._forward_sequence(input_, (spk, u, a))
+
+    def init_alif(self):
+        """Clear the state and return it as ``(spk, u, a)`` (empty tensors, meaning zeros)."""
+        return self.reset_mem()
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, adaptation={self.adaptation:g}"
+
+
+class LI(StatefulNeuron):
+    r"""Leaky-integrator readout (spec 1.6): membrane only, no spikes.
+
+    One step is :func:`brf_plugins.functional.li_step`:
+    :math:`o_t = \alpha o_{t-1} + (1-\alpha) I_t`, :math:`\alpha = e^{-1/|\tau|}` (time constant in steps).
+    Feed it ``nn.Linear(h, C, bias=False)`` of the current step's spikes, as the paper's readout.
+
+    ``mem = li(cur, mem)`` returns the membrane (also with ``init_hidden=True``, where ``mem`` is kept inside).
+
+    Args:
+        num_neurons: number of readout units (classes).
+        tau_mem: time constants in steps: ``(mean, std)`` of a normal draw (default ``(20, 5)``), a number or a
+            tensor.
+        learn_tau_mem: train them (default True).
+        init_hidden: keep the membrane inside the module.
+        generator: ``torch.Generator`` for the initialisation.
+
+    Example:
+        >>> import torch
+        >>> from snntorch_ext import LI
+        >>> li = LI(10, tau_mem=20.0)
+        >>> mem = li(torch.ones(4, 10)); round(float(mem[0, 0].detach()), 4)
+        0.0488
+    """
+
+    state_names = ("mem",)
+    State = LIState
+    reset_choices = ("none",)
+    reset_help = "A readout does not spike."
+
+    def __init__(self, num_neurons: int, tau_mem: Init = (20.0, 5.0), *, learn_tau_mem: bool = True,
+                 init_hidden: bool = False, generator: Optional[torch.Generator] = None):
+        super().__init__(num_neurons, init_hidden=init_hidden, reset_mechanism="none")
+        # A readout has no threshold, spikes or reset: drop SpikingNeuron's buffers so state_dict holds tau only.
+        del self.threshold, self.graded_spikes_factor, self.reset_mechanism_val
+        self._register("tau_mem", tau_parameter("tau_mem", self.num_neurons, tau_mem, generator), learn_tau_mem)
+
+    def _advance(self, input_, states):
+        mem = F.li_step(input_, states[0], self.tau_mem)
+        return mem, (mem,)
+
+    def forward(self, input_: torch.Tensor, mem: Optional[torch.Tensor] = None) -> torch.Tensor:
+        states = self._begin(input_, (mem,))
+        mem, states = self._advance(input_, states)
+        self._finish(mem, states)
+        return mem
+
+    def forward_sequence(self, input_: torch.Tensor, mem: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Step through ``(T, batch, num_neurons)``; returns the membrane of every step ``(T, batch, C)``."""
+        states = self._begin(input_, (mem,), sequence=True)
+        record = []
+        for x in input_:
+            out, states = self._advance(x, states)
+            record.append(out)
+        self._finish(record[-1], states)
+        return torch.stack(record)
+
+    def init_li(self):
+        """Clear the membrane and return it as ``(mem,)`` (an empty tensor, meaning zeros)."""
+        return self.reset_mem()
