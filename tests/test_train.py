@@ -264,3 +264,15 @@ def test_snntorch_rate_loss_and_accuracy_are_the_summed_and_mean_rules():
     # snnTorch accumulates the per-step losses in float32 whatever the input dtype
     assert float(snn_loss) == pytest.approx(float(sequence_loss(readout, labels, "sum")), rel=1e-6)
     assert float(SF.accuracy_rate(readout, labels)) == pytest.approx(accuracy(readout, labels, "mean"))
+
+
+@pytest.mark.parametrize("neuron", ["brf", "rf", "bhrf", "alif"])
+def test_same_generator_gives_the_same_initial_network_in_every_framework(neuron):
+    from brf_plugins.train.tasks import resolve_task
+    cfg = resolve_task("ecg")
+    core = build_model("core", cfg, neuron, generator=torch.Generator().manual_seed(5)).state_dict()
+    for framework in ("snntorch", "norse"):
+        adapter = build_model(framework, cfg, neuron, generator=torch.Generator().manual_seed(5))
+        weights = adapter.authors_state_dict()
+        for key, value in core.items():
+            assert torch.equal(weights[key], value), (framework, key)

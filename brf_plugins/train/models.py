@@ -102,8 +102,8 @@ def build_model(framework: str, task_cfg: TaskConfig, neuron: str = "brf", *,
         framework: ``"core"``, ``"snntorch"`` or ``"norse"``.
         task_cfg: a :class:`brf_plugins.tasks.TaskConfig` (sizes, inits).
         neuron: ``"brf"``, ``"rf"``, ``"bhrf"``, ``"alif"`` or ``"lif"``.
-        generator: random generator for the core's initialisation (the adapters draw from the global RNG, so
-            seed with ``torch.manual_seed`` for reproducible models in every framework).
+        generator: random generator for the initialisation (default: the global RNG); the same generator gives
+            the same initial network in every framework.
         **kw: e.g. ``divergence_boundary=False``, ``rf_reset="soft"``, ``omega_init=(5, 10)``.
     """
     framework = canonical_framework(framework)
@@ -120,7 +120,7 @@ def build_model(framework: str, task_cfg: TaskConfig, neuron: str = "brf", *,
     if framework == "core":
         return RecurrentSNN.from_task(task_cfg, neuron=neuron, generator=generator, **kw)
     builder = _adapter_builder(framework)
-    model = builder(task_cfg, neuron=neuron, **kw)
+    model = builder(task_cfg, neuron=neuron, generator=generator, **kw)
     if framework == "snntorch":
         model.register_forward_pre_hook(_snntorch_reset_hook)
     return model
