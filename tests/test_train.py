@@ -276,3 +276,31 @@ def test_same_generator_gives_the_same_initial_network_in_every_framework(neuron
         weights = adapter.authors_state_dict()
         for key, value in core.items():
             assert torch.equal(weights[key], value), (framework, key)
+
+
+@pytest.mark.parametrize("ablation", ["brf-no-rp", "rf-smr", "rf-soft", "rf-hard"])
+def test_ablations_build_the_same_network_in_every_framework(ablation):
+    from brf_plugins.analysis.ablations import ablation_kwargs
+    from brf_plugins.train.tasks import resolve_task
+    options = ablation_kwargs(ablation)
+    neuron = options.pop("neuron")
+    cfg = resolve_task("ecg")
+    x = torch.rand(60, 3, cfg.input_size, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 30
+    outputs = {}
+    for framework in ("core", "snntorch", "norse"):
+        model = build_model(framework, cfg, neuron, generator=torch.Generator().manual_seed(5), **options).double()
+        outputs[framework] = model(x, record=True)
+    assert outputs["core"].hidden_spikes.sum() > 0
+    for framework in ("snntorch", "norse"):
+        assert torch.equal(outputs[framework].hidden_spikes, outputs["core"].hidden_spikes), framework
+        torch.testing.assert_close(outputs[framework].readout, outputs["core"].readout, rtol=1e-9, atol=1e-6)
+
+
+def test_cli_ablation_sets_neuron_and_switches(tmp_path):
+    out = tmp_path / "run"
+    assert train_main(["synthetic", "--quick", "--framework", "core", "--ablation", "brf-no-rp", "--out-dir",
+                       str(out), "--no-progress", "--no-tensorboard"]) == 0
+    config = load_run_file(out / "last.pt")["config"]
+    assert config["neuron"] == "brf" and config["model_kwargs"] == {"refractory": False}
+    with pytest.raises(SystemExit, match="--ablation or --neuron"):
+        train_main(["synthetic", "--quick", "--ablation", "rf", "--neuron", "brf", "--out-dir", str(out)])

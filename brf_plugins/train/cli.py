@@ -116,6 +116,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="1 epoch on 64/32/32 samples: a smoke test")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="model option, e.g. --set divergence_boundary=False --set omega_init='(5, 10)'")
+    p.add_argument("--ablation", default=None, metavar="NAME",
+                   help="train a variant of the paper's ablations (A.8) instead of --neuron: "
+                        "brf, brf-no-rp, brf-no-smr, brf-no-db, rf-rp, rf-smr, rf, rf-soft, rf-hard")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (0: leave torch's default)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
@@ -135,9 +138,21 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
     for n in neurons:
         if n not in MODEL_NEURONS:
             raise SystemExit(f"brf-train: --neuron {n!r} is not one of {', '.join(MODEL_NEURONS)}.")
+    model_kwargs = _model_kwargs(args.set)
+    if args.ablation is not None:
+        from ..analysis.ablations import ablation_kwargs
+        if args.neuron:
+            raise SystemExit("brf-train: give --ablation or --neuron, not both (an ablation sets the neuron).")
+        try:
+            options = ablation_kwargs(args.ablation)
+        except ValueError as err:
+            raise SystemExit(f"brf-train: --ablation: {err}")
+        neurons = [options.pop("neuron")]
+        model_kwargs = {**options, **model_kwargs}
     if args.resume and len(neurons) > 1 and not args.out_dir:
         raise SystemExit("brf-train: --resume needs --out-dir.")
-    out_dir = args.out_dir or str(Path("runs") / f"{args.task}-{framework}")
+    out_dir = args.out_dir or str(Path("runs") / f"{args.task}-{framework}"
+                                  + (f"-{args.ablation}" if args.ablation else ""))
     sizes = dict(QUICK_SIZES) if args.quick else {}
     for key in ("train_samples", "val_samples", "test_samples", "epochs"):
         if getattr(args, key) is not None:
@@ -152,7 +167,7 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
                        resume=args.resume, on_nan=args.on_nan, time_limit=args.time_limit,
                        max_batches=args.max_batches, progress=not args.no_progress,
                        tensorboard=not args.no_tensorboard, threads=args.threads, device=args.device,
-                       model_kwargs=_model_kwargs(args.set), **sizes)
+                       model_kwargs=model_kwargs, **sizes)
     is_main = int(__import__("os").environ.get("RANK", "0")) == 0
     if is_main:
         r = recipe(base)
