@@ -304,3 +304,13 @@ def test_cli_ablation_sets_neuron_and_switches(tmp_path):
     assert config["neuron"] == "brf" and config["model_kwargs"] == {"refractory": False}
     with pytest.raises(SystemExit, match="--ablation or --neuron"):
         train_main(["synthetic", "--quick", "--ablation", "rf", "--neuron", "brf", "--out-dir", str(out)])
+
+
+def test_cli_default_out_dir_is_runs_task_framework(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert train_main(["synthetic", "--quick", "--framework", "core", "--neuron", "brf", "--no-progress",
+                       "--no-tensorboard"]) == 0
+    assert (tmp_path / "runs" / "synthetic-core" / "last.pt").is_file()
+    assert train_main(["synthetic", "--quick", "--framework", "core", "--ablation", "rf-soft", "--no-progress",
+                       "--no-tensorboard"]) == 0
+    assert (tmp_path / "runs" / "synthetic-core-rf-soft" / "last.pt").is_file()

@@ -151,8 +151,8 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
         model_kwargs = {**options, **model_kwargs}
     if args.resume and len(neurons) > 1 and not args.out_dir:
         raise SystemExit("brf-train: --resume needs --out-dir.")
-    out_dir = args.out_dir or str(Path("runs") / f"{args.task}-{framework}"
-                                  + (f"-{args.ablation}" if args.ablation else ""))
+    run_name = f"{args.task}-{framework}" + (f"-{args.ablation}" if args.ablation else "")
+    out_dir = args.out_dir or str(Path("runs") / run_name)
     sizes = dict(QUICK_SIZES) if args.quick else {}
     for key in ("train_samples", "val_samples", "test_samples", "epochs"):
         if getattr(args, key) is not None:
