@@ -19,20 +19,24 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+from torch.nn import functional as nnf
 
 from brf_plugins import functional as F
-from brf_plugins._checks import check_choice, check_dt, check_sequence_input, check_positive_int
+from brf_plugins import kernels as K
+from brf_plugins._checks import check_choice, check_dt, check_positive_int, check_sequence_input, check_state
 from brf_plugins.checkpoints import inspect_authors_checkpoint
 from brf_plugins.init import xavier_uniform_
 from brf_plugins.network import NEURONS, SNNOutput
 from brf_plugins.tasks import TaskConfig, get_task
 
-from .functional import concat_weights
+from . import functional as nf
+from .functional import LIReadoutState, concat_weights
 from .functional import ALIFParameters, BHRFParameters, BRFParameters, LIReadoutParameters, Normal, RFParameters
 from .module import ALIFRecurrent, BHRFRecurrent, BRFRecurrent, LIReadoutLinearCell, RFRecurrent
 
@@ -124,6 +128,9 @@ class PaperNetwork(nn.Module):
                 spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
         check_sequence_input("x", x, width=self.input_size, reference=next(self.parameters()))
         hidden_state, readout_state = (None, None) if state is None else state
+        spec = self._fused_spec(x) if spike_hook is None else None
+        if spec is not None:
+            return self._fused_forward(spec, x, hidden_state, readout_state, record)
         if spike_hook is None:
             spikes, hidden_state = self.hidden(x, hidden_state)
         else:
@@ -136,6 +143,46 @@ class PaperNetwork(nn.Module):
             readouts.append(o)
         return SNNOutput(torch.stack(readouts), spike_count, spikes if record else None,
                          (hidden_state, readout_state))
+
+    def _fused_spec(self, x: torch.Tensor):
+        """The fused kernels' cell spec (``brf_plugins.kernels``), or ``None`` where they do not reproduce the
+        step loop: ALIF, an input gain other than 1, a tensor threshold, a spike method they do not implement."""
+        if self.neuron == "alif":
+            return None
+        cell, p = self.hidden, self.hidden.p
+        gain = nf.input_gain(p, cell.dt)
+        if not isinstance(gain, numbers.Real) or gain != 1.0:
+            return None
+        if isinstance(p.theta, bool) or not isinstance(p.theta, numbers.Real):
+            return None
+        option = {"rf": lambda: p.reset, "bhrf": lambda: p.variant}.get(self.neuron, lambda: "")()
+        ablation = (dict(divergence_boundary=p.divergence_boundary, refractory=p.refractory,
+                         smooth_reset=p.smooth_reset) if self.neuron == "brf" else {})
+        spec = K.cell_spec(self.neuron, cell.dt, float(p.theta), float(getattr(p, "gamma", F.DEFAULT_GAMMA)),
+                           nf.spike_function(p.method, p.alpha), option=option, **ablation)
+        tensors = (x, cell.input_weights, cell.recurrent_weights, p.omega, p.b_offset)
+        return spec if K.select_backend("auto", spec, tensors, allow_triton=False) == "fused" else None
+
+    def _fused_forward(self, spec, x: torch.Tensor, hidden_state, readout_state, record: bool) -> SNNOutput:
+        """The whole sequence as one autograd node for the hidden layer and one for the readout: the values of
+        the step loop (tests check spikes and states against it)."""
+        cell = self.hidden
+        zeros = cell.state_fallback(x)
+        if hidden_state is None:
+            hidden_state = zeros
+        else:
+            nf._check_state(hidden_state, type(zeros), zeros.z)
+        o = None
+        if readout_state is not None:
+            if not isinstance(readout_state, LIReadoutState):
+                raise TypeError(f"`state[1]` must be a LIReadoutState(o), got {type(readout_state).__name__}.")
+            o = check_state("o", readout_state.o, x.new_empty(x.shape[1], self.output_size))
+        weight = concat_weights(cell.input_weights, cell.recurrent_weights)
+        z_all, final = K.recurrent_sequence(spec, x, weight, tuple(hidden_state), cell.p.omega, cell.p.b_offset,
+                                            True)
+        readout = K.li_sequence(nnf.linear(z_all, self.out.input_weights, self.out.bias), o, self.out.tau_mem)
+        return SNNOutput(readout, z_all.sum(), z_all if record else None,
+                         (type(zeros)(*final), LIReadoutState(readout[-1])))
 
     def _hooked_hidden(self, x, hidden_state, spike_hook):
         """The hidden layer step by step with ``z = spike_hook(t, z)`` after each update, as the core's

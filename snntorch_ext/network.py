@@ -35,13 +35,14 @@ import torch
 from torch import nn
 
 from brf_plugins import functional as F
+from brf_plugins import kernels as K
 from brf_plugins._checks import check_choice, check_sequence_input, check_positive_int, check_state
 from brf_plugins.checkpoints import IGNORED_KEYS, inspect_authors_checkpoint
 from brf_plugins.init import Init, xavier_uniform_
 from brf_plugins.network import NEURONS, STATE_NAMES, SNNOutput
 from brf_plugins.tasks import TaskConfig, get_task
 
-from .neurons import ALIF, BHRF, BRF, LI, RF
+from .neurons import ALIF, BHRF, BRF, LI, RF, RF_RESET_MECHANISMS
 
 __all__ = ["PaperNetwork", "build_paper_network", "from_authors_checkpoint", "AUTHORS_KEYS"]
 
@@ -149,6 +150,9 @@ class PaperNetwork(nn.Module):
             for name, s in zip(self.state_names, hidden_state):
                 check_state(name, s, reference)
             check_state("mem", mem, x.new_empty(x.shape[1], self.output_size))
+        spec = self._fused_spec(x) if spike_hook is None else None
+        if spec is not None:
+            return self._fused_forward(spec, x, hidden_state, mem, record)
         spk, *neuron_state = hidden_state
         if self.neuron == "alif":
             neuron_state = [spk, *neuron_state]
@@ -166,6 +170,36 @@ class PaperNetwork(nn.Module):
         hidden_state = tuple(neuron_state) if self.neuron == "alif" else (spk, *neuron_state)
         return SNNOutput(torch.stack(readouts), spike_count, torch.stack(spikes) if record else None,
                          (hidden_state, mem))
+
+    def _fused_spec(self, x: torch.Tensor):
+        """The fused kernels' cell spec for this network (``brf_plugins.kernels``), or ``None`` where they do not
+        reproduce the step loop: ALIF, an input gain or graded spikes other than 1, a learnable or per-neuron
+        threshold, a surrogate the kernels do not implement, ``surrogate_disable``."""
+        hidden = self.hidden
+        if self.neuron == "alif" or hidden.input_gain != 1.0 or hidden.surrogate_disable:
+            return None
+        graded = hidden.graded_spikes_factor
+        if graded.numel() != 1 or graded.requires_grad or float(graded) != 1.0:
+            return None
+        theta = hidden._sequence_theta()
+        if not isinstance(theta, float):
+            return None
+        option = {"rf": lambda: RF_RESET_MECHANISMS[hidden.reset_mechanism],
+                  "bhrf": lambda: hidden.variant}.get(self.neuron, lambda: "")()
+        ablation = hidden.ablation if self.neuron == "brf" else {}
+        spec = K.cell_spec(self.neuron, hidden.dt, theta, getattr(hidden, "gamma", F.DEFAULT_GAMMA),
+                           hidden.spike_grad, option=option, **ablation)
+        tensors = (x, self.fc.weight, hidden.omega, hidden.b_offset)
+        return spec if K.select_backend("auto", spec, tensors, allow_triton=False) == "fused" else None
+
+    def _fused_forward(self, spec, x: torch.Tensor, hidden_state: tuple, mem: torch.Tensor,
+                       record: bool) -> SNNOutput:
+        """The whole sequence as one autograd node for the hidden layer and one for the readout: the values of
+        the step loop in :meth:`forward` (tests check spikes and states against it)."""
+        z_all, final = K.recurrent_sequence(spec, x, self.fc.weight, tuple(hidden_state), self.hidden.omega,
+                                            self.hidden.b_offset, True)
+        readout = K.li_sequence(self.fc_out(z_all), mem, self.readout.tau_mem)
+        return SNNOutput(readout, z_all.sum(), z_all if record else None, (tuple(final), readout[-1]))
 
     # -- the authors' state dicts -------------------------------------------------------------------------
     def load_authors_state_dict(self, state: Dict[str, torch.Tensor], strict: bool = True):

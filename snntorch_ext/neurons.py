@@ -218,7 +218,7 @@ class BRF(_Resonator):
                              smooth_reset=check_bool("smooth_reset", smooth_reset))
 
     def _brf_step(self, current, u, v, q):
-        return K.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.threshold, self.gamma,
+        return K.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self._sequence_theta(), self.gamma,
                           self.spike_grad, **self.ablation)
 
     def _advance(self, input_, states):
@@ -280,7 +280,7 @@ class RF(_Resonator):
     reset_choices = tuple(RF_RESET_MECHANISMS)
 
     def _rf_step(self, current, u, v):
-        return K.rf_step(current, u, v, self.omega, self.b_offset, self.dt, self.threshold, self.spike_grad,
+        return K.rf_step(current, u, v, self.omega, self.b_offset, self.dt, self._sequence_theta(), self.spike_grad,
                          reset=RF_RESET_MECHANISMS[self.reset_mechanism])
 
     def _advance(self, input_, states):
@@ -345,7 +345,7 @@ class BHRF(_Resonator):
         self.variant = variant
 
     def _bhrf_step(self, current, u, v, q):
-        return K.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self.threshold, self.gamma,
+        return K.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self._sequence_theta(), self.gamma,
                            self.spike_grad, variant=self.variant)
 
     def _advance(self, input_, states):
