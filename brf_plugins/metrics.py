@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as nnf
@@ -39,7 +39,7 @@ import torch.nn.functional as nnf
 from ._checks import check_choice
 
 __all__ = ["IGNORE_INDEX", "sequence_loss", "predictions", "count_correct", "accuracy", "sops_per_sample",
-           "EvalResult", "evaluate", "time_first"]
+           "EvalResult", "evaluate", "evaluation_sums", "eval_result", "time_first"]
 
 IGNORE_INDEX = -1
 
@@ -117,18 +117,16 @@ class EvalResult:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable, loss_rule: str, accuracy_rule: str, start: int = 0,
-             device: Optional[torch.device] = None, progress: bool = False) -> EvalResult:
-    """Run ``model`` over batches ``(x, y)`` (batch-first ``x``: ``(B, T, m)``) and score it.
-
-    ``model(x_time_first)`` must return a :class:`brf_plugins.network.SNNOutput` (or a tuple whose first two
-    entries are the readout ``(T, B, C)`` and the batch's spike count).
-    """
+def evaluation_sums(model: torch.nn.Module, batches: Iterable, loss_rule: str, accuracy_rule: str, start: int = 0,
+                    device: Optional[torch.device] = None, progress: bool = False) -> List[float]:
+    """The sums behind :func:`evaluate`: ``[loss_sum, batches, correct, scored, spikes, samples]`` (the loss of
+    each batch divided by its scored steps). Sums, so that data-parallel ranks can add theirs before
+    :func:`eval_result` turns them into an :class:`EvalResult`."""
     was_training = model.training
     model.eval()
     if device is None:
         device = next(model.parameters()).device
-    losses, correct, scored, spikes, samples = [], 0, 0, 0.0, 0
+    loss_sum, n_batches, correct, scored, spikes, samples = 0.0, 0, 0, 0, 0.0, 0
     iterator = batches
     if progress:
         from tqdm.auto import tqdm
@@ -142,7 +140,8 @@ def evaluate(model: torch.nn.Module, batches: Iterable, loss_rule: str, accuracy
             out = model(x)
             readout, spike_count = out[0], out[1]
             steps = readout.shape[0] - (start if loss_rule != "last" else 0)
-            losses.append(float(sequence_loss(readout, y, loss_rule, start)) / max(steps, 1))
+            loss_sum += float(sequence_loss(readout, y, loss_rule, start)) / max(steps, 1)
+            n_batches += 1
             c, n = count_correct(readout, y, accuracy_rule, start)
             correct += c
             scored += n
@@ -150,8 +149,24 @@ def evaluate(model: torch.nn.Module, batches: Iterable, loss_rule: str, accuracy
             samples += x.shape[1]
     finally:
         model.train(was_training)
+    return [loss_sum, n_batches, correct, scored, spikes, samples]
+
+
+def eval_result(sums: List[float]) -> EvalResult:
+    """:class:`EvalResult` from :func:`evaluation_sums` (summed over ranks where there are several)."""
+    loss_sum, n_batches, correct, scored, spikes, samples = sums
     if samples == 0:
         raise ValueError("`batches` was empty: nothing to evaluate.")
-    loss = sum(losses) / len(losses)
+    loss = loss_sum / n_batches
     return EvalResult(loss=loss if math.isfinite(loss) else float("nan"), accuracy=correct / max(scored, 1),
-                      sops=spikes / samples, samples=samples, scored=scored)
+                      sops=spikes / samples, samples=int(samples), scored=int(scored))
+
+
+def evaluate(model: torch.nn.Module, batches: Iterable, loss_rule: str, accuracy_rule: str, start: int = 0,
+             device: Optional[torch.device] = None, progress: bool = False) -> EvalResult:
+    """Run ``model`` over batches ``(x, y)`` (batch-first ``x``: ``(B, T, m)``) and score it.
+
+    ``model(x_time_first)`` must return a :class:`brf_plugins.network.SNNOutput` (or a tuple whose first two
+    entries are the readout ``(T, B, C)`` and the batch's spike count).
+    """
+    return eval_result(evaluation_sums(model, batches, loss_rule, accuracy_rule, start, device, progress))

@@ -42,7 +42,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._checks import check_choice, check_positive_int
-from ..metrics import EvalResult, count_correct, sequence_loss, time_first
+from ..metrics import EvalResult, count_correct, eval_result, evaluation_sums, sequence_loss, time_first
 from ..tasks import TaskConfig
 from .models import build_model, canonical_framework, count_parameters
 from .state import RUN_FORMAT, atomic_torch_save, atomic_write_text, capture_rng, load_run_file, restore_rng
@@ -226,35 +226,10 @@ def _all_sum(values: List[float], distributed: bool) -> List[float]:
 
 # -- evaluation ---------------------------------------------------------------------------------------------
 
-@torch.no_grad()
 def _evaluate(model, loader, rules, device, distributed) -> EvalResult:
-    """:func:`brf_plugins.metrics.evaluate` with sums reduced over ranks (loss: mean of per-batch losses / T)."""
-    model.eval()
-    loss_sum, batches, correct, scored, spikes, samples = 0.0, 0, 0, 0, 0.0, 0
-    start = rules["start"]
-    for x, y in loader:
-        x = time_first(x.to(device))
-        y = y.to(device)
-        if y.dim() == 2:
-            y = time_first(y)
-        out = model(x)
-        readout, spike_count = out[0], out[1]
-        steps = readout.shape[0] - (start if rules["loss"] != "last" else 0)
-        loss_sum += float(sequence_loss(readout, y, rules["loss"], start)) / max(steps, 1)
-        batches += 1
-        c, n = count_correct(readout, y, rules["accuracy"], start)
-        correct += c
-        scored += n
-        spikes += float(spike_count)
-        samples += x.shape[1]
-    model.train()
-    loss_sum, batches, correct, scored, spikes, samples = _all_sum(
-        [loss_sum, batches, correct, scored, spikes, samples], distributed)
-    if samples == 0:
-        raise ValueError("an evaluation split is empty: nothing to evaluate.")
-    loss = loss_sum / batches
-    return EvalResult(loss=loss if math.isfinite(loss) else float("nan"), accuracy=correct / max(scored, 1),
-                      sops=spikes / samples, samples=int(samples), scored=int(scored))
+    """:func:`brf_plugins.metrics.evaluate` with its sums reduced over ranks."""
+    sums = evaluation_sums(model, loader, rules["loss"], rules["accuracy"], rules["start"], device)
+    return eval_result(_all_sum(sums, distributed))
 
 
 # -- the run ------------------------------------------------------------------------------------------------
