@@ -24,14 +24,15 @@ RUN_FORMAT = "brf-plugins-run"
 """Value of the ``"format"`` key that marks a checkpoint written by :mod:`brf_plugins.train`."""
 
 
-def atomic_torch_save(obj: Any, path: Union[str, Path]) -> Path:
-    """``torch.save(obj, path)`` via a temporary file, fsync and ``os.replace``."""
+def _atomic_write(path: Union[str, Path], mode: str, write, **open_kwargs) -> Path:
+    """``write(file)`` into a temporary file beside ``path``, fsync, then ``os.replace``: a reader (or a crash)
+    sees the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -39,23 +40,16 @@ def atomic_torch_save(obj: Any, path: Union[str, Path]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def atomic_torch_save(obj: Any, path: Union[str, Path]) -> Path:
+    """``torch.save(obj, path)`` via a temporary file, fsync and ``os.replace``."""
+    return _atomic_write(path, "wb", lambda f: torch.save(obj, f))
 
 
 def atomic_write_text(text: str, path: Union[str, Path]) -> Path:
     """Write a text file atomically (CSV, JSON)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return _atomic_write(path, "w", lambda f: f.write(text), encoding="utf-8", newline="")
 
 
 def capture_rng() -> Dict[str, Any]:
