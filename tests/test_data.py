@@ -137,6 +137,12 @@ def test_download_verifies_and_never_leaves_a_bad_file(tmp_path):
         download_file([(tmp_path / "nowhere.bin").as_uri()], dest, lambda p: None, progress=False)
     assert download_file([(tmp_path / "nowhere.bin").as_uri(), source.as_uri()], dest, lambda p: None,
                          progress=False).read_bytes() == b"payload"
+    # a bad copy never replaces a good file already there
+    source.write_bytes(b"tampered")
+    with pytest.raises(DataCorruptError):
+        download_file([source.as_uri()], dest, lambda p: "wrong checksum" if p.read_bytes() != b"payload" else None,
+                      progress=False)
+    assert dest.read_bytes() == b"payload" and sorted(p.name for p in dest.parent.iterdir()) == ["file.bin"]
 
 
 # -- SHD ------------------------------------------------------------------------------------------------------

@@ -21,15 +21,14 @@ Example:
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
+from .._io import atomic_write
 from ._files import DataCorruptError, DataMissingError, PathLike, file_digest, resolve_root
 
 __all__ = ["MNIST_MIRRORS", "ECG_URL", "SHD_URL", "SHD_ZIP_MD5", "download_file", "download_mnist",
@@ -47,9 +46,9 @@ SHD_ZIP_MD5 = {"shd_train.h5.zip": "f3252aeb598ac776c1b526422d90eecb",
 _USER_AGENT = "brf-plugins data downloader"
 
 
-def _fetch(url: str, target: Path, timeout: float, progress: bool) -> None:
+def _fetch(url: str, out, timeout: float, progress: bool) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as out:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         bar = None
         if progress:
@@ -86,22 +85,14 @@ def download_file(urls: Sequence[str], dest: PathLike, verify: Callable[[Path], 
     failures: List[str] = []
     corrupt = False
     for url in urls:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
         try:
-            _fetch(url, tmp, timeout, progress)
-            problem = verify(tmp)
-            if problem is None:
-                os.replace(tmp, dest)
-                return dest
+            atomic_write(dest, "wb", lambda out, _url=url: _fetch(_url, out, timeout, progress), check=_raise_if(verify))
+            return dest
+        except _VerificationFailed as err:
             corrupt = True
-            failures.append(f"{url}: {problem}")
+            failures.append(f"{url}: {err}")
         except (urllib.error.URLError, OSError, ValueError) as err:  # URLError covers HTTPError, DNS, refused
             failures.append(f"{url}: {type(err).__name__}: {err}")
-        finally:
-            if tmp.exists():
-                tmp.unlink()
     details = "\n  ".join(failures)
     if corrupt:
         raise DataCorruptError(f"downloaded {dest.name} but it failed verification:\n  {details}")
@@ -110,18 +101,23 @@ def download_file(urls: Sequence[str], dest: PathLike, verify: Callable[[Path], 
 
 
 def atomic_copy(source: PathLike, dest: PathLike, transform: Optional[Callable] = None) -> Path:
-    """Write ``dest`` from ``source`` via a temporary file and ``os.replace`` (``transform`` opens the source,
-    e.g. ``gzip.open``)."""
-    source, dest = Path(source), Path(dest)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, (transform or open)(source, "rb") as src:
+    """Write ``dest`` from ``source`` atomically (``transform`` opens the source, e.g. ``gzip.open``)."""
+    def copy(out) -> None:
+        with (transform or open)(Path(source), "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
-        os.replace(tmp_name, dest)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-    return dest
+    return atomic_write(dest, "wb", copy)
+
+
+class _VerificationFailed(Exception):
+    pass
+
+
+def _raise_if(verify: Callable[[Path], Optional[str]]) -> Callable[[Path], None]:
+    def check(path: Path) -> None:
+        problem = verify(path)
+        if problem is not None:
+            raise _VerificationFailed(problem)
+    return check
 
 
 def _digest_checker(algorithm: str, expected: str, decompress: bool = False) -> Callable[[Path], Optional[str]]:

@@ -8,14 +8,14 @@ plain Python containers, no pickled code.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Union
 
 import numpy as np
 import torch
+
+from .._io import atomic_write
 
 __all__ = ["RUN_FORMAT", "atomic_torch_save", "atomic_write_text", "capture_rng", "restore_rng", "load_run_file",
            "is_run_checkpoint"]
@@ -24,32 +24,14 @@ RUN_FORMAT = "brf-plugins-run"
 """Value of the ``"format"`` key that marks a checkpoint written by :mod:`brf_plugins.train`."""
 
 
-def _atomic_write(path: Union[str, Path], mode: str, write, **open_kwargs) -> Path:
-    """``write(file)`` into a temporary file beside ``path``, fsync, then ``os.replace``: a reader (or a crash)
-    sees the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **open_kwargs) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def atomic_torch_save(obj: Any, path: Union[str, Path]) -> Path:
     """``torch.save(obj, path)`` via a temporary file, fsync and ``os.replace``."""
-    return _atomic_write(path, "wb", lambda f: torch.save(obj, f))
+    return atomic_write(path, "wb", lambda f: torch.save(obj, f))
 
 
 def atomic_write_text(text: str, path: Union[str, Path]) -> Path:
     """Write a text file atomically (CSV, JSON)."""
-    return _atomic_write(path, "w", lambda f: f.write(text), encoding="utf-8", newline="")
+    return atomic_write(path, "w", lambda f: f.write(text), encoding="utf-8", newline="")
 
 
 def capture_rng() -> Dict[str, Any]:
