@@ -16,6 +16,7 @@ from brf_plugins.train import (CSV_COLUMNS, NonFiniteLossError, TrainConfig, ada
                                convergence_epochs, recipe, resolve_task, train)
 from brf_plugins.train import trainer as trainer_module
 from brf_plugins.train.cli import eval_main, train_main
+from brf_plugins.train.plots import plot_main, read_history
 from brf_plugins.train.state import atomic_torch_save, load_run_file
 
 from .conftest import CHECKPOINTS, DATA_ROOT, REPO_ROOT, needs_data
@@ -224,6 +225,21 @@ def test_brf_train_cli_prints_a_table_and_brf_eval_scores_its_checkpoint(tmp_pat
     assert line.startswith("test: accuracy") and f"{100 * best['test_accuracy']:.2f} %" in line
     with pytest.raises(SystemExit):
         train_main(["--neuron", "lstm"])
+    # brf-plot reads the runs' metrics.csv back and draws them
+    history, saved = read_history(out / "brf"), load_run_file(out / "brf" / "last.pt")["history"]
+    assert len(history) == len(saved) > 1
+    for row, kept in zip(history, saved):
+        for column in ("epoch", "val_loss", "test_accuracy", "lr", "omega_mean"):
+            assert row[column] == kept[column], column
+    assert plot_main([str(out / "brf"), str(out / "lif"), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "wrote" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        plot_main([str(tmp_path / "no_run")])
+    assert "no metrics.csv at" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        plot_main([str(out / "brf"), "--labels", "a", "b"])
+    assert "--labels got 2 labels for 1 runs" in capsys.readouterr().err
 
 
 @needs_data("reference_checkpoints", "ecg_brf.pt")

@@ -1,5 +1,8 @@
 """Plots of training runs (matplotlib, imported lazily): learning curves, spike rasters, the omega-b' scatter.
 
+From the shell, ``brf-plot RUN_DIR [RUN_DIR ...] --out curves.png`` draws the learning curves of finished or
+running ``brf-train`` runs from their ``metrics.csv``.
+
 Example:
     >>> from brf_plugins.train.plots import plot_learning_curves
     >>> fig = plot_learning_curves({"brf": result.history})              # doctest: +SKIP
@@ -7,13 +10,18 @@ Example:
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
 import math
-from typing import Dict, List, Mapping, Optional
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-__all__ = ["plot_learning_curves", "plot_raster", "plot_omega_b_scatter", "resonator_values"]
+__all__ = ["plot_learning_curves", "plot_raster", "plot_omega_b_scatter", "resonator_values", "read_history",
+           "plot_main"]
 
 
 def _plt():
@@ -24,16 +32,29 @@ def _plt():
     return plt
 
 
-def plot_learning_curves(histories: Mapping[str, List[Dict[str, float]]], title: str = ""):
-    """Validation loss and test accuracy per epoch for one or more runs (``{label: TrainResult.history}``)."""
+def plot_learning_curves(histories: Mapping[str, List[Dict[str, float]]], title: str = "", mark_best: bool = True):
+    """Validation loss and test accuracy per epoch for one or more runs (``{label: TrainResult.history}``).
+
+    ``mark_best`` stars the epoch of minimum validation loss, the model a run reports."""
     plt = _plt()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, history in histories.items():
         epochs = [h["epoch"] for h in history]
-        ax_loss.plot(epochs, [h["val_loss"] for h in history], marker="o", label=label)
+        val_loss = [h["val_loss"] for h in history]
         acc = [100 * h["test_accuracy"] for h in history]
-        if any(math.isfinite(a) for a in acc):
-            ax_acc.plot(epochs, acc, marker="o", label=label)
+        marker = "o" if len(history) <= 60 else None
+        line, = ax_loss.plot(epochs, val_loss, marker=marker, label=label)
+        has_acc = any(math.isfinite(a) for a in acc)
+        if has_acc:
+            ax_acc.plot(epochs, acc, marker=marker, color=line.get_color(), label=label)
+        finite = [i for i, v in enumerate(val_loss) if math.isfinite(v)]
+        if mark_best and finite:
+            best = min(finite, key=lambda i: val_loss[i])
+            ax_loss.plot(epochs[best], val_loss[best], "*", ms=14, color=line.get_color(), mec="k")
+            if has_acc and math.isfinite(acc[best]):
+                ax_acc.plot(epochs[best], acc[best], "*", ms=14, color=line.get_color(), mec="k")
+                ax_acc.annotate(f"{acc[best]:.2f} %", (epochs[best], acc[best]), textcoords="offset points",
+                                xytext=(-10, -18), ha="right", color=line.get_color())
     ax_loss.set(xlabel="epoch", ylabel="validation loss (per step)", title="validation loss")
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
     for ax in (ax_loss, ax_acc):
@@ -43,6 +64,57 @@ def plot_learning_curves(histories: Mapping[str, List[Dict[str, float]]], title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def read_history(run: Union[str, Path]) -> List[Dict[str, float]]:
+    """The per-epoch rows of a ``brf-train`` run (its folder or its ``metrics.csv``) as floats (empty cells, e.g. the
+    training columns of an epoch a time limit stopped, read as NaN)."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "metrics.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"no metrics.csv at {path}: pass a brf-train output folder (--out-dir) or its "
+                                f"metrics.csv.")
+    with open(path, newline="") as f:
+        rows = [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
+    for row in rows:
+        row["epoch"] = int(row["epoch"])
+    return rows
+
+
+def _run_label(run_dir: Path) -> str:
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        config = json.loads(summary.read_text()).get("config", {})
+        if config.get("framework") and config.get("neuron"):
+            return f"{config['framework']} {config['neuron']}"
+    return run_dir.name
+
+
+def plot_main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``brf-plot``: learning curves of one or more runs, side by side, saved to ``--out``."""
+    p = argparse.ArgumentParser(prog="brf-plot", description="Plot the learning curves of brf-train runs.")
+    p.add_argument("runs", nargs="+", help="brf-train output folders (or their metrics.csv)")
+    p.add_argument("--labels", nargs="+", help="one legend label per run (default: framework and neuron)")
+    p.add_argument("--title", default="", help="figure title")
+    p.add_argument("--out", default="learning_curves.png", help="image file to write (default: %(default)s)")
+    args = p.parse_args(argv)
+    if args.labels and len(args.labels) != len(args.runs):
+        p.error(f"--labels got {len(args.labels)} labels for {len(args.runs)} runs; give one per run or none.")
+    histories = {}
+    for i, run in enumerate(args.runs):
+        folder = Path(run) if Path(run).is_dir() else Path(run).parent
+        label = args.labels[i] if args.labels else _run_label(folder)
+        try:
+            histories[label if label not in histories else f"{label} ({folder.name})"] = read_history(run)
+        except FileNotFoundError as err:
+            p.error(str(err))
+    fig = plot_learning_curves(histories, title=args.title)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    _plt().close(fig)
+    print(f"wrote {args.out}")
+    return 0
 
 
 def plot_raster(spikes: torch.Tensor, title: str = "hidden spikes", inputs: Optional[torch.Tensor] = None):
