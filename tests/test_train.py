@@ -2,6 +2,7 @@
 checkpoints, non-finite losses, DDP over gloo with two processes, and the command lines."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -258,6 +259,9 @@ def test_time_limit_stops_before_an_epoch_that_would_not_fit_and_resume_continue
     full = train(TrainConfig(**TINY))
     _states_equal(resumed.model.state_dict(), full.model.state_dict())
     assert [h["epoch"] for h in resumed.history] == [0, 1, 2]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["final_epoch"] == 2 and not summary["stopped_early"]
+    assert summary["run_seconds"] == pytest.approx(sum(h["epoch_seconds"] for h in read_history(tmp_path)))
 
 
 def test_missing_adapter_gives_an_install_hint_and_core_still_works(monkeypatch):

@@ -184,6 +184,7 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
             print(json.dumps({k: {"test_accuracy": r.test_accuracy, "best_epoch": r.best_epoch,
                                   "convergence": r.convergence, "test_sops": r.test_sops,
                                   "parameters": r.parameters, "wall_seconds": r.wall_seconds,
+                                  "run_seconds": r.run_seconds, "final_epoch": r.final_epoch,
                                   "accuracy_per_epoch": [h["test_accuracy"] for h in r.history]}
                               for k, r in results.items()}, indent=2))
     return 0

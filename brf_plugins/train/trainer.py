@@ -126,7 +126,7 @@ class TrainResult:
     test_sops: float
     convergence: Dict[str, Optional[int]]
     parameters: int
-    wall_seconds: float
+    wall_seconds: float           # this call
     stopped_early: bool
     out_dir: Optional[str]
     model: Optional[nn.Module] = None       # the model after the last epoch
@@ -135,6 +135,11 @@ class TrainResult:
     @property
     def final_epoch(self) -> int:
         return int(self.history[-1]["epoch"]) if self.history else 0
+
+    @property
+    def run_seconds(self) -> float:
+        """Wall time of every epoch of the run, over all the calls a resumed run took."""
+        return float(sum(h.get("epoch_seconds", 0.0) for h in self.history))
 
 
 def recipe(cfg: TrainConfig) -> Dict[str, object]:
@@ -489,6 +494,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         import json
         summary = {f.name: getattr(result, f.name) for f in fields(TrainResult)
                    if f.name not in ("model", "history", "best_state")}
+        summary.update(final_epoch=result.final_epoch, run_seconds=result.run_seconds)
         atomic_write_text(json.dumps(summary, indent=2, default=str) + "\n", out_dir / "summary.json")
     if created_group:
         import torch.distributed as dist
