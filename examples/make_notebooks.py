@@ -70,10 +70,12 @@ summed over the 1300 steps, accuracy over all steps (unlabelled steps count as c
 `TrainConfig(mask_unlabelled=True)` leaves them out).
 
 **Full mode** (without `BRF_QUICK`): the full recipe. The paper reports 85.8 % (the authors' released model
-scores 86.21 %; their 5 runs average 85.37 %), 95 % of the final accuracy after about 6 epochs. One epoch takes
-about 105 s on one free CPU core (the whole 400-epoch recipe: about 12 hours per framework; `--time-limit`
-stops earlier). The command line does the same: `brf-train ecg --framework norse --data-root DATA`.""",
-        full="dict(epochs=400, time_limit=60)", extra="dict()", data_extra="dict()",
+scores 86.21 %; their 5 runs average 85.37 %), 95 % of the final accuracy after about 6 epochs. One epoch
+(training, validation and test evaluation) takes about 16 s on one CPU core, so the 400-epoch recipe takes
+about 1.8 hours per framework (`time_limit` in minutes stops earlier; `brf-train ... --resume` continues). Our
+CPU runs reached 86.07 % in Norse and 85.00 % in snnTorch (seed 0; README, "Training the benchmarks"). The
+command line does the same: `brf-train ecg --framework norse --data-root DATA`.""",
+        full="dict(epochs=400, time_limit=120)", extra="dict()", data_extra="dict()",
         extra_cells=[("md", "Per-step predictions of the best model against the labels of one test segment."),
                      ("code", '''\
 pred = out.readout[:, 0].argmax(-1)
@@ -157,6 +159,9 @@ def build(name: str, spec: dict) -> nbformat.NotebookNode:
     cells += [new_markdown_cell("## Learned frequencies and dampening\nEach dot is a hidden neuron: its angular "
                                 "frequency |omega| against its dampening offset |b'|, before and after training."),
               new_code_cell(SCATTER)]
+    stem = name.split("_")[0]
+    for i, cell in enumerate(cells):  # stable ids: regenerating a notebook changes only what changed
+        cell["id"] = f"{stem}-{i:02d}"
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
