@@ -73,8 +73,8 @@ summed over the 1300 steps, accuracy over all steps (unlabelled steps count as c
 scores 86.21 %; their 5 runs average 85.37 %), 95 % of the final accuracy after about 6 epochs. One epoch
 (training, validation and test evaluation) takes about 16 s on one CPU core, so the 400-epoch recipe takes
 about 1.8 hours per framework (`time_limit` in minutes stops earlier; `brf-train ... --resume` continues). Our
-CPU runs reached 86.07 % in Norse and 85.00 % in snnTorch (seed 0; README, "Training the benchmarks"). The
-command line does the same: `brf-train ecg --framework norse --data-root DATA`.""",
+CPU runs reached 86.07 % in Norse and 85.00 % / 86.07 % in snnTorch (seeds 0 / 1; README, "Training the
+benchmarks"). The command line does the same: `brf-train ecg --framework norse --data-root DATA`.""",
         full="dict(epochs=400, time_limit=120)", extra="dict()", data_extra="dict()",
         extra_cells=[("md", "Per-step predictions of the best model against the labels of one test segment."),
                      ("code", '''\
