@@ -39,7 +39,7 @@ import torch.nn.functional as nnf
 from ._checks import check_choice
 
 __all__ = ["IGNORE_INDEX", "sequence_loss", "predictions", "count_correct", "accuracy", "sops_per_sample",
-           "EvalResult", "evaluate", "evaluation_sums", "eval_result", "time_first"]
+           "EvalResult", "evaluate", "evaluation_sums", "eval_result", "loss_per_step", "time_first"]
 
 IGNORE_INDEX = -1
 
@@ -116,6 +116,13 @@ class EvalResult:
         return 100.0 * self.accuracy
 
 
+def loss_per_step(loss: torch.Tensor, readout: torch.Tensor, rule: str, start: int = 0) -> float:
+    """A batch's :func:`sequence_loss` divided by ``T - start`` (``T`` for the ``last`` rule, which has no
+    ``start``): the per-step loss the released scripts print and the logs show."""
+    steps = readout.shape[0] - (start if rule != "last" else 0)
+    return float(loss) / max(steps, 1)
+
+
 @torch.no_grad()
 def evaluation_sums(model: torch.nn.Module, batches: Iterable, loss_rule: str, accuracy_rule: str, start: int = 0,
                     device: Optional[torch.device] = None, progress: bool = False) -> List[float]:
@@ -139,8 +146,7 @@ def evaluation_sums(model: torch.nn.Module, batches: Iterable, loss_rule: str, a
                 y = time_first(y)
             out = model(x)
             readout, spike_count = out[0], out[1]
-            steps = readout.shape[0] - (start if loss_rule != "last" else 0)
-            loss_sum += float(sequence_loss(readout, y, loss_rule, start)) / max(steps, 1)
+            loss_sum += loss_per_step(sequence_loss(readout, y, loss_rule, start), readout, loss_rule, start)
             n_batches += 1
             c, n = count_correct(readout, y, accuracy_rule, start)
             correct += c

@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 from torch import nn
@@ -36,7 +36,8 @@ from ..network import RecurrentSNN
 from ..tasks import TaskConfig
 
 __all__ = ["FRAMEWORKS", "MODEL_NEURONS", "ABLATION_KWARGS", "AdapterMissingError", "adapter_available",
-           "canonical_framework", "default_framework", "build_model", "count_parameters"]
+           "adapter_module", "canonical_framework", "default_framework", "build_model", "count_parameters",
+           "resonator_parameters"]
 
 FRAMEWORKS = ("core", "snntorch", "norse")
 FRAMEWORK_ALIASES = {"torch": "core"}
@@ -51,19 +52,25 @@ class AdapterMissingError(ImportError):
     """The framework adapter (``snntorch_ext`` / ``norse_ext``) or its ``build_paper_network`` is not available."""
 
 
-def _adapter_builder(framework: str):
+def adapter_module(framework: str):
+    """The adapter package of ``framework`` (``snntorch_ext`` / ``norse_ext``), or :class:`AdapterMissingError`
+    with the install hint."""
     module_name = _ADAPTER_MODULES[framework]
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ImportError as err:
         raise AdapterMissingError(
             f"framework={framework!r} needs the {module_name} package and {framework} itself ({err}). Install "
             f"brf-plugins with its {framework} extra (pip install 'brf-plugins[{framework}]'), or use "
             f"framework='core'.") from err
+
+
+def _adapter_builder(framework: str):
+    module = adapter_module(framework)
     builder = getattr(module, "build_paper_network", None)
     if builder is None:
-        raise AdapterMissingError(f"{module_name} has no build_paper_network(); this brf-plugins build does not "
-                                  f"support framework={framework!r} yet. Use framework='core'.")
+        raise AdapterMissingError(f"{module.__name__} has no build_paper_network(); this brf-plugins build does "
+                                  f"not support framework={framework!r} yet. Use framework='core'.")
     return builder
 
 
@@ -112,8 +119,7 @@ def build_model(framework: str, task_cfg: TaskConfig, neuron: str = "brf", *,
         raise TypeError(f"`task_cfg` must be a TaskConfig (see brf_plugins.train.tasks.resolve_task), got "
                         f"{type(task_cfg).__name__}.")
     if neuron == "lif":
-        for name in ("tau_adp_init",):
-            kw.pop(name, None)
+        kw.pop("tau_adp_init", None)
         model = RecurrentSNN.from_task(task_cfg, neuron="alif", generator=generator, alif_beta=0.0, **kw)
         model.hidden.tau_adp.requires_grad_(False)  # unused without adaptation; keeps the BRF's size
         return model
@@ -136,3 +142,14 @@ def build_model(framework: str, task_cfg: TaskConfig, neuron: str = "brf", *,
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (the paper's counts: 1,734 for ECG, 68,874 for S-MNIST, 108,820 for SHD)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def resonator_parameters(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """The first ``omega`` and ``b_offset`` tensors (parameters or buffers) of a model's resonator layer,
+    detached, as stored (signed); empty for ALIF/LIF models."""
+    found = {}
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ("omega", "b_offset") and leaf not in found:
+            found[leaf] = tensor.detach()
+    return found

@@ -20,6 +20,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from .models import resonator_parameters
+
 __all__ = ["plot_learning_curves", "plot_raster", "plot_omega_b_scatter", "resonator_values", "read_history",
            "plot_main"]
 
@@ -135,12 +137,8 @@ def plot_raster(spikes: torch.Tensor, title: str = "hidden spikes", inputs: Opti
 
 def resonator_values(model: nn.Module) -> Optional[Dict[str, torch.Tensor]]:
     """``{"omega": |omega|, "b_offset": |b'|}`` of a model's resonator layer, or None (ALIF/LIF)."""
-    found = {}
-    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-        leaf = name.rsplit(".", 1)[-1]
-        if leaf in ("omega", "b_offset") and leaf not in found:
-            found[leaf] = tensor.detach().abs().cpu()
-    return found if len(found) == 2 else None
+    found = resonator_parameters(model)
+    return {k: v.abs().cpu() for k, v in found.items()} if len(found) == 2 else None
 
 
 def plot_omega_b_scatter(models: Mapping[str, nn.Module], title: str = "learned omega and b'"):

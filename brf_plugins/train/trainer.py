@@ -42,9 +42,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._checks import check_choice, check_positive_int
-from ..metrics import EvalResult, count_correct, eval_result, evaluation_sums, sequence_loss, time_first
+from ..metrics import (EvalResult, count_correct, eval_result, evaluation_sums, loss_per_step, sequence_loss,
+                       time_first)
 from ..tasks import TaskConfig
-from .models import build_model, canonical_framework, count_parameters
+from .models import build_model, canonical_framework, count_parameters, resonator_parameters
 from .state import RUN_FORMAT, atomic_torch_save, atomic_write_text, capture_rng, load_run_file, restore_rng
 from .tasks import BEST_RULES, resolve_task, task_datasets
 
@@ -169,19 +170,10 @@ def convergence_epochs(accuracies: List[float], final: float,
     return out
 
 
-def _resonator_parameters(model: nn.Module) -> Dict[str, torch.Tensor]:
-    found = {}
-    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-        leaf = name.rsplit(".", 1)[-1]
-        if leaf in ("omega", "b_offset") and leaf not in found:
-            found[leaf] = tensor.detach()
-    return found
-
-
 def parameter_stats(model: nn.Module) -> Dict[str, float]:
     """Mean / std / min / max of the learned omega and b' (absolute values, as the neurons use them)."""
     stats = {}
-    for leaf, tensor in _resonator_parameters(model).items():
+    for leaf, tensor in resonator_parameters(model).items():
         value = tensor.abs().double()
         stats.update({f"{leaf}_mean": float(value.mean()), f"{leaf}_std": float(value.std(unbiased=False)),
                       f"{leaf}_min": float(value.min()), f"{leaf}_max": float(value.max())})
@@ -429,8 +421,7 @@ def train(cfg: TrainConfig) -> TrainResult:
                     nn.utils.clip_grad_norm_(model.parameters(), rules["grad_clip"])
                 optimizer.step()
                 steps += 1
-                steps_t = out[0].shape[0] - (rules["start"] if rules["loss"] != "last" else 0)
-                loss_sum += float(loss.detach()) / max(steps_t, 1)
+                loss_sum += loss_per_step(loss.detach(), out[0], rules["loss"], rules["start"])
                 c, n = count_correct(out[0].detach(), y, rules["accuracy"], rules["start"])
                 correct, scored, batches = correct + c, scored + n, batches + 1
                 if progress is not None:
