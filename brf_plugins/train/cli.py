@@ -18,13 +18,14 @@ import argparse
 import ast
 import json
 import math
+import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader
 
-from .models import FRAMEWORKS, MODEL_NEURONS, build_model, canonical_framework, default_framework
+from .models import FRAMEWORKS, MODEL_NEURONS, adapter_module, build_model, canonical_framework, default_framework
 from .tasks import TASK_NAMES, resolve_task, task_datasets
 from .trainer import TrainConfig, TrainResult, recipe, train
 
@@ -168,7 +169,7 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
                        max_batches=args.max_batches, progress=not args.no_progress,
                        tensorboard=not args.no_tensorboard, threads=args.threads, device=args.device,
                        model_kwargs=model_kwargs, **sizes)
-    is_main = int(__import__("os").environ.get("RANK", "0")) == 0
+    is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
         r = recipe(base)
         print(f"brf-train {args.task}: framework={framework}, neurons={','.join(neurons)}, epochs={r['epochs']}, "
@@ -239,11 +240,10 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
         if fw == "core":
             model = load_authors_checkpoint(path, neuron)
         else:
-            import importlib
-            module = importlib.import_module({"snntorch": "snntorch_ext", "norse": "norse_ext"}[fw])
-            model = module.from_authors_checkpoint(path, neuron)
+            model = adapter_module(fw).from_authors_checkpoint(path, neuron)
         model_neuron = getattr(model, "neuron", neuron)
-        start = task_cfg.alif.sub_seq_length if model_neuron == "alif" else 0
+        rules = make_recipe(TrainConfig(task=task_cfg.name, neuron=model_neuron or "brf"))
+        start = rules["start"]
         permutation = None
         if task_cfg.name == "psmnist":
             candidate = path.with_name(f"{path.stem}_permutation.pt")
@@ -252,7 +252,6 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
                 raise ValueError(f"PS-MNIST needs the model's pixel permutation: expected {candidate}.")
         data_kwargs = dict(permutation=permutation)
         val_n = test_n = samples
-        rules = dict(loss=task_cfg.loss, accuracy=task_cfg.accuracy)
         description = f"{task_cfg.name} {model_neuron} ({fw}), authors' checkpoint {path.name}"
     train_set, val_set, test_set = task_datasets(task_cfg, data_root, **data_kwargs, test_samples=test_n,
                                                  val_samples=val_n)
@@ -282,7 +281,3 @@ def eval_main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"{args.split}: accuracy {result.percent:.2f} % ({result.scored} scored), loss {result.loss:.4f}, "
           f"SOPs/sample {result.sops:.1f}, {result.samples} samples")
     return 0
-
-
-def main() -> int:  # pragma: no cover - alias
-    return train_main()
