@@ -4,6 +4,7 @@ corrupt files."""
 
 import gzip
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import torch
 
 from brf_plugins.data import (DataCorruptError, DataMissingError, ECGQTDB, NoisyFrequencies, SHD, SequentialMNIST,
                               bin_spikes, make_synthetic_shd, read_idx, train_val_split, write_shd_h5)
-from brf_plugins.data.download import download_file
+from brf_plugins.data.download import download_file, unzip_member
 from brf_plugins.metrics import IGNORE_INDEX
 from brf_plugins.train import task_datasets
 
@@ -196,6 +197,26 @@ def test_shd_plain_binning_counts_and_gz_unpacking(tmp_path):
     assert int(counts.sum()) == 8 and 0 in flat % 700            # plain binning keeps unit 0 and every spike < 1 s
     with pytest.raises(ValueError, match="binary=False"):
         SHD(tmp_path, "train", binary=False)
+    with pytest.raises(ValueError, match="binary=False"):
+        SHD.from_arrays(times, units, labels, binary=False)
+
+
+def test_shd_zip_unpacking_takes_the_member_and_skips_a_zip_without_it(tmp_path):
+    times, units, labels = _hand_made_recordings()
+    path = write_shd_h5(tmp_path / "made.h5", times, units, labels)
+    folder = tmp_path / "SHD"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "shd_test.h5.zip", "w") as archive:
+        archive.write(path, "inner/shd_test.h5")
+    data = SHD(tmp_path, "test")
+    assert (folder / "shd_test.h5").read_bytes() == path.read_bytes()
+    assert torch.equal(data[0][0], SHD.from_arrays(times, units, labels)[0][0])
+    with zipfile.ZipFile(folder / "shd_train.h5.zip", "w") as archive:
+        archive.writestr("readme.txt", "no recordings here")
+    assert unzip_member(folder / "shd_train.h5.zip", "shd_train.h5", folder / "shd_train.h5") is None
+    assert not (folder / "shd_train.h5").exists()
+    with pytest.raises(DataMissingError, match="shd_train.h5 not found"):
+        SHD(tmp_path, "train")
 
 
 def test_shd_corrupt_file(tmp_path):

@@ -32,7 +32,7 @@ from .._io import atomic_write
 from ._files import DataCorruptError, DataMissingError, PathLike, file_digest, resolve_root
 
 __all__ = ["MNIST_MIRRORS", "ECG_URL", "SHD_URL", "SHD_ZIP_MD5", "download_file", "download_mnist",
-           "download_ecg", "download_shd", "atomic_copy"]
+           "download_ecg", "download_shd", "atomic_copy", "unzip_member"]
 
 MNIST_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -106,6 +106,16 @@ def atomic_copy(source: PathLike, dest: PathLike, transform: Optional[Callable] 
         with (transform or open)(Path(source), "rb") as src:
             shutil.copyfileobj(src, out, 1 << 20)
     return atomic_write(dest, "wb", copy)
+
+
+def unzip_member(zip_path: PathLike, name: str, dest: PathLike) -> Optional[Path]:
+    """Write the first member of ``zip_path`` whose path ends with ``name`` to ``dest`` atomically; ``None`` if the
+    archive has no such member."""
+    with zipfile.ZipFile(zip_path) as archive:
+        members = [m for m in archive.namelist() if m.endswith(name)]
+        if not members:
+            return None
+        return atomic_copy(zip_path, dest, transform=lambda _path, _mode: archive.open(members[0]))
 
 
 class _VerificationFailed(Exception):
@@ -202,11 +212,9 @@ def download_shd(root: Optional[PathLike] = None, splits: Sequence[str] = ("trai
         zip_path = folder / zip_name
         if not (zip_path.is_file() and _check_zip(SHD_ZIP_MD5[zip_name])(zip_path) is None):
             download_file([base_url + zip_name], zip_path, _check_zip(SHD_ZIP_MD5[zip_name]), progress=progress)
-        with zipfile.ZipFile(zip_path) as archive:
-            members = [m for m in archive.namelist() if m.endswith(h5_name)]
-            if not members:
+        if unzip_member(zip_path, h5_name, target) is None:
+            with zipfile.ZipFile(zip_path) as archive:
                 raise DataCorruptError(f"{zip_path} does not contain {h5_name} (members: {archive.namelist()}).")
-            atomic_copy(zip_path, target, transform=lambda _p, _mode, _m=members[0], _a=archive: _a.open(_m))
         paths[split] = target
     return paths
 

@@ -85,7 +85,7 @@ def bin_spikes(times: np.ndarray, units: np.ndarray, *, binning: str = "paper", 
 
 def find_shd_file(root: Path, split: str) -> Path:
     """``shd_{split}.h5`` under ``root`` (or its SHD/, shd/, hdspikes/ folders); unpacks a lone .gz/.zip once."""
-    from .download import atomic_copy
+    from .download import atomic_copy, unzip_member
     name = f"shd_{split}.h5"
     folders = [root / sub if sub else root for sub in _FOLDERS]
     for folder in folders:
@@ -96,11 +96,9 @@ def find_shd_file(root: Path, split: str) -> Path:
         if packed_gz.is_file():
             return atomic_copy(packed_gz, folder / name, transform=gzip.open)
         if packed_zip.is_file() and zipfile.is_zipfile(packed_zip):
-            with zipfile.ZipFile(packed_zip) as archive:
-                members = [m for m in archive.namelist() if m.endswith(name)]
-                if members:
-                    return atomic_copy(packed_zip, folder / name,
-                                       transform=lambda _p, _mode, _a=archive, _m=members[0]: _a.open(_m))
+            unpacked = unzip_member(packed_zip, name, folder / name)
+            if unpacked is not None:
+                return unpacked
     looked = ", ".join(str(f) for f in folders)
     raise DataMissingError(
         f"SHD file {name} not found (looked in {looked}). Put shd_train.h5 and shd_test.h5 (from "
@@ -220,13 +218,8 @@ class SHD(Dataset):
                  n_bins: int = 250, bin_width: float = 0.004, binary: bool = True, download: bool = False,
                  backend: str = "h5py", max_samples: Optional[int] = None):
         check_choice("split", split, ("train", "test"))
-        self.binning = check_choice("binning", binning, ("paper", "plain"))
         check_choice("backend", backend, ("h5py", "tonic"))
-        self.n_bins = check_positive_int("n_bins", n_bins)
-        self.bin_width = check_finite_float("bin_width", bin_width, positive=True)
-        if binning == "paper" and not binary:
-            raise ValueError("`binary=False` (spike counts) needs binning='plain'; the paper binning is binary.")
-        self.binary = bool(binary)
+        self._set_binning(binning, n_bins, bin_width, binary)
         self.split = split
         root = resolve_root(root)
         if backend == "tonic":
@@ -262,13 +255,18 @@ class SHD(Dataset):
         """Build from in-memory recordings (float seconds, unit ids, labels) without a file."""
         self = cls.__new__(cls)
         Dataset.__init__(self)
-        self.binning = check_choice("binning", binning, ("paper", "plain"))
-        self.n_bins = check_positive_int("n_bins", n_bins)
-        self.bin_width = check_finite_float("bin_width", bin_width, positive=True)
-        self.binary = bool(binary)
+        self._set_binning(binning, n_bins, bin_width, binary)
         self.split = None
         self._store(times, units, np.asarray(labels, dtype=np.int64))
         return self
+
+    def _set_binning(self, binning: str, n_bins: int, bin_width: float, binary: bool) -> None:
+        self.binning = check_choice("binning", binning, ("paper", "plain"))
+        self.n_bins = check_positive_int("n_bins", n_bins)
+        self.bin_width = check_finite_float("bin_width", bin_width, positive=True)
+        if binning == "paper" and not binary:
+            raise ValueError("`binary=False` (spike counts) needs binning='plain'; the paper binning is binary.")
+        self.binary = bool(binary)
 
     def _store(self, times, units, labels) -> None:
         flats, counts = [], []

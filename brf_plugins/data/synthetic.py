@@ -98,7 +98,7 @@ class NoisyFrequencies(Dataset):
 
 def synthetic_splits(n_train: int = 1500, n_val: int = 300, n_test: int = 500, seed: int = 0,
                      **kwargs) -> Tuple[NoisyFrequencies, NoisyFrequencies, NoisyFrequencies]:
-    """Independent train / validation / test sets (seeds ``seed``, ``seed + 1``, ``seed + 2`` offset by 10007)."""
+    """Independent train / validation / test sets, generated from seeds ``10007 * seed + 1``, ``+ 2`` and ``+ 3``."""
     base = 10007 * int(seed)
     return (NoisyFrequencies(n_train, base + 1, **kwargs), NoisyFrequencies(n_val, base + 2, **kwargs),
             NoisyFrequencies(n_test, base + 3, **kwargs))
