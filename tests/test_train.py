@@ -185,7 +185,7 @@ def test_nan_loss_stops_naming_the_step_and_parameter_statistics(tmp_path, monke
     assert "hidden.omega (32,): min" in message and "--on-nan skip" in message
     good = load_run_file(tmp_path / "last.pt")
     assert all(torch.isfinite(v).all() for v in good["model"].values())
-    assert (tmp_path / "nonfinite_loss.txt").read_text().startswith("the training loss is nan")
+    assert (tmp_path / "divergence.txt").read_text().startswith("the training loss is nan")
 
 
 def test_nan_loss_can_skip_the_batch(monkeypatch):
