@@ -316,14 +316,15 @@ def test_ablations_build_the_same_network_in_every_framework(ablation):
         torch.testing.assert_close(outputs[framework].readout, outputs["core"].readout, rtol=1e-9, atol=1e-6)
 
 
-def test_cli_ablation_sets_neuron_and_switches(tmp_path):
+def test_cli_ablation_sets_neuron_and_switches(tmp_path, capsys):
     out = tmp_path / "run"
     assert train_main(["synthetic", "--quick", "--framework", "core", "--ablation", "brf-no-rp", "--out-dir",
                        str(out), "--no-progress", "--no-tensorboard"]) == 0
     config = load_run_file(out / "last.pt")["config"]
     assert config["neuron"] == "brf" and config["model_kwargs"] == {"refractory": False}
-    with pytest.raises(SystemExit, match="--ablation or --neuron"):
+    with pytest.raises(SystemExit) as info:  # a usage error: one line and exit status 2
         train_main(["synthetic", "--quick", "--ablation", "rf", "--neuron", "brf", "--out-dir", str(out)])
+    assert info.value.code == 2 and "brf-train: error: give --ablation or --neuron" in capsys.readouterr().err
 
 
 def test_cli_default_out_dir_is_runs_task_framework(tmp_path, monkeypatch):

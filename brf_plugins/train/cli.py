@@ -10,6 +10,12 @@
 ``--neuron`` may be given several times (or ``--neuron brf,lif``): each is trained with the same seed and data and
 the result table compares them. The table shows the test accuracy at the best validation epoch, the epochs to
 95 / 98 / 100 % of it, the SOPs per test sample, the parameter count and the wall time.
+
+Errors: an expected error (a bad argument, a missing or corrupt file, a used or locked run folder, a changed
+recipe on resume, a full disk) prints one line ``brf-train: error: ...`` and exits with 2; a diverged run prints
+``brf-train: error: training diverged: ...`` and exits with 3 (the statistics are in ``OUT/divergence.txt``);
+Ctrl-C prints the command that resumes the run and exits with 130; any other exception prints one line and
+exits with 1. ``--traceback`` prints the full traceback as well. ``brf-eval`` and ``brf-plot`` do the same.
 """
 
 from __future__ import annotations
@@ -19,17 +25,74 @@ import ast
 import json
 import math
 import os
+import shlex
+import sys
+import traceback
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader
 
 from .models import FRAMEWORKS, MODEL_NEURONS, adapter_module, build_model, canonical_framework, default_framework
 from .tasks import TASK_NAMES, resolve_task, task_datasets
-from .trainer import TrainConfig, TrainResult, recipe, train
+from .state import RunFolderInUseError
+from .trainer import DivergenceError, TrainConfig, TrainResult, recipe, train
 
-__all__ = ["compare", "format_table", "evaluate_checkpoint", "train_main", "eval_main", "QUICK_SIZES"]
+__all__ = ["compare", "format_table", "evaluate_checkpoint", "train_main", "eval_main", "QUICK_SIZES",
+           "EXIT_ERROR", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "run_cli"]
+
+EXIT_ERROR = 2
+"""Exit status of an expected error (argument, file, folder, recipe, disk)."""
+EXIT_DIVERGED = 3
+"""Exit status of a run stopped by :class:`~brf_plugins.train.DivergenceError`."""
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT)."""
+EXIT_INTERNAL = 1
+
+EXPECTED_ERRORS = (ValueError, TypeError, OSError, ImportError, RunFolderInUseError)
+"""What the command lines report in one line: bad arguments and options (ValueError / TypeError), missing,
+unreadable or corrupt files, used folders, full disks (OSError and its subclasses), missing packages."""
+
+
+class CLIParser(argparse.ArgumentParser):
+    """``argparse`` whose errors are one line, ``PROG: error: MESSAGE (PROG --help lists the options)``, exit 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} ({self.prog} --help lists the options)\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def run_cli(prog: str, body: Callable[[], int], *, show_traceback: bool,
+            on_interrupt: Optional[Callable[[], str]] = None) -> int:
+    """Run ``body()`` and turn its exceptions into one line on stderr and an exit status (see the module doc)."""
+    try:
+        return body()
+    except KeyboardInterrupt:
+        if show_traceback:
+            traceback.print_exc()
+        hint = on_interrupt() if on_interrupt is not None else ""
+        print(f"\n{prog}: interrupted{'; ' + hint if hint else ''}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except DivergenceError as err:
+        if show_traceback:
+            traceback.print_exc()
+        print(f"{prog}: error: training diverged: {_one_line(err.summary)}", file=sys.stderr, flush=True)
+        return EXIT_DIVERGED
+    except EXPECTED_ERRORS as err:
+        if show_traceback:
+            traceback.print_exc()
+        print(f"{prog}: error: {_one_line(err)}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    except Exception as err:  # noqa: BLE001 - a bug or an unforeseen failure: still one line, trace on request
+        if show_traceback:
+            traceback.print_exc()
+        print(f"{prog}: error: unexpected {type(err).__name__}: {_one_line(err)} (rerun with --traceback for the "
+              f"full traceback)", file=sys.stderr, flush=True)
+        return EXIT_INTERNAL
 
 QUICK_SIZES = dict(train_samples=64, val_samples=32, test_samples=32, epochs=1)
 """What ``--quick`` shrinks a run to (a smoke test of the whole pipeline)."""
@@ -56,13 +119,24 @@ def format_table(results: Dict[str, TrainResult]) -> str:
     return "\n".join(out)
 
 
+def _run_dirs(base: TrainConfig, neurons: Sequence[str]) -> Dict[str, Optional[str]]:
+    if base.out_dir and len(neurons) > 1:
+        return {n: str(Path(base.out_dir) / n) for n in neurons}
+    return {n: base.out_dir for n in neurons}
+
+
 def compare(base: TrainConfig, neurons: Sequence[str]) -> Dict[str, TrainResult]:
-    """Train ``base`` once per neuron (same seed, data and recipe; ``out_dir/NEURON`` if ``out_dir``)."""
+    """Train ``base`` once per neuron (same seed, data and recipe; ``out_dir/NEURON`` if ``out_dir``).
+
+    With ``resume`` and several neurons, the neurons whose folder has no ``last.pt`` yet (a comparison
+    interrupted before it reached them) start fresh; at least one must have one."""
     results = {}
+    dirs = _run_dirs(base, neurons)
+    started = {n for n, d in dirs.items() if d and (Path(d) / "last.pt").is_file()}
     for neuron in neurons:
-        cfg = TrainConfig(**{**base.to_dict(), "neuron": neuron})
-        if base.out_dir and len(neurons) > 1:
-            cfg.out_dir = str(Path(base.out_dir) / neuron)
+        cfg = TrainConfig(**{**base.to_dict(), "neuron": neuron, "out_dir": dirs[neuron]})
+        if base.resume and len(neurons) > 1 and started and neuron not in started:
+            cfg.resume = False
         results[neuron] = train(cfg)
     return results
 
@@ -74,18 +148,18 @@ def _parse_value(text: str):
         return text
 
 
-def _model_kwargs(pairs: Sequence[str]) -> Dict[str, object]:
+def _model_kwargs(pairs: Sequence[str], parser: argparse.ArgumentParser) -> Dict[str, object]:
     kwargs = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SystemExit(f"brf-train: --set takes KEY=VALUE (e.g. --set omega_init='(5, 10)'), got {pair!r}.")
+            parser.error(f"--set takes KEY=VALUE (e.g. --set omega_init='(5, 10)'), got {pair!r}")
         key, value = pair.split("=", 1)
         kwargs[key.strip()] = _parse_value(value.strip())
     return kwargs
 
 
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CLIParser(
         prog="brf-train", description="Train BRF (and RF, BHRF, ALIF, LIF) networks with the paper's recipe. "
         "Without arguments: the built-in synthetic task, BRF versus a same-size LIF network.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -108,6 +182,11 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--shd-binning", default="paper", choices=("paper", "plain"))
     p.add_argument("--out-dir", help="checkpoints, metrics.csv, TensorBoard logs (default: runs/TASK-FRAMEWORK)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out-dir from last.pt")
+    p.add_argument("--force", action="store_true",
+                   help="start a new run in an --out-dir that holds one: its files move to OUT/replaced-TIMESTAMP/")
+    p.add_argument("--allow-recipe-change", action="store_true",
+                   help="with --resume: continue with changed --epochs/--lr/--batch-size/--grad-clip/--seed/sample "
+                        "counts (logged in run.log and summary.json; lr_e = lr (1 - e/epochs) from the resume on)")
     p.add_argument("--on-nan", default="stop", choices=("stop", "skip"), help="non-finite loss: stop or skip batch")
     p.add_argument("--time-limit", type=float, help="minutes; start no epoch that would end later")
     p.add_argument("--train-samples", type=int)
@@ -125,12 +204,32 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--json", action="store_true", help="also print the results as JSON")
+    p.add_argument("--traceback", action="store_true", help="print the full traceback of an error")
     return p
 
 
+def _resume_hint(argv: Sequence[str], out_dir: str, neurons: Sequence[str]) -> str:
+    """What to run after Ctrl-C: the same command with --resume (or --force when no epoch was saved yet)."""
+    dirs = [Path(out_dir)] + [Path(out_dir) / n for n in neurons]
+    args = [a for a in argv if a not in ("--resume", "--force")]
+    if any((d / "last.pt").is_file() for d in dirs):
+        return (f"last.pt in {out_dir} keeps the last finished epoch; continue with: "
+                f"{shlex.join(['brf-train', *args, '--resume'])}")
+    return f"no epoch was saved yet; start again with: {shlex.join(['brf-train', *args, '--force'])}"
+
+
 def train_main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``brf-train``."""
-    args = _train_parser().parse_args(argv)
+    """Entry point of ``brf-train``; returns the exit status (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _train_parser()
+    args = parser.parse_args(argv)
+    where: Dict[str, object] = {}
+    return run_cli("brf-train", lambda: _train_command(args, parser, where), show_traceback=args.traceback,
+                   on_interrupt=lambda: _resume_hint(argv, where["out_dir"], where["neurons"])
+                   if "out_dir" in where else "")
+
+
+def _train_command(args, parser: argparse.ArgumentParser, where: Dict[str, object]) -> int:
     framework = canonical_framework(args.framework) if args.framework else default_framework()
     if args.neuron:
         neurons = [n.strip() for item in args.neuron for n in item.split(",") if n.strip()]
@@ -138,20 +237,22 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
         neurons = ["brf", "lif"] if args.task == "synthetic" else ["brf"]
     for n in neurons:
         if n not in MODEL_NEURONS:
-            raise SystemExit(f"brf-train: --neuron {n!r} is not one of {', '.join(MODEL_NEURONS)}.")
-    model_kwargs = _model_kwargs(args.set)
+            parser.error(f"--neuron {n!r} is not one of {', '.join(MODEL_NEURONS)}")
+    model_kwargs = _model_kwargs(args.set, parser)
     if args.ablation is not None:
         from ..analysis.ablations import ablation_kwargs
         if args.neuron:
-            raise SystemExit("brf-train: give --ablation or --neuron, not both (an ablation sets the neuron).")
+            parser.error("give --ablation or --neuron, not both (an ablation sets the neuron)")
         try:
             options = ablation_kwargs(args.ablation)
         except ValueError as err:
-            raise SystemExit(f"brf-train: --ablation: {err}")
+            parser.error(f"--ablation: {_one_line(err)}")
         neurons = [options.pop("neuron")]
         model_kwargs = {**options, **model_kwargs}
-    if args.resume and len(neurons) > 1 and not args.out_dir:
-        raise SystemExit("brf-train: --resume needs --out-dir.")
+    if args.resume and args.force:
+        parser.error("give --resume (continue the run) or --force (start a new one in its folder), not both")
+    if args.allow_recipe_change and not args.resume:
+        parser.error("--allow-recipe-change only applies with --resume")
     run_name = f"{args.task}-{framework}" + (f"-{args.ablation}" if args.ablation else "")
     out_dir = args.out_dir or str(Path("runs") / run_name)
     sizes = dict(QUICK_SIZES) if args.quick else {}
@@ -165,7 +266,8 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
                        lr=args.lr, grad_clip=args.grad_clip, seed=args.seed, data_seed=args.data_seed,
                        data_root=args.data_root, download=args.download, permutation=permutation,
                        mask_unlabelled=args.mask_unlabelled, shd_binning=args.shd_binning, out_dir=out_dir,
-                       resume=args.resume, on_nan=args.on_nan, time_limit=args.time_limit,
+                       resume=args.resume, force=args.force, allow_recipe_change=args.allow_recipe_change,
+                       on_nan=args.on_nan, time_limit=args.time_limit,
                        max_batches=args.max_batches, progress=not args.no_progress,
                        tensorboard=not args.no_tensorboard, threads=args.threads, device=args.device,
                        model_kwargs=model_kwargs, **sizes)
@@ -174,6 +276,7 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
         r = recipe(base)
         print(f"brf-train {args.task}: framework={framework}, neurons={','.join(neurons)}, epochs={r['epochs']}, "
               f"batch={r['batch_size']}, lr={r['lr']}, clip={r['grad_clip']}, out_dir={out_dir}", flush=True)
+    where.update(out_dir=out_dir, neurons=neurons if len(neurons) > 1 else [])
     results = compare(base, neurons)
     if is_main:
         print()
@@ -193,30 +296,49 @@ def train_main(argv: Optional[Sequence[str]] = None) -> int:
 
 # -- brf-eval -----------------------------------------------------------------------------------------------
 
+_NAME_NEURONS = {"brf": "brf", "rf": "rf", "vrf": "rf", "bhrf": "bhrf", "alif": "alif"}
+
+
+def _neuron_in_name(path: Path) -> Optional[str]:
+    """The neuron an authors' file name states (``ecg_brf.pt`` -> ``brf``), or None."""
+    tokens = [t for t in path.stem.lower().replace("-", "_").split("_") if t]
+    found = {_NAME_NEURONS[t] for t in tokens if t in _NAME_NEURONS}
+    return found.pop() if len(found) == 1 else None
+
+
 def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional[str] = None,
                         data_root=None, split: str = "test", neuron: Optional[str] = None,
-                        samples: Optional[int] = None, progress: bool = False):
+                        samples: Optional[int] = None, progress: bool = False, force_neuron: bool = False):
     """Score a checkpoint on a split. Returns ``(EvalResult, description)``.
 
     ``path`` is a ``best.pt`` / ``last.pt`` written by the trainer (its config says task, framework, neuron) or
     one of the authors' released models (task from the file name or ``task``; ``framework`` picks the core or an
     adapter's ``from_authors_checkpoint``).
+
+    Raises:
+        ValueError: ``neuron`` contradicts the checkpoint (its stored config, its ALIF keys, or the neuron its
+            file name states) and ``force_neuron`` is not set; another framework than a run checkpoint's; no task.
+        CheckpointCorruptError: the file does not load (named, with the reason).
+        FileNotFoundError: no file at ``path``.
     """
     from ..checkpoints import infer_task, load_authors_checkpoint
     from ..metrics import evaluate
-    from .state import is_run_checkpoint
+    from .state import is_run_checkpoint, load_checkpoint_file
     from .trainer import recipe as make_recipe
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found.")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = load_checkpoint_file(path)
     if is_run_checkpoint(blob):
         cfg_dict = dict(blob["config"])
         cfg = TrainConfig(**{k: v for k, v in cfg_dict.items() if k in TrainConfig.__dataclass_fields__})
         if framework is not None and canonical_framework(framework) != canonical_framework(cfg.framework):
             raise ValueError(f"{path} holds a {cfg.framework!r} model; evaluate it with --framework "
                              f"{cfg.framework} (or leave --framework out).")
+        if neuron is not None and neuron != cfg.neuron:
+            raise ValueError(f"{path} holds a {cfg.neuron!r} model (its stored config); --neuron {neuron} cannot "
+                             f"load it as another neuron. Leave --neuron out.")
         task_cfg = resolve_task(cfg.task)
         model = build_model(cfg.framework, task_cfg, cfg.neuron, **cfg.model_kwargs)
         model.load_state_dict(blob["model"])
@@ -224,8 +346,12 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
         start = rules["start"]
         data_kwargs = dict(data_seed=cfg.data_seed, permutation=cfg.permutation,
                            mask_unlabelled=cfg.mask_unlabelled, shd_binning=cfg.shd_binning)
-        description = (f"{cfg.task} {cfg.neuron} ({cfg.framework}), trained to epoch {blob.get('epoch')} by "
-                       f"brf-train")
+        epoch = int(blob.get("epoch", 0))
+        if blob.get("kind") == "best":  # evaluated at epoch e, before training pass e: e passes trained
+            trained = f"the best validation epoch {epoch}, after {epoch} of {rules['epochs']} training epochs"
+        else:  # last.pt stores the next epoch to run (E + 1 once the run is complete)
+            trained = f"after {min(epoch, rules['epochs'])} of {rules['epochs']} training epochs"
+        description = f"{cfg.task} {cfg.neuron} ({cfg.framework}), {path.name}: {trained} (brf-train)"
         data_root = data_root if data_root is not None else cfg.data_root
         if samples is None:  # the run's own (possibly shrunk) splits
             val_n, test_n = cfg.val_samples, cfg.test_samples
@@ -236,6 +362,12 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
         if task is None:
             raise ValueError(f"cannot tell the task of {path} from its name; pass --task.")
         task_cfg = resolve_task(task)
+        stated = ("alif" if isinstance(blob, dict) and any(str(k).endswith("tau_adp") for k in blob)
+                  else _neuron_in_name(path))
+        if neuron is not None and stated is not None and neuron != stated and not force_neuron:
+            source = "its ALIF weights" if stated == "alif" else "its file name"
+            raise ValueError(f"{path} is a {stated!r} model ({source} says so); --neuron {neuron} would score it "
+                             f"as another neuron. Leave --neuron out, or pass --force-neuron to do it anyway.")
         fw = canonical_framework(framework) if framework else "core"
         if fw == "core":
             model = load_authors_checkpoint(path, neuron)
@@ -263,21 +395,31 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
 
 
 def eval_main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``brf-eval``."""
-    p = argparse.ArgumentParser(prog="brf-eval", description="Evaluate a brf-train checkpoint or an authors' model.")
+    """Entry point of ``brf-eval``; returns the exit status (2: an expected error, printed in one line)."""
+    p = CLIParser(prog="brf-eval", description="Evaluate a brf-train checkpoint or an authors' model.")
     p.add_argument("checkpoint")
     p.add_argument("--task", choices=TASK_NAMES, help="task of an authors' checkpoint (default: from its name)")
     p.add_argument("--framework", choices=FRAMEWORKS + ("torch",), help="implementation for authors' checkpoints")
-    p.add_argument("--neuron", choices=("brf", "rf", "bhrf", "alif"), help="authors' checkpoint neuron")
+    p.add_argument("--neuron", choices=("brf", "rf", "bhrf", "alif"),
+                   help="authors' checkpoint neuron (default: from its weights and file name)")
+    p.add_argument("--force-neuron", action="store_true",
+                   help="load the checkpoint as --neuron even where its file name says another neuron")
     p.add_argument("--data-root")
     p.add_argument("--split", default="test", choices=("test", "val"))
     p.add_argument("--samples", type=int, help="score only the first samples")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--traceback", action="store_true", help="print the full traceback of an error")
     args = p.parse_args(argv)
-    result, description = evaluate_checkpoint(args.checkpoint, task=args.task, framework=args.framework,
-                                              data_root=args.data_root, split=args.split, neuron=args.neuron,
-                                              samples=args.samples, progress=not args.no_progress)
-    print(description)
-    print(f"{args.split}: accuracy {result.percent:.2f} % ({result.scored} scored), loss {result.loss:.4f}, "
-          f"SOPs/sample {result.sops:.1f}, {result.samples} samples")
-    return 0
+    if args.force_neuron and args.neuron is None:
+        p.error("--force-neuron needs --neuron")
+
+    def body() -> int:
+        result, description = evaluate_checkpoint(args.checkpoint, task=args.task, framework=args.framework,
+                                                  data_root=args.data_root, split=args.split, neuron=args.neuron,
+                                                  samples=args.samples, progress=not args.no_progress,
+                                                  force_neuron=args.force_neuron)
+        print(description)
+        print(f"{args.split}: accuracy {result.percent:.2f} % ({result.scored} scored), loss {result.loss:.4f}, "
+              f"SOPs/sample {result.sops:.1f}, {result.samples} samples")
+        return 0
+    return run_cli("brf-eval", body, show_traceback=args.traceback)

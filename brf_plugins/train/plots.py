@@ -23,7 +23,15 @@ from torch import nn
 from .models import resonator_parameters
 
 __all__ = ["plot_learning_curves", "plot_raster", "plot_omega_b_scatter", "resonator_values", "read_history",
-           "plot_main"]
+           "plot_main", "MetricsFormatError", "REQUIRED_COLUMNS"]
+
+REQUIRED_COLUMNS = ("epoch", "val_loss", "test_accuracy")
+"""The columns of a brf-train ``metrics.csv`` that :func:`read_history` needs (the others are optional)."""
+
+
+class MetricsFormatError(ValueError):
+    """A file given as a run's ``metrics.csv`` is not one: unreadable, missing columns, no rows, or a cell that
+    is not a number."""
 
 
 def _plt():
@@ -77,10 +85,36 @@ def read_history(run: Union[str, Path]) -> List[Dict[str, float]]:
     if not path.is_file():
         raise FileNotFoundError(f"no metrics.csv at {path}: pass a brf-train output folder (--out-dir) or its "
                                 f"metrics.csv.")
-    with open(path, newline="") as f:
-        rows = [{k: float(v) if v not in ("", None) else math.nan for k, v in row.items()} for row in csv.DictReader(f)]
-    for row in rows:
-        row["epoch"] = int(row["epoch"])
+    not_metrics = f"{path} is not a brf-train metrics.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = list(reader.fieldnames or [])
+            raw = list(reader)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise MetricsFormatError(f"{not_metrics}: it is not a readable CSV text file ({type(err).__name__}).") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise MetricsFormatError(f"{not_metrics}: it has no {', '.join(missing)} column"
+                                 f"{'s' if len(missing) > 1 else ''} (found: {', '.join(header) or 'nothing'}).")
+    if not raw:
+        raise MetricsFormatError(f"{not_metrics}: it has a header but no epoch rows (the run has not finished an "
+                                 f"epoch yet?).")
+    rows = []
+    for line, row in enumerate(raw, start=2):
+        if None in row:
+            raise MetricsFormatError(f"{not_metrics}: line {line} has more cells than the header.")
+        parsed = {}
+        for key, value in row.items():
+            try:
+                parsed[key] = float(value) if value not in ("", None) else math.nan
+            except ValueError:
+                raise MetricsFormatError(f"{not_metrics}: line {line}, column {key}: {value!r} is not a "
+                                         f"number.") from None
+        if not math.isfinite(parsed["epoch"]) or parsed["epoch"] != int(parsed["epoch"]) or parsed["epoch"] < 0:
+            raise MetricsFormatError(f"{not_metrics}: line {line}: epoch {row['epoch']!r} is not an epoch number.")
+        parsed["epoch"] = int(parsed["epoch"])
+        rows.append(parsed)
     return rows
 
 
@@ -95,11 +129,13 @@ def _run_label(run_dir: Path) -> str:
 
 def plot_main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``brf-plot``: learning curves of one or more runs, side by side, saved to ``--out``."""
-    p = argparse.ArgumentParser(prog="brf-plot", description="Plot the learning curves of brf-train runs.")
+    from .cli import CLIParser, run_cli
+    p = CLIParser(prog="brf-plot", description="Plot the learning curves of brf-train runs.")
     p.add_argument("runs", nargs="+", help="brf-train output folders (or their metrics.csv)")
     p.add_argument("--labels", nargs="+", help="one legend label per run (default: framework and neuron)")
     p.add_argument("--title", default="", help="figure title")
     p.add_argument("--out", default="learning_curves.png", help="image file to write (default: %(default)s)")
+    p.add_argument("--traceback", action="store_true", help="print the full traceback of an error")
     args = p.parse_args(argv)
     if args.labels and len(args.labels) != len(args.runs):
         p.error(f"--labels got {len(args.labels)} labels for {len(args.runs)} runs; give one per run or none.")
@@ -109,14 +145,17 @@ def plot_main(argv: Optional[Sequence[str]] = None) -> int:
         label = args.labels[i] if args.labels else _run_label(folder)
         try:
             histories[label if label not in histories else f"{label} ({folder.name})"] = read_history(run)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, MetricsFormatError) as err:
             p.error(str(err))
-    fig = plot_learning_curves(histories, title=args.title)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    _plt().close(fig)
-    print(f"wrote {args.out}")
-    return 0
+
+    def body() -> int:
+        fig = plot_learning_curves(histories, title=args.title)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.out, dpi=110)
+        _plt().close(fig)
+        print(f"wrote {args.out}")
+        return 0
+    return run_cli("brf-plot", body, show_traceback=args.traceback)
 
 
 def plot_raster(spikes: torch.Tensor, title: str = "hidden spikes", inputs: Optional[torch.Tensor] = None):

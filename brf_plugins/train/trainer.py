@@ -99,11 +99,17 @@ class DivergenceError(FloatingPointError):
         tensors: names of the non-finite tensors (``["loss"]`` for the loss).
         statistics: per parameter ``{min, max, mean, non_finite, grad_abs_max, grad_non_finite}`` (finite values
             only for min/max/mean), plus ``"loss"`` and ``"lr"``.
+        summary: the message without the statistics table (one line, what ``brf-train`` prints).
     """
 
     def __init__(self, message: str, *, kind: str, epoch: int, batch: Optional[int] = None,
-                 step: Optional[int] = None, tensors: Sequence[str] = (), statistics: Optional[dict] = None):
+                 step: Optional[int] = None, tensors: Sequence[str] = (), statistics: Optional[dict] = None,
+                 summary: Optional[str] = None):
         super().__init__(message)
+        if summary is None:  # drop the statistics table: "HEAD Parameter statistics...:\n TABLE\nHINT"
+            lines = message.split("\n")
+            summary = lines[0].split(" Parameter statistics")[0] + (" " + lines[-1] if len(lines) > 1 else "")
+        self.summary = summary
         self.kind, self.epoch, self.batch, self.step = kind, epoch, batch, step
         self.tensors = list(tensors)
         self.statistics = dict(statistics or {})
@@ -462,7 +468,7 @@ class _Stepper:
         stats.update(loss=float(loss), lr=lr)
         error = NonFiniteLossError if kind == "loss" else DivergenceError
         return error(message, kind=kind, epoch=self.epoch, batch=self.batch, step=self.global_step,
-                     tensors=tensors, statistics=stats)
+                     tensors=tensors, statistics=stats, summary=f"{head} {hint}")
 
     def _agree(self, ok: bool) -> bool:
         if self.distributed:  # ranks see different losses: all stop or all skip together
