@@ -24,7 +24,7 @@ Paths (``--paths`` to choose):
 * ``snntorch-rleaky`` / ``snntorch-leaky``, ``norse-lifrecurrent`` / ``norse-lif``: the frameworks' own neurons in
   networks of the same size.
 
-``--modes`` adds training-step modes of :func:`brf_plugins.kernels.make_train_step` for the BRF recurrent paths
+``--modes`` adds training-step modes of :func:`brf_plugins.train.capture.make_train_step` for the BRF recurrent paths
 (``compile`` unrolls the 784-step loop: minutes of compilation; ``cuda_graph`` needs CUDA).
 """
 
@@ -183,7 +183,7 @@ def worker(args) -> dict:
     """Time one path (runs in a subprocess); returns its row and writes loss/gradients for the comparison."""
     import torch
 
-    from brf_plugins.kernels import make_train_step
+    from brf_plugins.train.capture import make_train_step
 
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)

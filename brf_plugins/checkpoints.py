@@ -25,12 +25,11 @@ import torch
 
 from ._checks import check_choice, check_dt
 from .data._files import DataCorruptError, DataMissingError
-from .network import NEURONS, RecurrentSNN
+from .network import IGNORED_KEYS, NEURONS, RecurrentSNN
 
 __all__ = ["read_state_dict", "infer_neuron", "infer_task", "state_dict_shapes", "inspect_authors_checkpoint",
-           "load_authors_checkpoint"]
+           "load_authors_checkpoint", "network_from_checkpoint"]
 
-IGNORED_KEYS = ("hidden.linear.mask",)
 
 
 def read_state_dict(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
@@ -110,6 +109,20 @@ def inspect_authors_checkpoint(path: Union[str, Path], neuron: Optional[str] = N
     return state, neuron, state_dict_shapes(state)
 
 
+def network_from_checkpoint(build, path: Union[str, Path], neuron: Optional[str] = None, *, dt: float = 0.01,
+                            map_location: Union[str, torch.device] = "cpu", **kwargs):
+    """``build(m, h, C, neuron, dt=dt, **kwargs)`` (a :class:`brf_plugins.network.PaperNetwork` class) holding
+    the released checkpoint at ``path``, loaded strictly under the authors' keys; the core's and both adapters'
+    loaders are this function."""
+    state, neuron, (m, h, c) = inspect_authors_checkpoint(path, neuron, dt=dt)
+    if neuron != "alif":  # placeholders, overwritten by the checkpoint
+        kwargs.setdefault("omega_init", 1.0)
+        kwargs.setdefault("b_offset_init", 1.0)
+    model = build(m, h, c, neuron, dt=dt, **kwargs)
+    model.load_authors_state_dict(state)
+    return model.to(map_location)
+
+
 def load_authors_checkpoint(path: Union[str, Path], neuron: Optional[str] = None, *, dt: float = 0.01,
                             map_location: Union[str, torch.device] = "cpu", **layer_kwargs) -> RecurrentSNN:
     """Build a :class:`RecurrentSNN` from a released checkpoint and load its weights (strictly).
@@ -120,10 +133,4 @@ def load_authors_checkpoint(path: Union[str, Path], neuron: Optional[str] = None
         dt: the resonators' step (0.01 in every released model).
         **layer_kwargs: extra :class:`RecurrentLayer` options (e.g. ablations, ``spike_fn``).
     """
-    state, neuron, (m, h, c) = inspect_authors_checkpoint(path, neuron, dt=dt)
-    if neuron != "alif":
-        layer_kwargs.setdefault("omega_init", 1.0)
-        layer_kwargs.setdefault("b_offset_init", 1.0)
-    model = RecurrentSNN(m, h, c, neuron, dt=dt, **layer_kwargs)
-    model.load_state_dict(state, strict=True)
-    return model.to(map_location)
+    return network_from_checkpoint(RecurrentSNN, path, neuron, dt=dt, map_location=map_location, **layer_kwargs)

@@ -53,11 +53,10 @@ from norse.torch.functional.threshold import threshold as norse_threshold
 from norse.torch.utils import pytree
 
 from brf_plugins import functional as F
-from brf_plugins import kernels as K  # one-step updates as single fused autograd nodes (same results as F)
 from brf_plugins import surrogate
 from brf_plugins._checks import check_choice, check_finite_float, check_finite_tensor, check_omega_init, check_state
-from brf_plugins.sequence import bhrf_sequence, brf_sequence, rf_sequence
 from brf_plugins.init import b_offset_parameter, normal_parameter, omega_parameter, uniform_or_value
+from brf_plugins.neurons import NeuronConfig, neuron_step, sequence
 
 __all__ = [
     "DEFAULT_DT",
@@ -363,13 +362,6 @@ def input_gain(p, dt: float) -> float:
     return 1.0 if isinstance(p, ALIFParameters) else 1.0 / dt
 
 
-def _scaled(current: torch.Tensor, p, dt: float) -> torch.Tensor:
-    gain = input_gain(p, dt)
-    if isinstance(gain, numbers.Real) and gain == 1.0:
-        return current
-    return current * gain
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Initialisation specs -> values
 # --------------------------------------------------------------------------------------------------------------
@@ -381,6 +373,7 @@ _PER_NEURON = {
     ALIFParameters: ("tau_mem", "tau_adp"),
     LIReadoutParameters: ("tau_mem",),
 }
+_PARAMETERS_OF = {"brf": BRFParameters, "rf": RFParameters, "bhrf": BHRFParameters, "alif": ALIFParameters}
 
 
 def _is_spec(value) -> bool:
@@ -515,33 +508,33 @@ def concat_weights(input_weights: torch.Tensor, recurrent_weights: torch.Tensor)
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _brf_update(current, u, v, q, p, dt):
-    omega, b_offset = _values(p, ("omega", "b_offset"), BRFParameters)
-    _check_width(current, (omega, b_offset), ("omega", "b_offset"))
-    return K.brf_step(_scaled(current, p, dt), u, v, q, omega, b_offset, dt, p.theta, p.gamma,
-                      spike_function(p.method, p.alpha), divergence_boundary=p.divergence_boundary,
-                      refractory=p.refractory, smooth_reset=p.smooth_reset)
+_KIND_OF = {cls: kind for kind, cls in _PARAMETERS_OF.items()}
 
 
-def _rf_update(current, u, v, p, dt):
-    omega, b_offset = _values(p, ("omega", "b_offset"), RFParameters)
-    _check_width(current, (omega, b_offset), ("omega", "b_offset"))
-    return K.rf_step(_scaled(current, p, dt), u, v, omega, b_offset, dt, p.theta, spike_function(p.method, p.alpha),
-                     reset=p.reset)
+def neuron_config(p, dt: float) -> NeuronConfig:
+    """The core :class:`brf_plugins.neurons.NeuronConfig` of Norse-style parameters ``p`` and step ``dt``."""
+    kind = _KIND_OF[type(p)]
+    fields = p._fields
+    options = dict(theta=p.theta, spike_fn=spike_function(p.method, p.alpha), input_gain=input_gain(p, dt))
+    if kind != "alif":
+        options["dt"] = dt
+    if "gamma" in fields:
+        options["gamma"] = p.gamma
+    if kind == "brf":
+        options.update(divergence_boundary=p.divergence_boundary, refractory=p.refractory,
+                       smooth_reset=p.smooth_reset)
+    options.update({"rf": lambda: dict(reset=p.reset), "bhrf": lambda: dict(variant=p.variant),
+                    "alif": lambda: dict(beta=p.beta)}.get(kind, dict)())
+    return NeuronConfig(kind, **options)
 
 
-def _bhrf_update(current, u, v, q, p, dt):
-    omega, b_offset = _values(p, ("omega", "b_offset"), BHRFParameters)
-    _check_width(current, (omega, b_offset), ("omega", "b_offset"))
-    return K.bhrf_step(_scaled(current, p, dt), u, v, q, omega, b_offset, dt, p.theta, p.gamma,
-                       spike_function(p.method, p.alpha), variant=p.variant)
-
-
-def _alif_update(current, z, u, a, p, dt):
-    tau_mem, tau_adp = _values(p, ("tau_mem", "tau_adp"), ALIFParameters)
-    _check_width(current, (tau_mem, tau_adp), ("tau_mem", "tau_adp"))
-    return F.alif_step(_scaled(current, p, dt), z, u, a, tau_mem, tau_adp, p.theta, p.beta,
-                       spike_function(p.method, p.alpha))
+def _update(current, state: tuple, p, dt):
+    """One core update (:func:`brf_plugins.neurons.neuron_step`) of ``state`` ``(z, ...)``; ``z`` may be None
+    for feed-forward resonators."""
+    names = _PER_NEURON[type(p)]
+    values = _values(p, names, type(p))
+    _check_width(current, values, names)
+    return neuron_step(neuron_config(p, dt), values, current, state)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -576,7 +569,8 @@ def brf_feed_forward_step(input_tensor: torch.Tensor, state: BRFFeedForwardState
     """
     _check_input(input_tensor)
     _check_state(state, BRFFeedForwardState, input_tensor)
-    z, u, v, q = _brf_update(input_tensor, state.u, state.v, state.q, p, dt)
+    _values(p, (), BRFParameters)
+    z, u, v, q = _update(input_tensor, (None, *state), p, dt)
     return z, BRFFeedForwardState(u, v, q)
 
 
@@ -601,12 +595,14 @@ def brf_step(input_tensor: torch.Tensor, state: BRFState, input_weights: torch.T
     _check_input(input_tensor)
     reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
     _check_state(state, BRFState, reference)
-    return _brf_recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
+    _values(p, (), BRFParameters)
+    return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
 
 
-def _brf_recurrent(input_tensor, state, weight, p, dt):
-    z, u, v, q = _brf_update(_recurrent_current(input_tensor, state.z, weight), state.u, state.v, state.q, p, dt)
-    return z, BRFState(z, u, v, q)
+def _recurrent(input_tensor, state, weight, p, dt):
+    """A recurrent step without argument checks (``weight = [W_in, W_rec]``)."""
+    new = _update(_recurrent_current(input_tensor, state.z, weight), state, p, dt)
+    return new[0], type(state)(*new)
 
 
 def rf_feed_forward_step(input_tensor: torch.Tensor, state: RFFeedForwardState, p: RFParameters,
@@ -623,7 +619,8 @@ def rf_feed_forward_step(input_tensor: torch.Tensor, state: RFFeedForwardState, 
     """
     _check_input(input_tensor)
     _check_state(state, RFFeedForwardState, input_tensor)
-    z, u, v = _rf_update(input_tensor, state.u, state.v, p, dt)
+    _values(p, (), RFParameters)
+    z, u, v = _update(input_tensor, (None, *state), p, dt)
     return z, RFFeedForwardState(u, v)
 
 
@@ -633,12 +630,8 @@ def rf_step(input_tensor: torch.Tensor, state: RFState, input_weights: torch.Ten
     _check_input(input_tensor)
     reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
     _check_state(state, RFState, reference)
-    return _rf_recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
-
-
-def _rf_recurrent(input_tensor, state, weight, p, dt):
-    z, u, v = _rf_update(_recurrent_current(input_tensor, state.z, weight), state.u, state.v, p, dt)
-    return z, RFState(z, u, v)
+    _values(p, (), RFParameters)
+    return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
 
 
 def bhrf_feed_forward_step(input_tensor: torch.Tensor, state: BHRFFeedForwardState, p: BHRFParameters,
@@ -656,7 +649,8 @@ def bhrf_feed_forward_step(input_tensor: torch.Tensor, state: BHRFFeedForwardSta
     """
     _check_input(input_tensor)
     _check_state(state, BHRFFeedForwardState, input_tensor)
-    z, u, v, q = _bhrf_update(input_tensor, state.u, state.v, state.q, p, dt)
+    _values(p, (), BHRFParameters)
+    z, u, v, q = _update(input_tensor, (None, *state), p, dt)
     return z, BHRFFeedForwardState(u, v, q)
 
 
@@ -667,12 +661,8 @@ def bhrf_step(input_tensor: torch.Tensor, state: BHRFState, input_weights: torch
     _check_input(input_tensor)
     reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
     _check_state(state, BHRFState, reference)
-    return _bhrf_recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
-
-
-def _bhrf_recurrent(input_tensor, state, weight, p, dt):
-    z, u, v, q = _bhrf_update(_recurrent_current(input_tensor, state.z, weight), state.u, state.v, state.q, p, dt)
-    return z, BHRFState(z, u, v, q)
+    _values(p, (), BHRFParameters)
+    return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
 
 
 def alif_feed_forward_step(input_tensor: torch.Tensor, state: ALIFFeedForwardState, p: ALIFParameters,
@@ -690,7 +680,8 @@ def alif_feed_forward_step(input_tensor: torch.Tensor, state: ALIFFeedForwardSta
     """
     _check_input(input_tensor)
     _check_state(state, ALIFFeedForwardState, input_tensor)
-    z, u, a = _alif_update(input_tensor, state.z, state.u, state.a, p, dt)
+    _values(p, (), ALIFParameters)
+    z, u, a = _update(input_tensor, state, p, dt)
     return z, ALIFFeedForwardState(z, u, a)
 
 
@@ -701,12 +692,8 @@ def alif_step(input_tensor: torch.Tensor, state: ALIFState, input_weights: torch
     _check_input(input_tensor)
     reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
     _check_state(state, ALIFState, reference)
-    return _alif_recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
-
-
-def _alif_recurrent(input_tensor, state, weight, p, dt):
-    z, u, a = _alif_update(_recurrent_current(input_tensor, state.z, weight), state.z, state.u, state.a, p, dt)
-    return z, ALIFState(z, u, a)
+    _values(p, (), ALIFParameters)
+    return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
 
 
 def li_readout_feed_forward_step(input_tensor: torch.Tensor, state: LIReadoutState, p: LIReadoutParameters,
@@ -748,59 +735,42 @@ def _check_sequence(input_tensor) -> None:
         raise ValueError(f"`input_tensor` must be time-first (T, ..., neurons), got shape {tuple(input_tensor.shape)}.")
 
 
+def _integral(kind_params: type, state_type: type, input_tensor, state, p, dt):
+    """A feed-forward layer over a time-first current through :func:`brf_plugins.neurons.sequence` (where the
+    fast paths plug in): the same as stepping the ``*_feed_forward_step`` in a loop."""
+    _check_sequence(input_tensor)
+    _check_state(state, state_type, input_tensor[0])
+    names = _PER_NEURON[kind_params]
+    values = _values(p, names, kind_params)
+    _check_width(input_tensor, values, names)
+    full = tuple(state) if kind_params is ALIFParameters else (None, *state)
+    z, final = sequence(neuron_config(p, dt), values, input_tensor, full)
+    return z, state_type(*(final if kind_params is ALIFParameters else final[1:]))
+
+
 def brf_feed_forward_integral(input_tensor: torch.Tensor, state: BRFFeedForwardState, p: BRFParameters,
                               dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, BRFFeedForwardState]:
-    """:func:`brf_feed_forward_step` over a time-first ``(T, ..., neurons)`` current, by
-    :func:`brf_plugins.sequence.brf_sequence` (where fused kernels plug in).
-
-    Returns ``(z, final_state)`` with ``z`` of shape ``(T, ..., neurons)``: the same as stepping in a loop.
-    """
-    _check_sequence(input_tensor)
-    _check_state(state, BRFFeedForwardState, input_tensor[0])
-    omega, b_offset = _values(p, ("omega", "b_offset"), BRFParameters)
-    _check_width(input_tensor, (omega, b_offset), ("omega", "b_offset"))
-    z, (u, v, q) = brf_sequence(_scaled(input_tensor, p, dt), tuple(state), omega=omega, b_offset=b_offset, dt=dt,
-                                theta=p.theta, gamma=p.gamma, spike_fn=spike_function(p.method, p.alpha),
-                                divergence_boundary=p.divergence_boundary, refractory=p.refractory,
-                                smooth_reset=p.smooth_reset)
-    return z, BRFFeedForwardState(u, v, q)
+    """:func:`brf_feed_forward_step` over a time-first ``(T, ..., neurons)`` current. Returns ``(z, final_state)``
+    with ``z`` of shape ``(T, ..., neurons)``: the same as stepping in a loop."""
+    return _integral(BRFParameters, BRFFeedForwardState, input_tensor, state, p, dt)
 
 
 def rf_feed_forward_integral(input_tensor: torch.Tensor, state: RFFeedForwardState, p: RFParameters,
                              dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, RFFeedForwardState]:
-    """:func:`rf_feed_forward_step` over a time-first current (:func:`brf_plugins.sequence.rf_sequence`)."""
-    _check_sequence(input_tensor)
-    _check_state(state, RFFeedForwardState, input_tensor[0])
-    omega, b_offset = _values(p, ("omega", "b_offset"), RFParameters)
-    _check_width(input_tensor, (omega, b_offset), ("omega", "b_offset"))
-    z, (u, v) = rf_sequence(_scaled(input_tensor, p, dt), tuple(state), omega=omega, b_offset=b_offset, dt=dt,
-                            theta=p.theta, spike_fn=spike_function(p.method, p.alpha), reset=p.reset)
-    return z, RFFeedForwardState(u, v)
+    """:func:`rf_feed_forward_step` over a time-first current."""
+    return _integral(RFParameters, RFFeedForwardState, input_tensor, state, p, dt)
 
 
 def bhrf_feed_forward_integral(input_tensor: torch.Tensor, state: BHRFFeedForwardState, p: BHRFParameters,
                                dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, BHRFFeedForwardState]:
-    """:func:`bhrf_feed_forward_step` over a time-first current (:func:`brf_plugins.sequence.bhrf_sequence`)."""
-    _check_sequence(input_tensor)
-    _check_state(state, BHRFFeedForwardState, input_tensor[0])
-    omega, b_offset = _values(p, ("omega", "b_offset"), BHRFParameters)
-    _check_width(input_tensor, (omega, b_offset), ("omega", "b_offset"))
-    z, (u, v, q) = bhrf_sequence(_scaled(input_tensor, p, dt), tuple(state), omega=omega, b_offset=b_offset, dt=dt,
-                                 theta=p.theta, gamma=p.gamma, spike_fn=spike_function(p.method, p.alpha),
-                                 variant=p.variant)
-    return z, BHRFFeedForwardState(u, v, q)
+    """:func:`bhrf_feed_forward_step` over a time-first current."""
+    return _integral(BHRFParameters, BHRFFeedForwardState, input_tensor, state, p, dt)
 
 
 def alif_feed_forward_integral(input_tensor: torch.Tensor, state: ALIFFeedForwardState, p: ALIFParameters,
                                dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, ALIFFeedForwardState]:
-    """:func:`alif_feed_forward_step` over a time-first current (a loop over steps)."""
-    _check_sequence(input_tensor)
-    _check_state(state, ALIFFeedForwardState, input_tensor[0])
-    spikes = []
-    for current in input_tensor:
-        state = ALIFFeedForwardState(*_alif_update(current, state.z, state.u, state.a, p, dt))
-        spikes.append(state.z)
-    return (torch.stack(spikes) if spikes else torch.zeros_like(input_tensor)), state
+    """:func:`alif_feed_forward_step` over a time-first current."""
+    return _integral(ALIFParameters, ALIFFeedForwardState, input_tensor, state, p, dt)
 
 
 def _check_choices(p) -> None:

@@ -77,13 +77,13 @@ class _Kind(NamedTuple):
 
 
 _BRF = _Kind(BRFParameters, ("omega", "b_offset"), BRFFeedForwardState, BRFState, nf.brf_feed_forward_step,
-             nf.brf_step, nf._brf_recurrent, nf.brf_feed_forward_integral)
+             nf.brf_step, nf._recurrent, nf.brf_feed_forward_integral)
 _RF = _Kind(RFParameters, ("omega", "b_offset"), RFFeedForwardState, RFState, nf.rf_feed_forward_step,
-            nf.rf_step, nf._rf_recurrent, nf.rf_feed_forward_integral)
+            nf.rf_step, nf._recurrent, nf.rf_feed_forward_integral)
 _BHRF = _Kind(BHRFParameters, ("omega", "b_offset"), BHRFFeedForwardState, BHRFState, nf.bhrf_feed_forward_step,
-              nf.bhrf_step, nf._bhrf_recurrent, nf.bhrf_feed_forward_integral)
+              nf.bhrf_step, nf._recurrent, nf.bhrf_feed_forward_integral)
 _ALIF = _Kind(ALIFParameters, ("tau_mem", "tau_adp"), ALIFFeedForwardState, ALIFState, nf.alif_feed_forward_step,
-              nf.alif_step, nf._alif_recurrent, nf.alif_feed_forward_integral)
+              nf.alif_step, nf._recurrent, nf.alif_feed_forward_integral)
 
 
 def _as_parameters(p, kind: _Kind, owner: str):
@@ -125,6 +125,13 @@ class _NeuronMixin:
             else:
                 self.register_buffer(name, value)
         self._static_p = p._replace(**{name: None for name in self._kind.names})
+
+    def neuron_config(self):
+        """The core :class:`brf_plugins.neurons.NeuronConfig` of this module."""
+        return nf.neuron_config(self._static_p, self.dt)
+
+    def neuron_parameters(self) -> tuple:
+        return tuple(getattr(self, name) for name in self._kind.names)
 
     def _neuron_repr(self) -> str:
         p = self._static_p

@@ -19,28 +19,24 @@ Example:
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
-from torch.nn import functional as nnf
 
 from brf_plugins import functional as F
-from brf_plugins import kernels as K
-from brf_plugins._checks import check_choice, check_dt, check_positive_int, check_sequence_input, check_state
-from brf_plugins.checkpoints import inspect_authors_checkpoint
+from brf_plugins import network as core
+from brf_plugins._checks import check_choice, check_dt, check_positive_int
+from brf_plugins.checkpoints import network_from_checkpoint
 from brf_plugins.init import xavier_uniform_
-from brf_plugins.network import NEURONS, SNNOutput
-from brf_plugins.tasks import TaskConfig, get_task
+from brf_plugins.tasks import TaskConfig
 
-from . import functional as nf
 from .functional import LIReadoutState, concat_weights
 from .functional import ALIFParameters, BHRFParameters, BRFParameters, LIReadoutParameters, Normal, RFParameters
 from .module import ALIFRecurrent, BHRFRecurrent, BRFRecurrent, LIReadoutLinearCell, RFRecurrent
 
-__all__ = ["PaperNetwork", "build_paper_network", "from_authors_checkpoint"]
+__all__ = ["PaperNetwork", "build_paper_network", "from_authors_checkpoint", "AUTHORS_KEYS"]
 
 _LAYERS = {"brf": BRFRecurrent, "rf": RFRecurrent, "bhrf": BHRFRecurrent, "alif": ALIFRecurrent}
 
@@ -53,7 +49,21 @@ def _normal(name: str, spec) -> Normal:
     raise ValueError(f"`{name}` must be a (mean, std) pair or Normal(mean, std), got {spec!r}.")
 
 
-class PaperNetwork(nn.Module):
+AUTHORS_KEYS = {
+    "hidden.linear.weight": ("hidden.input_weights", "hidden.recurrent_weights"),
+    "hidden.omega": "hidden.omega",
+    "hidden.b_offset": "hidden.b_offset",
+    "hidden.tau_mem": "hidden.tau_mem",
+    "hidden.tau_adp": "hidden.tau_adp",
+    "out.linear.weight": "out.input_weights",
+    "out.linear.bias": "out.bias",
+    "out.tau_mem": "out.tau_mem",
+}
+"""The authors' keys and :class:`PaperNetwork`'s (their ``(h, m + h)`` matrix is the input and recurrent weights
+side by side)."""
+
+
+class PaperNetwork(core.PaperNetwork):
     r"""The paper's recurrent SNN from Norse modules: ``hidden`` (a recurrent sequence module with autapses) and
     ``out`` (:class:`norse_ext.LIReadoutLinearCell`).
 
@@ -94,7 +104,7 @@ class PaperNetwork(nn.Module):
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.output_size = check_positive_int("output_size", output_size)
-        self.neuron = check_choice("neuron", neuron, NEURONS)
+        check_choice("neuron", neuron, core.NEURONS)
         dt = check_dt(dt)
         if spike_fn is not None:
             method = spike_fn
@@ -124,128 +134,29 @@ class PaperNetwork(nn.Module):
         self.out = LIReadoutLinearCell(h, self.output_size, LIReadoutParameters(_normal("tau_out_init", tau_out_init)),
                                        generator=generator)
 
-    def forward(self, x: torch.Tensor, state: Optional[tuple] = None, record: bool = False,
-                spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
-        check_sequence_input("x", x, width=self.input_size, reference=next(self.parameters()))
-        hidden_state, readout_state = (None, None) if state is None else state
-        spec = self._fused_spec(x) if spike_hook is None else None
-        if spec is not None:
-            return self._fused_forward(spec, x, hidden_state, readout_state, record)
-        if spike_hook is None:
-            spikes, hidden_state = self.hidden(x, hidden_state)
-        else:
-            spikes, hidden_state = self._hooked_hidden(x, hidden_state, spike_hook)
-        readouts = []
-        spike_count = x.new_zeros(())
-        for z in spikes:  # the readout sees the current step's spikes; counted step by step, as in the core
-            spike_count = spike_count + z.sum()
-            o, readout_state = self.out(z, readout_state)
-            readouts.append(o)
-        return SNNOutput(torch.stack(readouts), spike_count, spikes if record else None,
-                         (hidden_state, readout_state))
+    AUTHORS_KEYS = AUTHORS_KEYS
 
-    def _fused_spec(self, x: torch.Tensor):
-        """The fused kernels' cell spec (``brf_plugins.kernels``), or ``None`` where they do not reproduce the
-        step loop: ALIF, an input gain other than 1, a tensor threshold, a spike method they do not implement."""
-        if self.neuron == "alif":
-            return None
-        cell, p = self.hidden, self.hidden.p
-        gain = nf.input_gain(p, cell.dt)
-        if not isinstance(gain, numbers.Real) or gain != 1.0:
-            return None
-        if isinstance(p.theta, bool) or not isinstance(p.theta, numbers.Real):
-            return None
-        option = {"rf": lambda: p.reset, "bhrf": lambda: p.variant}.get(self.neuron, lambda: "")()
-        ablation = (dict(divergence_boundary=p.divergence_boundary, refractory=p.refractory,
-                         smooth_reset=p.smooth_reset) if self.neuron == "brf" else {})
-        spec = K.cell_spec(self.neuron, cell.dt, float(p.theta), float(getattr(p, "gamma", F.DEFAULT_GAMMA)),
-                           nf.spike_function(p.method, p.alpha), option=option, **ablation)
-        tensors = (x, cell.input_weights, cell.recurrent_weights, p.omega, p.b_offset)
-        return spec if K.select_backend("auto", spec, tensors, allow_triton=False) == "fused" else None
+    def neuron_config(self):
+        return self.hidden.neuron_config()
 
-    def _fused_forward(self, spec, x: torch.Tensor, hidden_state, readout_state, record: bool) -> SNNOutput:
-        """The whole sequence as one autograd node for the hidden layer and one for the readout: the values of
-        the step loop (tests check spikes and states against it)."""
-        cell = self.hidden
-        zeros = cell.state_fallback(x)
-        if hidden_state is None:
-            hidden_state = zeros
-        else:
-            nf._check_state(hidden_state, type(zeros), zeros.z)
-        o = None
-        if readout_state is not None:
-            if not isinstance(readout_state, LIReadoutState):
-                raise TypeError(f"`state[1]` must be a LIReadoutState(o), got {type(readout_state).__name__}.")
-            o = check_state("o", readout_state.o, x.new_empty(x.shape[1], self.output_size))
-        weight = concat_weights(cell.input_weights, cell.recurrent_weights)
-        z_all, final = K.recurrent_sequence(spec, x, weight, tuple(hidden_state), cell.p.omega, cell.p.b_offset,
-                                            True)
-        readout = K.li_sequence(nnf.linear(z_all, self.out.input_weights, self.out.bias), o, self.out.tau_mem)
-        return SNNOutput(readout, z_all.sum(), z_all if record else None,
-                         (type(zeros)(*final), LIReadoutState(readout[-1])))
+    def neuron_parameters(self) -> tuple:
+        return self.hidden.neuron_parameters()
 
-    def _hooked_hidden(self, x, hidden_state, spike_hook):
-        """The hidden layer step by step with ``z = spike_hook(t, z)`` after each update, as the core's
-        ``RecurrentSNN.forward(spike_hook=...)``: the hooked spikes feed the recurrence and the readout."""
-        cell = self.hidden
-        if hidden_state is None:
-            hidden_state = cell.state_fallback(x)
-        z, hidden_state = cell.activation(x[0], hidden_state, cell.input_weights, cell.recurrent_weights, cell.p,
-                                          cell.dt)  # checks the state once
-        weight = concat_weights(cell.input_weights, cell.recurrent_weights)
-        spikes = []
-        for t in range(x.shape[0]):
-            if t:
-                z, hidden_state = cell._kind.recurrent_kernel(x[t], hidden_state, weight, cell.p, cell.dt)
-            z = spike_hook(t, z)
-            hidden_state = hidden_state._replace(z=z)
-            spikes.append(z)
-        return torch.stack(spikes), hidden_state
+    def recurrent_weight(self) -> torch.Tensor:
+        return concat_weights(self.hidden.input_weights, self.hidden.recurrent_weights)
 
-    # ---- the authors' state-dict layout ----------------------------------------------------------------------
+    def readout_parameters(self):
+        return self.out.input_weights, self.out.bias, self.out.tau_mem
 
-    def _hidden_names(self) -> Tuple[str, ...]:
-        return ("tau_mem", "tau_adp") if self.neuron == "alif" else ("omega", "b_offset")
+    def pack_state(self, hidden: tuple, o: torch.Tensor):
+        return self.hidden._kind.state(*hidden), LIReadoutState(o)
 
-    def authors_state_dict(self) -> Dict[str, torch.Tensor]:
-        """The weights under the authors' (and :class:`brf_plugins.network.RecurrentSNN`'s) keys:
-        ``hidden.linear.weight`` ``(h, m + h)`` (input columns first), ``hidden.omega``... ``out.linear.weight``,
-        ``out.tau_mem``."""
-        state = {"hidden.linear.weight": torch.cat((self.hidden.input_weights, self.hidden.recurrent_weights),
-                                                   1).detach().clone()}
-        for name in self._hidden_names():
-            state[f"hidden.{name}"] = getattr(self.hidden, name).detach().clone()
-        state["out.linear.weight"] = self.out.input_weights.detach().clone()
-        if self.out.bias is not None:
-            state["out.linear.bias"] = self.out.bias.detach().clone()
-        state["out.tau_mem"] = self.out.tau_mem.detach().clone()
-        return state
+    def unpack_state(self, state):
+        hidden, readout = super().unpack_state(state)
+        if readout is not None and not isinstance(readout, LIReadoutState):
+            raise TypeError(f"`state[1]` must be a LIReadoutState(o), got {type(readout).__name__}.")
+        return hidden, None if readout is None else readout.o
 
-    def load_authors_state_dict(self, state: Dict[str, torch.Tensor]) -> "PaperNetwork":
-        """Load weights given under the authors' keys (see :meth:`authors_state_dict`), strictly."""
-        expected = set(self.authors_state_dict())
-        given = set(state) - {"hidden.linear.mask"}
-        if given != expected:
-            missing, unexpected = sorted(expected - given), sorted(given - expected)
-            raise KeyError(f"the state dict does not fit this {self.neuron!r} network: missing {missing}, "
-                           f"unexpected {unexpected}.")
-        weight = state["hidden.linear.weight"]
-        want = (self.hidden_size, self.input_size + self.hidden_size)
-        if tuple(weight.shape) != want:
-            raise ValueError(f"`hidden.linear.weight` has shape {tuple(weight.shape)}, this network needs {want}.")
-        m = self.input_size
-        mapped = {"hidden.input_weights": weight[:, :m], "hidden.recurrent_weights": weight[:, m:],
-                  "out.input_weights": state["out.linear.weight"], "out.tau_mem": state["out.tau_mem"]}
-        for name in self._hidden_names():
-            mapped[f"hidden.{name}"] = state[f"hidden.{name}"]
-        if "out.linear.bias" in state:
-            mapped["out.bias"] = state["out.linear.bias"]
-        self.load_state_dict(mapped, strict=True)
-        return self
-
-    def extra_repr(self) -> str:
-        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, output_size={self.output_size}, "
-                f"neuron={self.neuron!r}")
 
 
 def build_paper_network(task_or_sizes: Union[str, TaskConfig, Sequence[int]], neuron: str = "brf", *,
@@ -264,17 +175,7 @@ def build_paper_network(task_or_sizes: Union[str, TaskConfig, Sequence[int]], ne
         >>> out.hidden_spikes.shape, out.readout.shape
         (torch.Size([20, 5, 16]), torch.Size([20, 5, 3]))
     """
-    check_choice("neuron", neuron, NEURONS)
-    if isinstance(task_or_sizes, (str, TaskConfig)):
-        cfg = get_task(task_or_sizes) if isinstance(task_or_sizes, str) else task_or_sizes
-        sizes = (cfg.input_size, cfg.hidden_size, cfg.output_size)
-        options = dict(cfg.init_kwargs(neuron))
-    elif isinstance(task_or_sizes, (tuple, list)) and len(task_or_sizes) == 3:
-        sizes, options = tuple(task_or_sizes), {}
-    else:
-        raise TypeError(f"`task_or_sizes` must be a task name, a TaskConfig or (input_size, hidden_size, "
-                        f"output_size); got {task_or_sizes!r}.")
-    options.update(kwargs)
+    sizes, options = core.paper_network_args(task_or_sizes, neuron, kwargs)
     return PaperNetwork(*sizes, neuron, generator=generator, **options)
 
 
@@ -292,10 +193,4 @@ def from_authors_checkpoint(path: Union[str, Path], neuron: Optional[str] = None
         >>> net.neuron, net.hidden_size                                                                  # doctest: +SKIP
         ('brf', 36)
     """
-    state, neuron, (m, h, c) = inspect_authors_checkpoint(path, neuron, dt=dt)
-    if neuron != "alif":  # placeholders, overwritten by the checkpoint
-        kwargs.setdefault("omega_init", 1.0)
-        kwargs.setdefault("b_offset_init", 1.0)
-    model = PaperNetwork(m, h, c, neuron, dt=dt, **kwargs)
-    model.load_authors_state_dict(state)
-    return model.to(map_location)
+    return network_from_checkpoint(PaperNetwork, path, neuron, dt=dt, map_location=map_location, **kwargs)

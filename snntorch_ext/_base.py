@@ -35,6 +35,7 @@ from snntorch import SpikingNeuron
 
 from brf_plugins._checks import check_finite_float, check_input, check_positive_int, check_state
 from brf_plugins.init import normal_parameter, uniform_or_value
+from brf_plugins.neurons import neuron_step, sequence
 
 from .surrogate import double_gaussian
 
@@ -80,8 +81,8 @@ class StatefulNeuron(SpikingNeuron):
     """Base of the neurons of :mod:`snntorch_ext`: snnTorch's state conventions around a core update.
 
     Subclasses set ``state_names`` (the order of the explicit states in ``forward`` and in the returned tuple),
-    ``reset_choices`` (accepted ``reset_mechanism`` values) and implement ``_advance(input_, states)``, which
-    returns ``(spikes, new_states)`` without checks or side effects.
+    ``reset_choices`` (accepted ``reset_mechanism`` values) and :meth:`neuron_config` / :meth:`neuron_parameters`,
+    the core neuron they adapt; every update is :func:`brf_plugins.neurons.neuron_step` of it.
     """
 
     state_names: Tuple[str, ...] = ()
@@ -136,9 +137,37 @@ class StatefulNeuron(SpikingNeuron):
         else:
             self.register_buffer(name, value)
 
+    # -- the core neuron this module adapts ------------------------------------------------------------------
+    def neuron_config(self):
+        """The :class:`brf_plugins.neurons.NeuronConfig` of this neuron, from its current attributes."""
+        raise NotImplementedError
+
+    def neuron_parameters(self) -> tuple:
+        raise NotImplementedError
+
+    def _theta(self):
+        """The threshold for the core: a float when it is a fixed scalar (what the fused kernels take), else the
+        tensor (learnable or per neuron)."""
+        theta = self.threshold
+        if theta.numel() == 1 and not theta.requires_grad:
+            return float(theta)
+        return theta
+
+    def _spike_fn(self):
+        return self._surrogate_bypass if self.surrogate_disable else self.spike_grad
+
+    def _current(self, input_: torch.Tensor, states: tuple) -> torch.Tensor:
+        """The current of the core update (recurrent neurons add their recurrence)."""
+        return input_
+
+    def _core_state(self, states: tuple) -> tuple:
+        """This module's states as the core's ``(z, ...)``: feed-forward resonators do not keep ``z``."""
+        return tuple(states) if self.state_names[0] == "spk" else (None, *states)
+
+    def _module_states(self, core_state: tuple, spk: torch.Tensor) -> tuple:
+        return (spk, *core_state[1:]) if self.state_names[0] == "spk" else tuple(core_state[1:])
+
     # -- the state protocol ---------------------------------------------------------------------------------
-    def _gain(self, current: torch.Tensor) -> torch.Tensor:
-        return current if self.input_gain == 1.0 else current * self.input_gain
 
     def _begin(self, input_: torch.Tensor, given: tuple, *, sequence: bool = False) -> tuple:
         """Check the input and return the states to start from: given ones (checked), else the stored ones,
@@ -207,7 +236,11 @@ class StatefulNeuron(SpikingNeuron):
         return z * self.graded_spikes_factor
 
     def _advance(self, input_: torch.Tensor, states: tuple):
-        raise NotImplementedError
+        """One core update (:func:`brf_plugins.neurons.neuron_step`): ``(spikes, new_states)``."""
+        new = neuron_step(self.neuron_config(), self.neuron_parameters(), self._current(input_, states),
+                          self._core_state(states))
+        spk = self._graded(new[0])
+        return spk, self._module_states(new, spk)
 
     def _forward(self, input_: torch.Tensor, given: tuple):
         given, style = self._calling_style(given)
@@ -215,12 +248,13 @@ class StatefulNeuron(SpikingNeuron):
         spk, states = self._advance(input_, states)
         return self._finish(spk, states, style=style)
 
-    def _core_sequence(self, input_: torch.Tensor, given: tuple, run):
-        """A whole sequence through a core ``brf_plugins.sequence`` function: ``run(states) -> (z, states)``."""
+    def _core_sequence(self, input_: torch.Tensor, given: tuple):
+        """A whole feed-forward sequence through :func:`brf_plugins.neurons.sequence` (one fast-path call)."""
         given, style = self._calling_style(given)
         states = self._begin(input_, given, sequence=True)
-        z, states = run(states)
-        return self._finish(self._graded(z), states, sequence=True, style=style)
+        z_all, new = sequence(self.neuron_config(), self.neuron_parameters(), input_, self._core_state(states))
+        spikes = self._graded(z_all)
+        return self._finish(spikes, self._module_states(new, spikes[-1]), sequence=True, style=style)
 
     def _forward_sequence(self, input_: torch.Tensor, given: tuple):
         """Step through a time-first ``(T, B, num_neurons)`` input; subclasses with a core sequence function

@@ -42,9 +42,8 @@ from typing import NamedTuple, Optional
 import torch
 
 from brf_plugins import functional as F
-from brf_plugins import kernels as K  # one-step updates as single fused autograd nodes (same results as F)
-from brf_plugins import sequence as S
 from brf_plugins._checks import check_dt, check_finite_float
+from brf_plugins.neurons import NeuronConfig, neuron_step, sequence
 from brf_plugins.init import Init, b_offset_parameter, default_input_gain, omega_parameter
 
 from ._base import StatefulNeuron, check_bool, tau_parameter
@@ -141,13 +140,8 @@ class _Resonator(StatefulNeuron):
         self._register("b_offset", b_offset_parameter(self.num_neurons, b_offset, name="b_offset",
                                                       generator=generator), learn_b_offset)
 
-    def _sequence_theta(self):
-        """The threshold for the core sequence functions: a float when it is a fixed scalar (their documented
-        type, which fused kernels may need), else the tensor."""
-        theta = self.threshold
-        if theta.numel() == 1 and not theta.requires_grad:
-            return float(theta)
-        return theta
+    def neuron_parameters(self) -> tuple:
+        return self.omega, self.b_offset
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, dt={self.dt:g}"
@@ -217,13 +211,9 @@ class BRF(_Resonator):
                              refractory=check_bool("refractory", refractory),
                              smooth_reset=check_bool("smooth_reset", smooth_reset))
 
-    def _brf_step(self, current, u, v, q):
-        return K.brf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self._sequence_theta(), self.gamma,
-                          self.spike_grad, **self.ablation)
-
-    def _advance(self, input_, states):
-        z, u, v, q = self._brf_step(self._gain(input_), *states)
-        return self._graded(z), (u, v, q)
+    def neuron_config(self) -> NeuronConfig:
+        return NeuronConfig("brf", dt=self.dt, theta=self._theta(), gamma=self.gamma, spike_fn=self._spike_fn(),
+                            input_gain=self.input_gain, **self.ablation)
 
     def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None,
                 q: Optional[torch.Tensor] = None):
@@ -239,9 +229,7 @@ class BRF(_Resonator):
         batch, num_neurons)`` and the final states; ``spk_rec, state`` when a packed state was passed), or
         ``spk_rec`` alone with ``init_hidden=True`` and ``output=False``.
         """
-        return self._core_sequence(input_, (u, v, q), lambda states: S.brf_sequence(
-            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
-            theta=self._sequence_theta(), gamma=self.gamma, spike_fn=self.spike_grad, **self.ablation))
+        return self._core_sequence(input_, (u, v, q))
 
     def init_brf(self):
         """Clear the state and return it as ``(u, v, q)`` (empty tensors, meaning zeros), snnTorch-style."""
@@ -279,13 +267,9 @@ class RF(_Resonator):
     State = RFState
     reset_choices = tuple(RF_RESET_MECHANISMS)
 
-    def _rf_step(self, current, u, v):
-        return K.rf_step(current, u, v, self.omega, self.b_offset, self.dt, self._sequence_theta(), self.spike_grad,
-                         reset=RF_RESET_MECHANISMS[self.reset_mechanism])
-
-    def _advance(self, input_, states):
-        z, u, v = self._rf_step(self._gain(input_), *states)
-        return self._graded(z), (u, v)
+    def neuron_config(self) -> NeuronConfig:
+        return NeuronConfig("rf", dt=self.dt, theta=self._theta(), spike_fn=self._spike_fn(),
+                            input_gain=self.input_gain, reset=RF_RESET_MECHANISMS[self.reset_mechanism])
 
     def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None):
         return self._forward(input_, (u, v))
@@ -294,9 +278,7 @@ class RF(_Resonator):
                          v: Optional[torch.Tensor] = None):
         """A time-first sequence ``(T, batch, num_neurons)`` through :func:`brf_plugins.sequence.rf_sequence`.
         Returns ``spk_rec, u, v`` (see :meth:`BRF.forward_sequence`)."""
-        return self._core_sequence(input_, (u, v), lambda states: S.rf_sequence(
-            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
-            theta=self._sequence_theta(), spike_fn=self.spike_grad, reset=RF_RESET_MECHANISMS[self.reset_mechanism]))
+        return self._core_sequence(input_, (u, v))
 
     def init_rf(self):
         """Clear the state and return it as ``(u, v)`` (empty tensors, meaning zeros)."""
@@ -344,13 +326,9 @@ class BHRF(_Resonator):
                              f"got {variant!r}.")
         self.variant = variant
 
-    def _bhrf_step(self, current, u, v, q):
-        return K.bhrf_step(current, u, v, q, self.omega, self.b_offset, self.dt, self._sequence_theta(), self.gamma,
-                           self.spike_grad, variant=self.variant)
-
-    def _advance(self, input_, states):
-        z, u, v, q = self._bhrf_step(self._gain(input_), *states)
-        return self._graded(z), (u, v, q)
+    def neuron_config(self) -> NeuronConfig:
+        return NeuronConfig("bhrf", dt=self.dt, theta=self._theta(), gamma=self.gamma, spike_fn=self._spike_fn(),
+                            input_gain=self.input_gain, variant=self.variant)
 
     def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None,
                 q: Optional[torch.Tensor] = None):
@@ -360,9 +338,7 @@ class BHRF(_Resonator):
                          v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
         """A time-first sequence ``(T, batch, num_neurons)`` through :func:`brf_plugins.sequence.bhrf_sequence`.
         Returns ``spk_rec, u, v, q`` (see :meth:`BRF.forward_sequence`)."""
-        return self._core_sequence(input_, (u, v, q), lambda states: S.bhrf_sequence(
-            self._gain(input_), states, omega=self.omega, b_offset=self.b_offset, dt=self.dt,
-            theta=self._sequence_theta(), gamma=self.gamma, spike_fn=self.spike_grad, variant=self.variant))
+        return self._core_sequence(input_, (u, v, q))
 
     def init_bhrf(self):
         """Clear the state and return it as ``(u, v, q)`` (empty tensors, meaning zeros)."""
@@ -418,13 +394,12 @@ class ALIF(StatefulNeuron):
         self._register("tau_mem", tau_parameter("tau_mem", self.num_neurons, tau_mem, generator), learn_tau_mem)
         self._register("tau_adp", tau_parameter("tau_adp", self.num_neurons, tau_adp, generator), learn_tau_adp)
 
-    def _alif_step(self, current, spk, u, a):
-        return F.alif_step(current, spk, u, a, self.tau_mem, self.tau_adp, self.threshold, self.adaptation,
-                           spike_fn=self.spike_grad)
+    def neuron_config(self) -> NeuronConfig:
+        return NeuronConfig("alif", theta=self._theta(), beta=self.adaptation, spike_fn=self._spike_fn(),
+                            input_gain=self.input_gain)
 
-    def _advance(self, input_, states):
-        z, u, a = self._alif_step(self._gain(input_), *states)
-        return z, (z, u, a)
+    def neuron_parameters(self) -> tuple:
+        return self.tau_mem, self.tau_adp
 
     def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
                 a: Optional[torch.Tensor] = None):
@@ -432,8 +407,9 @@ class ALIF(StatefulNeuron):
 
     def forward_sequence(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None,
                          u: Optional[torch.Tensor] = None, a: Optional[torch.Tensor] = None):
-        """Step through a time-first ``(T, batch, num_neurons)`` input. Returns ``spk_rec, spk, u, a``."""
-        return self._forward_sequence(input_, (spk, u, a))
+        """A time-first ``(T, batch, num_neurons)`` input through :func:`brf_plugins.neurons.sequence`. Returns
+        ``spk_rec, spk, u, a``."""
+        return self._core_sequence(input_, (spk, u, a))
 
     def init_alif(self):
         """Clear the state and return it as ``(spk, u, a)`` (empty tensors, meaning zeros)."""

@@ -106,8 +106,13 @@ class _Recurrent:
             else:
                 self.register_buffer("V", V)
 
-    def _recurrent_current(self, spk: torch.Tensor) -> torch.Tensor:
-        return self.recurrent(spk) if self.all_to_all else spk * self.V
+    def _current(self, input_: torch.Tensor, states: tuple) -> torch.Tensor:
+        spk = states[0]
+        return input_ + (self.recurrent(spk) if self.all_to_all else spk * self.V)
+
+    def _core_sequence(self, input_: torch.Tensor, given: tuple):
+        # The recurrence feeds every step's spikes back: a step loop, not a feed-forward sequence.
+        return self._forward_sequence(input_, given)
 
     def _recurrent_repr(self) -> str:
         return "all_to_all=True" if self.all_to_all else "all_to_all=False"
@@ -138,12 +143,6 @@ class RBRF(_Recurrent, BRF):
     mem_style = ("spk", "u")
     State = RBRFState
     __init__ = _recurrent_init(BRF.__init__)
-
-    def _advance(self, input_, states):
-        spk, u, v, q = states
-        z, u, v, q = self._brf_step(self._gain(input_ + self._recurrent_current(spk)), u, v, q)
-        spk = self._graded(z)
-        return spk, (spk, u, v, q)
 
     def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
                 v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
@@ -177,12 +176,6 @@ class RRF(_Recurrent, RF):
     State = RRFState
     __init__ = _recurrent_init(RF.__init__)
 
-    def _advance(self, input_, states):
-        spk, u, v = states
-        z, u, v = self._rf_step(self._gain(input_ + self._recurrent_current(spk)), u, v)
-        spk = self._graded(z)
-        return spk, (spk, u, v)
-
     def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
                 v: Optional[torch.Tensor] = None):
         return self._forward(input_, (spk, u, v))
@@ -214,12 +207,6 @@ class RBHRF(_Recurrent, BHRF):
     State = RBHRFState
     __init__ = _recurrent_init(BHRF.__init__)
 
-    def _advance(self, input_, states):
-        spk, u, v, q = states
-        z, u, v, q = self._bhrf_step(self._gain(input_ + self._recurrent_current(spk)), u, v, q)
-        spk = self._graded(z)
-        return spk, (spk, u, v, q)
-
     def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
                 v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
         return self._forward(input_, (spk, u, v, q))
@@ -248,11 +235,6 @@ class RALIF(_Recurrent, ALIF):
     """
 
     __init__ = _recurrent_init(ALIF.__init__)
-
-    def _advance(self, input_, states):
-        spk, u, a = states
-        z, u, a = self._alif_step(self._gain(input_ + self._recurrent_current(spk)), spk, u, a)
-        return z, (z, u, a)
 
     def init_ralif(self):
         """Clear the state and return it as ``(spk, u, a)`` (empty tensors, meaning zeros)."""

@@ -1,5 +1,6 @@
-"""The adapters' paper networks take the fused whole-sequence path by default; it must equal the core's plain
-reference loop (spikes equal, states and gradients to float64 rounding) and fall back where it does not apply."""
+"""The adapters' paper networks take a whole-sequence kernel path by default (the core's one execution plan); it
+must equal the core's plain reference loop (spikes equal, states and gradients to float64 rounding) and fall back,
+saying why, where it does not apply."""
 
 import pytest
 import torch
@@ -25,11 +26,11 @@ def _pair(framework, neuron, core_kw):
 
 @pytest.mark.parametrize("framework", ["snntorch", "norse"])
 @pytest.mark.parametrize("neuron,kw", [("brf", {}), ("brf", {"refractory": False}), ("rf", {}),
-                                       ("rf", {"rf_reset": "soft"}), ("bhrf", {})])
+                                       ("rf", {"rf_reset": "soft"}), ("bhrf", {}), ("brf", {"input_gain": 2.0})])
 def test_fused_paper_network_equals_the_core_reference_loop(framework, neuron, kw):
     adapter, core = _pair(framework, neuron, kw)
     x = torch.rand(200, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 60
-    assert adapter._fused_spec(x) is not None  # the fast path is really taken
+    assert adapter.execution_plan(x).path in ("fused", "compiled")  # the fast path is really taken
     x_fast, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
     fast, ref = adapter(x_fast, record=True), core(x_ref, record=True)
     assert ref.hidden_spikes.sum() > 0
@@ -46,11 +47,11 @@ def test_fused_paper_network_equals_the_core_reference_loop(framework, neuron, k
 
 
 @pytest.mark.parametrize("framework", ["snntorch", "norse"])
-def test_fused_paper_network_falls_back_for_other_surrogates_and_gains(framework):
+def test_fused_paper_network_falls_back_for_other_surrogates(framework):
     import snntorch.surrogate
     x = torch.rand(20, 2, 4)
     other = (dict(spike_grad=snntorch.surrogate.atan()) if framework == "snntorch" else dict(method="super"))
-    for kw in (other, dict(input_gain=2.0)):
-        net = ADAPTERS[framework].build_paper_network("ecg", neuron="brf", **kw)
-        assert net._fused_spec(x) is None
-        assert net(x).readout.shape == (20, 2, 6)
+    net = ADAPTERS[framework].build_paper_network("ecg", neuron="brf", **other)
+    chosen = net.execution_plan(x)
+    assert chosen.path == "reference" and "spike_fn" in chosen.reason
+    assert net(x).readout.shape == (20, 2, 6)

@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from brf_plugins import RecurrentSNN, functional as F, kernels, sequence
-from brf_plugins.kernels import SmoothSpike, make_train_step
+from brf_plugins.kernels import SmoothSpike
+from brf_plugins.train.capture import make_train_step
 from brf_plugins.surrogate import double_gaussian, multi_gaussian
 
 REPO = Path(__file__).resolve().parents[1]
@@ -454,7 +455,7 @@ def test_docstring_examples_run():
     import doctest
 
     import brf_plugins.kernels._spec as spec_module
-    import brf_plugins.kernels.graph as graph_module
+    import brf_plugins.train.capture as graph_module
     for module in (kernels, graph_module, spec_module, sequence):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -141,19 +141,20 @@ def test_sequence_modules_equal_cells_in_a_loop(neuron):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
-def test_feed_forward_sequence_calls_the_core_sequence(monkeypatch):
-    """BRF/RF/BHRF run brf_plugins.sequence.*_sequence, where the fused kernels plug in."""
+def test_feed_forward_sequence_asks_the_one_execution_plan(monkeypatch):
+    """BRF/RF/BHRF/ALIF sequence modules run one whole-sequence call planned by brf_plugins.kernels.plan (where
+    the fast paths plug in), not a Python step loop of their own."""
+    from brf_plugins import kernels
     calls = []
-    for name in ("brf_sequence", "rf_sequence", "bhrf_sequence"):
-        original = getattr(nf, name)
+    original = kernels.plan
 
-        def spy(*args, _original=original, _name=name, **kwargs):
-            calls.append(_name)
-            return _original(*args, **kwargs)
-        monkeypatch.setattr(nf, name, spy)
-    for neuron in ("brf", "rf", "bhrf"):
+    def spy(cfg, tensors, *, scope="step", backend="auto"):
+        calls.append((cfg.kind, scope))
+        return original(cfg, tensors, scope=scope, backend=backend)
+    monkeypatch.setattr(kernels, "plan", spy)
+    for neuron in ("brf", "rf", "bhrf", "alif"):
         SEQS[neuron](4)(torch.rand(5, 2, 4))
-    assert calls == ["brf_sequence", "rf_sequence", "bhrf_sequence"]
+    assert calls == [("brf", "sequence"), ("rf", "sequence"), ("bhrf", "sequence"), ("alif", "sequence")]
 
 
 @pytest.mark.parametrize("neuron", NEURONS)

@@ -1,60 +1,73 @@
-r"""Fused BRF/RF/BHRF kernels: the fast paths behind :mod:`brf_plugins.sequence` and :mod:`brf_plugins.network`.
+r"""The fast paths behind :mod:`brf_plugins.neurons`, :mod:`brf_plugins.sequence` and :mod:`brf_plugins.network`,
+and :func:`plan`, the one place that decides which path runs.
 
 The plain core (:mod:`brf_plugins.functional`) runs a dozen elementwise kernels per neuron step and records a
-dozen autograd nodes; here the same update is one autograd node with a hand-derived backward pass:
+dozen autograd nodes. The paths here compute the same update faster:
 
-* :func:`brf_step`, :func:`rf_step`, :func:`bhrf_step`: drop-in replacements of the core's one-step functions
-  (same signature, same results), one autograd node each.
-* :func:`run_sequence` (used by ``brf_plugins.sequence.*_sequence(backend=...)``): a feed-forward layer over a
-  whole ``(T, B, h)`` current, backend ``"fused"`` (torch operations on any device; forward loop without a graph,
-  backward loop by hand) or ``"triton"`` (one kernel launch forward, one backward, time loop inside the kernel;
-  CUDA, or CPU under ``TRITON_INTERPRET=1``).
-* :func:`recurrent_sequence`, :func:`li_sequence`: the paper's recurrent layer and LI readout over a sequence,
-  used automatically by :class:`brf_plugins.network.RecurrentSNN`.
-* :func:`make_train_step` (:mod:`.graph`): one optimisation step, eager, ``torch.compile``-d or replayed from a
-  CUDA graph.
+* ``"fused"``: one autograd node per step (:class:`CellStep`) or per sequence (:class:`CellSequence`,
+  :class:`RecurrentCellSequence`, :class:`LISequence`) with hand-derived backward passes, torch operations on any
+  device;
+* ``"compiled"``: the whole sequence as one compiled C++ forward and one backward (:mod:`._cpu`, CPU tensors;
+  built on first use);
+* ``"triton"``: a feed-forward sequence as one Triton launch forward and one backward (CUDA, or CPU under
+  ``TRITON_INTERPRET=1``).
+
+:func:`plan` returns a :class:`Plan` ``(path, spec, reason)`` for a neuron configuration, its tensors and the
+scope of the call (one step, a feed-forward sequence or the paper's recurrent layer); ``reason`` says why a
+faster path did not apply. Every caller (core layers, sequence functions, adapters) goes through it.
 
 Exactness: forward values are bitwise those of the core (same operations in the same order); gradients equal
-autograd through the core up to the order of floating-point sums (``tests/test_kernels.py`` checks both, and the
-hand-derived backward passes against finite differences with :class:`SmoothSpike`). A spike function the kernels do
-not implement (anything but the package's double/multi Gaussian), a dtype other than float32/float64 or mixed
-dtypes/devices make ``backend="auto"`` fall back to the core loop.
+autograd through the core up to the order of floating-point sums (``tests/test_kernels.py``). A spike function the
+kernels do not implement (anything but the package's double/multi Gaussian), a tensor threshold, a dtype other
+than float32/float64 or mixed dtypes/devices make ``backend="auto"`` run the core loop.
 
 Example:
     >>> import torch
-    >>> from brf_plugins import sequence
-    >>> currents = torch.randn(100, 4, 8) * 300
-    >>> omega, b_offset = torch.full((8,), 20.0), torch.full((8,), 0.5)
-    >>> fast = sequence.brf_sequence(currents, omega=omega, b_offset=b_offset, backend="fused")
-    >>> plain = sequence.brf_sequence(currents, omega=omega, b_offset=b_offset, backend="reference")
-    >>> torch.equal(fast[0], plain[0]), torch.equal(fast[1][0], plain[1][0])
-    (True, True)
+    >>> from brf_plugins import kernels
+    >>> from brf_plugins.neurons import NeuronConfig
+    >>> kernels.plan(NeuronConfig("brf"), (torch.zeros(2, 3),), scope="step").path
+    'fused'
+    >>> kernels.plan(NeuronConfig("brf", spike_fn=torch.sigmoid), (torch.zeros(2, 3),), scope="step").reason[:30]
+    '`spike_fn` is not one the fuse'
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 
 from .. import functional as F
 from .._checks import check_choice
+from ..neurons import NeuronConfig
 from ._autograd import CellSequence, CellStep, LISequence, RecurrentCellSequence
 from ._spec import FUSED_DTYPES, CellSpec, SmoothSpike, cell_spec
 from ._torch_cells import neuron_params
-from .graph import TRAIN_MODES, make_train_step
 
-__all__ = ["BACKENDS", "STEP_BACKENDS", "CellStep", "CellSpec", "SmoothSpike", "cell_spec", "neuron_params", "brf_step",
-           "rf_step", "bhrf_step", "fused_step", "run_sequence", "recurrent_sequence", "li_sequence",
-           "triton_status", "select_backend", "make_train_step", "TRAIN_MODES"]
+__all__ = ["BACKENDS", "RECURRENT_BACKENDS", "SCOPES", "Plan", "plan", "spec_of", "CellStep", "CellSpec", "SmoothSpike", "cell_spec",
+           "neuron_params", "brf_step", "rf_step", "bhrf_step", "fused_step", "run_sequence",
+           "recurrent_sequence", "li_sequence", "triton_status", "compiled_status"]
 
-BACKENDS = ("auto", "reference", "fused", "triton")
-"""Backends of the sequence functions: ``auto`` picks ``triton`` for CUDA tensors when Triton is installed, else
-``fused`` where it applies, else ``reference`` (the core's step loop)."""
-STEP_BACKENDS = ("auto", "reference", "fused")
-"""Backends of one-step updates and of the recurrent network (``auto`` = ``fused`` where it applies)."""
+BACKENDS = ("auto", "reference", "fused", "compiled", "triton")
+"""``auto`` takes the fastest path that reproduces the core for the call, the others insist on one (a
+``ValueError`` says why it cannot run)."""
+RECURRENT_BACKENDS = ("auto", "reference", "fused", "compiled")
+"""The backends that can run the paper's recurrent layer (Triton runs feed-forward sequences only)."""
+SCOPES = ("step", "sequence", "recurrent")
+"""What is computed: one neuron step, a feed-forward layer over a sequence, or the paper's recurrent layer
+:math:`I_t = W[x_t; z_{t-1}]` over a sequence."""
+
+
+class Plan(NamedTuple):
+    """The path :func:`plan` chose: ``path`` (one of :data:`BACKENDS` but ``auto``), the kernels'
+    :class:`CellSpec` (``None`` for the reference path) and ``reason``, why no faster path runs (``""`` when
+    the fastest one for this scope does)."""
+
+    path: str
+    spec: Optional[CellSpec]
+    reason: str = ""
 
 
 def triton_status(device: Optional[torch.device] = None) -> Tuple[bool, str]:
@@ -77,9 +90,29 @@ def triton_status(device: Optional[torch.device] = None) -> Tuple[bool, str]:
     return True, "interpreter"
 
 
-def _ineligible(spec: Optional[CellSpec], tensors) -> Optional[str]:
+def compiled_status() -> Tuple[bool, str]:
+    """``(usable, reason)``: whether the compiled C++ sequence kernels (:mod:`._cpu`) are built and loadable."""
+    if importlib.util.find_spec(f"{__name__}._cpu") is None:
+        return False, "this build has no compiled CPU kernels"
+    from . import _cpu
+    return _cpu.status()
+
+
+def spec_of(cfg: NeuronConfig) -> Optional[CellSpec]:
+    """The kernels' :class:`CellSpec` for a neuron configuration, or ``None`` where they cannot reproduce it."""
+    option = {"rf": cfg.reset, "bhrf": cfg.variant}.get(cfg.kind, "")
+    ablation = cfg.ablation if cfg.kind == "brf" else {}
+    return cell_spec(cfg.kind, cfg.dt, cfg.theta, cfg.gamma, cfg.spike_fn, option=option,
+                     input_gain=cfg.input_gain, **ablation)
+
+
+def _ineligible(cfg: NeuronConfig, spec: Optional[CellSpec], tensors) -> Optional[str]:
     """Why the fused kernels cannot reproduce the core for these arguments (``None`` if they can)."""
+    if cfg.kind == "alif":
+        return "the fused kernels have no ALIF update"
     if spec is None:
+        if isinstance(cfg.theta, torch.Tensor):
+            return "the threshold is a tensor (learnable or per neuron); the kernels take a fixed number"
         return "`spike_fn` is not one the fused kernels implement (use brf_plugins.surrogate's double or multi " \
                "Gaussian, or backend='reference')"
     first = tensors[0]
@@ -93,102 +126,149 @@ def _ineligible(spec: Optional[CellSpec], tensors) -> Optional[str]:
     return None
 
 
-def select_backend(backend: str, spec: Optional[CellSpec], tensors, *, allow_triton: bool = True) -> str:
-    """Resolve ``backend`` to ``"reference"``, ``"fused"`` or ``"triton"``; an explicit fast backend that cannot run
-    raises ``ValueError`` saying why."""
-    check_choice("backend", backend, BACKENDS if allow_triton else STEP_BACKENDS)
+def _compiled_reason(cfg: NeuronConfig, scope: str, tensors) -> Optional[str]:
+    """Why the compiled C++ kernels cannot run this call (``None`` if they can)."""
+    if scope == "step":
+        return "one step is one fused node; the compiled kernels run whole sequences"
+    if tensors[0].device.type != "cpu":
+        return "the compiled kernels run on CPU tensors"
+    usable, why = compiled_status()
+    if not usable:
+        return why
+    from . import _cpu
+    if not hasattr(_cpu, "unsupported"):
+        return "the compiled kernels are not wired into plan() in this build"
+    return _cpu.unsupported(cfg, scope)
+
+
+def plan(cfg: NeuronConfig, tensors, *, scope: str = "step", backend: str = "auto") -> Plan:
+    """Choose the implementation of one call: ``cfg``'s neurons over ``tensors`` (the call's current/input first,
+    then states and parameters; ``None`` entries are skipped) for ``scope`` (:data:`SCOPES`).
+
+    ``backend="auto"`` takes, in this order, ``"triton"`` (feed-forward sequences of CUDA tensors, Triton
+    installed), ``"compiled"`` (sequences of CPU tensors, C++ kernels built), ``"fused"``, ``"reference"``,
+    the first that reproduces the core. A named backend that cannot run raises ``ValueError`` with the reason.
+    """
+    check_choice("backend", backend, BACKENDS)
+    check_choice("scope", scope, SCOPES)
     if backend == "reference":
-        return "reference"
-    reason = _ineligible(spec, tensors)
-    if backend == "auto":
-        if reason is not None:
-            return "reference"
-        if allow_triton and tensors[0].is_cuda and triton_status(tensors[0].device)[0]:
-            return "triton"
-        return "fused"
-    if reason is not None:
-        raise ValueError(f"backend={backend!r} cannot run: {reason}.")
-    if backend == "triton":
+        return Plan("reference", None, "backend='reference' was asked for")
+    tensors = tuple(t for t in tensors if t is not None)
+    spec = spec_of(cfg) if cfg.kind != "alif" else None
+    fused_reason = _ineligible(cfg, spec, tensors)
+    if backend in ("fused", "triton") and fused_reason is not None:
+        raise ValueError(f"backend={backend!r} cannot run: {fused_reason}.")
+    if backend == "triton" or (backend == "auto" and scope == "sequence" and fused_reason is None
+                               and tensors[0].is_cuda):
         usable, why = triton_status(tensors[0].device)
-        if not usable:
+        if scope != "sequence":
+            why, usable = "the Triton kernels run feed-forward sequences only", False
+        elif any(p.dim() > 1 for p in tensors[-2:]):
+            why, usable = "the Triton kernels need per-neuron `omega` and `b_offset` of shape (h,) or ()", False
+        if usable:
+            return Plan("triton", spec)
+        if backend == "triton":
             raise ValueError(f"backend='triton' cannot run: {why}.")
-        if any(p.dim() > 1 for p in tensors[-2:]):
-            raise ValueError("backend='triton' needs per-neuron `omega` and `b_offset` of shape (h,) or ().")
-    return backend
+    compiled_reason = None
+    if backend == "compiled" or (backend == "auto" and scope != "step"):
+        compiled_reason = _compiled_reason(cfg, scope, tensors)
+    if backend == "compiled":
+        if compiled_reason is not None:
+            raise ValueError(f"backend='compiled' cannot run: {compiled_reason}.")
+        return Plan("compiled", spec)
+    if backend == "auto" and scope != "step" and compiled_reason is None:
+        return Plan("compiled", spec)
+    if fused_reason is not None:
+        return Plan("reference", None, fused_reason)
+    return Plan("fused", spec, compiled_reason or "")
 
 
-def _make_spec(kind: str, dt, theta, gamma, spike_fn, option: str = "", **ablation) -> Optional[CellSpec]:
-    return cell_spec(kind, dt, theta, gamma, spike_fn, option=option, **ablation)
-
-
-def fused_step(spec: CellSpec, current, u, v, q, omega, b_offset):
-    """One fused step for a :class:`CellSpec`: ``(z, u, v[, q])`` (``q`` ``None`` for RF)."""
+def fused_step(spec: CellSpec, current, *args):
+    """One fused step for a :class:`CellSpec`: ``args`` are ``(u, v, q, omega, b_offset)`` (RF: no ``q``).
+    Returns ``(z, u, v[, q])``."""
+    *state, omega, b_offset = args
+    u, v = state[0], state[1]
+    q = state[2] if spec.has_q else None
     pa, pb = neuron_params(spec, omega, b_offset)
     return CellStep.apply(spec, current, u, v, q, pa, pb)
+
+
+def _step(kind: str, backend: str, current, state: tuple, params: tuple, **options):
+    cfg = NeuronConfig(kind, **options)
+    chosen = plan(cfg, (current,) + state + params, scope="step", backend=backend)
+    if chosen.path == "reference":
+        return getattr(F, f"{kind}_step")(current, *state, *params, **cfg.step_kwargs())
+    return cfg.state_type(*fused_step(chosen.spec, current, *state, *params))
 
 
 def brf_step(current, u, v, q, omega, b_offset, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
              gamma: float = F.DEFAULT_GAMMA, spike_fn=None, *, divergence_boundary: bool = True,
              refractory: bool = True, smooth_reset: bool = True, backend: str = "auto") -> F.BRFStep:
-    """:func:`brf_plugins.functional.brf_step` as one autograd node (same arguments, same results)."""
-    ablation = dict(divergence_boundary=divergence_boundary, refractory=refractory, smooth_reset=smooth_reset)
-    spec = _make_spec("brf", dt, theta, gamma, spike_fn, **ablation)
-    tensors = (current, u, v, q, omega, b_offset)
-    if select_backend(backend, spec, tensors, allow_triton=False) == "reference":
-        return F.brf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn, **ablation)
-    return F.BRFStep(*fused_step(spec, current, u, v, q, omega, b_offset))
+    """:func:`brf_plugins.functional.brf_step` as one autograd node (same arguments, same results; the reference
+    path checks its arguments as the core step does)."""
+    return _step("brf", backend, current, (u, v, q), (omega, b_offset), dt=dt, theta=theta, gamma=gamma,
+                 spike_fn=spike_fn, divergence_boundary=divergence_boundary, refractory=refractory,
+                 smooth_reset=smooth_reset)
 
 
 def rf_step(current, u, v, omega, b_offset, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
             spike_fn=None, reset: str = "none", *, backend: str = "auto") -> F.RFStep:
     """:func:`brf_plugins.functional.rf_step` as one autograd node (same arguments, same results)."""
-    check_choice("reset", reset, F.RF_RESETS)
-    spec = _make_spec("rf", dt, theta, F.DEFAULT_GAMMA, spike_fn, option=reset)
-    if select_backend(backend, spec, (current, u, v, omega, b_offset), allow_triton=False) == "reference":
-        return F.rf_step(current, u, v, omega, b_offset, dt, theta, spike_fn, reset=reset)
-    return F.RFStep(*fused_step(spec, current, u, v, None, omega, b_offset))
+    return _step("rf", backend, current, (u, v), (omega, b_offset), dt=dt, theta=theta, spike_fn=spike_fn,
+                 reset=reset)
 
 
 def bhrf_step(current, u, v, q, omega, b_offset, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
               gamma: float = F.DEFAULT_GAMMA, spike_fn=None, variant: str = "code", *,
               backend: str = "auto") -> F.BHRFStep:
     """:func:`brf_plugins.functional.bhrf_step` as one autograd node (same arguments, same results)."""
-    check_choice("variant", variant, F.BHRF_VARIANTS)
-    spec = _make_spec("bhrf", dt, theta, gamma, spike_fn, option=variant)
-    if select_backend(backend, spec, (current, u, v, q, omega, b_offset), allow_triton=False) == "reference":
-        return F.bhrf_step(current, u, v, q, omega, b_offset, dt, theta, gamma, spike_fn, variant=variant)
-    return F.BHRFStep(*fused_step(spec, current, u, v, q, omega, b_offset))
+    return _step("bhrf", backend, current, (u, v, q), (omega, b_offset), dt=dt, theta=theta, gamma=gamma,
+                 spike_fn=spike_fn, variant=variant)
 
 
-def run_sequence(spec: CellSpec, backend: str, currents, state: tuple, omega, b_offset):
-    """A feed-forward layer over ``currents`` ``(T, B, h)`` from ``state`` (``(u, v, q)`` or ``(u, v)``) with the
-    ``"fused"`` or ``"triton"`` backend. Returns ``(z, state)`` like the core's sequence functions."""
+def run_sequence(chosen: Plan, currents, state: tuple, omega, b_offset):
+    """A feed-forward layer over ``currents`` ``(T, B, h)`` from ``state`` (``(u, v, q)`` or ``(u, v)``) on the
+    path of ``chosen`` (a :func:`plan` for scope ``"sequence"``). Returns ``(z_all, state)``."""
+    spec = chosen.spec
     u, v, q = state if spec.has_q else (state[0], state[1], None)
     pa, pb = neuron_params(spec, omega, b_offset)
-    if backend == "triton":
+    if chosen.path == "triton":
         from ._triton_ops import TritonCellSequence
+        if spec.input_gain != 1.0:   # the Triton kernels take the scaled current
+            currents, spec = currents * spec.input_gain, spec.with_gain(1.0)
         out = TritonCellSequence.apply(spec, currents, u, v, q, pa, pb)
+    elif chosen.path == "compiled":
+        from ._cpu import CPUCellSequence
+        out = CPUCellSequence.apply(spec, currents, u, v, q, pa, pb)
     else:
         out = CellSequence.apply(spec, currents, u, v, q, pa, pb)
     return out[0], tuple(out[1:])
 
 
-def recurrent_sequence(spec: CellSpec, x, weight, state: tuple, omega, b_offset, recurrent: bool = True):
-    r"""The recurrent layer :math:`I_t = W[x_t; z_{t-1}]` and its neurons over ``x`` ``(T, B, m)``.
+def recurrent_sequence(chosen: Plan, x, weight, state: tuple, omega, b_offset, recurrent: bool = True):
+    r"""The recurrent layer :math:`I_t = g\,W[x_t; z_{t-1}]` and its neurons over ``x`` ``(T, B, m)`` on the path
+    of ``chosen`` (a :func:`plan` for scope ``"recurrent"``).
 
-    ``state`` is ``(z, u, v[, q])``. Returns ``(z_all, state_T)``; the same values as calling
-    :meth:`brf_plugins.network.RecurrentLayer.step` for each step, as one autograd node.
+    ``state`` is ``(z, u, v[, q])``. Returns ``(z_all, state_T)``: the values of stepping
+    :func:`brf_plugins.neurons.neuron_step` over the sequence, as one autograd node.
     """
+    spec = chosen.spec
     z, u, v = state[:3]
     q = state[3] if spec.has_q else None
     pa, pb = neuron_params(spec, omega, b_offset)
-    out = RecurrentCellSequence.apply(spec, bool(recurrent), x, weight, z, u, v, q, pa, pb)
+    if chosen.path == "compiled":
+        from ._cpu import CPURecurrentCellSequence as Function
+    else:
+        Function = RecurrentCellSequence
+    out = Function.apply(spec, bool(recurrent), x, weight, z, u, v, q, pa, pb)
     return out[0], tuple(out[1:])
 
 
-def li_sequence(currents, o, tau_mem):
+def li_sequence(currents, o, tau_mem, *, compiled: bool = False):
     r"""LI readout over a sequence: :math:`o_t = \alpha o_{t-1} + (1-\alpha) c_t`, :math:`\alpha = e^{-1/|\tau|}`
     (:func:`brf_plugins.functional.li_step` for every step; ``o`` the initial potential or ``None``)."""
     alpha = F.li_alpha(tau_mem)
+    if compiled:
+        from ._cpu import CPULISequence
+        return CPULISequence.apply(currents, o, alpha, 1.0 - alpha)
     return LISequence.apply(currents, o, alpha, 1.0 - alpha)
-

@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as nnf
 
 from ._spec import CellSpec
-from ._torch_cells import cell_backward, cell_forward
+from ._torch_cells import add, cell_backward, cell_forward
 
 __all__ = ["CellStep", "CellSequence", "RecurrentCellSequence", "LISequence"]
 
@@ -30,16 +30,6 @@ def _sum_to(grad, like):
     if grad is None or like is None:
         return None
     return grad if grad.shape == like.shape else grad.sum_to_size(like.shape)
-
-
-def _add(a, b):
-    if a is None:
-        return b
-    return a if b is None else a + b
-
-
-def _unpack(spec: CellSpec, state):
-    return state if spec.has_q else (state[0], state[1], None)
 
 
 class CellStep(torch.autograd.Function):
@@ -164,7 +154,7 @@ class RecurrentCellSequence(torch.autograd.Function):
         acc_pa = acc_pb = None
         surrogates = spec.spike_derivative(torch.stack(xs))     # one vectorised op for all steps
         for t in range(steps - 1, -1, -1):
-            g_z = _add(None if g_z_all is None else g_z_all[t], g_z_rec)
+            g_z = add(None if g_z_all is None else g_z_all[t], g_z_rec)
             # The current needs no rebuild: only RF's hard reset reads it, from the pre-reset membrane.
             current = nnf.linear(inputs[t], weight) if spec.kind == "rf" and spec.option == "hard" else None
             g_cur, g_u, g_v, g_q, g_pa, g_pb = cell_backward(spec, current, us[t], vs[t], qs[t], xs[t], pa, pb,

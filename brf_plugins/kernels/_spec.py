@@ -8,7 +8,7 @@ example), and the caller then runs the plain core loop.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
 import torch
@@ -93,7 +93,8 @@ class CellSpec:
 
     ``kind``: ``"brf"``, ``"rf"`` or ``"bhrf"``. ``option``: the RF reset (``"none"``, ``"soft"``, ``"hard"``) or the
     BHRF variant (``"code"``, ``"paper"``, ``"explicit"``); ``""`` for BRF. ``divergence_boundary``, ``refractory``,
-    ``smooth_reset``: the BRF ablation switches.
+    ``smooth_reset``: the BRF ablation switches. ``input_gain``: the factor on the current before the update
+    (every kernel applies it first, as :func:`brf_plugins.neurons.neuron_step` does).
     """
 
     kind: str
@@ -106,6 +107,10 @@ class CellSpec:
     smooth_reset: bool = True
     surrogate: object = default_spike_fn
     smooth: bool = False
+    input_gain: float = 1.0
+
+    def with_gain(self, input_gain: float) -> "CellSpec":
+        return replace(self, input_gain=float(input_gain))
 
     @property
     def has_q(self) -> bool:
@@ -139,7 +144,7 @@ class CellSpec:
 
 def cell_spec(kind: str, dt: float, theta: float, gamma: float = F.DEFAULT_GAMMA, spike_fn=None, *,
               option: str = "", divergence_boundary: bool = True, refractory: bool = True,
-              smooth_reset: bool = True) -> Optional[CellSpec]:
+              smooth_reset: bool = True, input_gain: float = 1.0) -> Optional[CellSpec]:
     """A :class:`CellSpec`, or ``None`` if the fused kernels cannot reproduce the core for these arguments: an
     unknown ``spike_fn``, or ``dt``/``theta``/``gamma`` given as tensors (e.g. a learnable threshold, whose gradient
     the kernels would drop)."""
@@ -162,4 +167,4 @@ def cell_spec(kind: str, dt: float, theta: float, gamma: float = F.DEFAULT_GAMMA
     else:
         option = ""
     return CellSpec(kind, float(dt), float(theta), float(gamma), option, bool(divergence_boundary),
-                    bool(refractory), bool(smooth_reset), surrogate, smooth)
+                    bool(refractory), bool(smooth_reset), surrogate, smooth, float(input_gain))

@@ -38,7 +38,7 @@ import torch
 from .. import functional as F
 from ._spec import CellSpec
 
-__all__ = ["neuron_params", "cell_forward", "cell_backward", "reduce_to"]
+__all__ = ["neuron_params", "cell_forward", "cell_backward"]
 
 Tensor = torch.Tensor
 
@@ -62,9 +62,12 @@ def cell_forward(spec: CellSpec, current: Tensor, u: Tensor, v: Tensor, q: Optio
                  pb: Tensor):
     """One step, the core's operations in the core's order. Returns ``(z, u, v, q, x)`` (``q`` None for RF).
 
-    ``x`` is the spike function's argument (the distance to threshold), kept for the backward pass.
+    ``x`` is the spike function's argument (the distance to threshold), kept for the backward pass. The current is
+    scaled by ``spec.input_gain`` first, as :func:`brf_plugins.neurons.neuron_step` scales it.
     """
     dt, theta = spec.dt, spec.theta
+    if spec.input_gain != 1.0:
+        current = current * spec.input_gain
     if spec.kind == "brf":
         b = pb - q if spec.smooth_reset else pb
         u_new, v_new = F.resonator_euler(current, u, v, b, pa, dt)
@@ -92,10 +95,15 @@ def cell_forward(spec: CellSpec, current: Tensor, u: Tensor, v: Tensor, q: Optio
     return z, u_new, v_new, q * spec.gamma + z, x
 
 
-def _add(a: Optional[Tensor], b: Optional[Tensor]) -> Optional[Tensor]:
+def add(a: Optional[Tensor], b: Optional[Tensor]) -> Optional[Tensor]:
+    """``a + b`` where ``None`` stands for a zero gradient."""
     if a is None:
         return b
     return a if b is None else a + b
+
+
+def _gained(x: Tensor, gain: float) -> Tensor:
+    return x if gain == 1.0 else x * gain
 
 
 def cell_backward(spec: CellSpec, current: Optional[Tensor], u: Tensor, v: Tensor, q: Optional[Tensor],
@@ -109,14 +117,14 @@ def cell_backward(spec: CellSpec, current: Optional[Tensor], u: Tensor, v: Tenso
     batch) and ``g_q`` is ``None`` for RF. ``current`` is only read by RF's hard reset (to rebuild the pre-reset
     membrane).
     """
-    dt = spec.dt
+    dt, gain = spec.dt, spec.input_gain
     zero = torch.zeros_like(u)
     g_u = zero if g_u is None else g_u
     g_v = zero if g_v is None else g_v
     if surrogate is None:
         surrogate = spec.spike_derivative(x)
     if spec.kind == "brf":
-        g_x = _add(g_z, g_q)
+        g_x = add(g_z, g_q)
         g_x = zero if g_x is None else g_x * surrogate
         big_u = g_u + g_x
         b = pb - q if spec.smooth_reset else pb
@@ -129,7 +137,7 @@ def cell_backward(spec: CellSpec, current: Optional[Tensor], u: Tensor, v: Tenso
             g_q_prev = g_q_prev - g_x
         if spec.smooth_reset:
             g_q_prev = g_q_prev - g_b
-        return big_u * dt, g_u_prev, g_v_prev, g_q_prev, g_pa, g_b
+        return _gained(big_u * dt, gain), g_u_prev, g_v_prev, g_q_prev, g_pa, g_b
     if spec.kind == "rf":
         g_z = zero if g_z is None else g_z
         big_u, big_v = g_u, g_v
@@ -137,7 +145,7 @@ def cell_backward(spec: CellSpec, current: Optional[Tensor], u: Tensor, v: Tenso
             g_z = g_z - (g_u + g_v) * spec.theta
         elif spec.option == "hard":        # u = u' - z u', v = v' - z v'
             z = spec.spike(x)
-            u_pre, v_pre = F.resonator_euler(current, u, v, pb, pa, dt)
+            u_pre, v_pre = F.resonator_euler(_gained(current, gain), u, v, pb, pa, dt)
             big_u, big_v = g_u - g_u * z, g_v - g_v * z
             g_z = g_z - (g_u * u_pre + g_v * v_pre)
         big_u = big_u + g_z * surrogate
@@ -145,9 +153,9 @@ def cell_backward(spec: CellSpec, current: Optional[Tensor], u: Tensor, v: Tenso
         g_pa = (big_v * u - big_u * v) * dt
         g_u_prev = big_u + (big_u * pb + big_v * pa) * dt
         g_v_prev = big_v + (big_v * pb - big_u * pa) * dt
-        return big_u * dt, g_u_prev, g_v_prev, None, g_pa, g_b
+        return _gained(big_u * dt, gain), g_u_prev, g_v_prev, None, g_pa, g_b
     # BHRF: u' = u + I dt - 2 dt b u - w2 dt pos, v' = v + u dt, pos = v' (code) or v; b = B0 + sign q.
-    g_x = _add(g_z, g_q)
+    g_x = add(g_z, g_q)
     g_x = zero if g_x is None else g_x * surrogate
     big_u = g_u + g_x
     sign = -1.0 if spec.option == "paper" else 1.0
@@ -164,14 +172,4 @@ def cell_backward(spec: CellSpec, current: Optional[Tensor], u: Tensor, v: Tenso
         g_u_prev = big_u - big_u * b * (2 * dt) + g_v * dt
         g_v_prev = g_v + g_position
     g_q_prev = (zero if g_q is None else g_q * spec.gamma) - g_x + sign * g_b
-    return big_u * dt, g_u_prev, g_v_prev, g_q_prev, g_pa, g_b
-
-
-def reduce_to(grad: Tensor, param: Tensor) -> Tensor:
-    """Sum an elementwise parameter gradient over the leading (batch) dimensions to the parameter's shape."""
-    while grad.dim() > param.dim():
-        grad = grad.sum(0)
-    for dim, size in enumerate(param.shape):
-        if size == 1 and grad.shape[dim] != 1:
-            grad = grad.sum(dim, keepdim=True)
-    return grad
+    return _gained(big_u * dt, gain), g_u_prev, g_v_prev, g_q_prev, g_pa, g_b

@@ -19,7 +19,7 @@ a GPU.
 Example:
     >>> import torch
     >>> from brf_plugins import RecurrentSNN
-    >>> from brf_plugins.kernels import make_train_step
+    >>> from brf_plugins.train.capture import make_train_step
     >>> net = RecurrentSNN(1, 16, 10, omega_init=(15.0, 50.0))
     >>> opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     >>> loss_fn = lambda out, y: torch.nn.functional.cross_entropy(out.readout.mean(0), y)
