@@ -126,15 +126,20 @@ def load_checkpoint_file(path: Union[str, Path], map_location: Union[str, torch.
     except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError, OSError, AttributeError,
             IndexError, TypeError, zipfile.BadZipFile, UnicodeDecodeError) as err:
         text = str(err)
-        if isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in text:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if (isinstance(err, pickle.UnpicklingError) and "Weights only load failed" in text and head.startswith(b"PK")
+                and zipfile.is_zipfile(path)):
             reason = ("it holds Python objects other than tensors and plain containers, which a safe "
                       "(weights-only) load refuses: it was not written by brf-train")
         elif size == 0:
             reason = "it is empty (0 bytes): truncated, e.g. by a crash or a full disk while it was copied"
-        elif "central directory" in text or isinstance(err, (EOFError, zipfile.BadZipFile)):
-            reason = f"it is truncated or corrupt ({size} bytes, the end of the archive is missing)"
+        elif head.startswith(b"PK") and (not zipfile.is_zipfile(path) or isinstance(err, (OSError, EOFError))):
+            reason = f"it is truncated or corrupt ({size} bytes; the archive is incomplete)"
+        elif head.startswith(b"PK"):
+            reason = f"it is corrupt ({size} bytes; an archive whose contents do not load: {type(err).__name__})"
         else:
-            reason = f"it is corrupt ({size} bytes that are not a PyTorch checkpoint: {type(err).__name__})"
+            reason = f"it is corrupt ({size} bytes that are not a PyTorch checkpoint)"
         raise CheckpointCorruptError(f"checkpoint {path} cannot be loaded: {reason}. Restore it from a copy, or "
                                      f"start the run again (brf-train --force moves the old files aside).",
                                      path) from None
