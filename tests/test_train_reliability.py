@@ -538,3 +538,13 @@ def test_tbptt_gradients_stop_at_the_window_and_the_forward_is_unchanged(rule):
         s, e = 25 * window, 25 * window + 25
         assert g[:s].abs().sum() == 0 and g[e:].abs().sum() == 0, window  # nothing outside the window
         assert g[s:e].abs().sum() > 0, window
+
+
+def test_resuming_a_comparison_continues_the_started_neurons_and_starts_the_others(tmp_path):
+    from brf_plugins.train import compare
+    finished = train(TrainConfig(**dict(TINY, epochs=1), out_dir=str(tmp_path / "brf")))
+    results = compare(TrainConfig(**dict(TINY, epochs=1), out_dir=str(tmp_path), resume=True), ["brf", "lif"])
+    assert results["brf"].history == finished.history  # finished already: nothing retrained
+    assert load_run_file(tmp_path / "lif" / "last.pt")["config"]["neuron"] == "lif"
+    with pytest.raises(FileNotFoundError, match="last.pt"):  # none started: a resume of nothing is an error
+        compare(TrainConfig(**dict(TINY, epochs=1), out_dir=str(tmp_path / "new"), resume=True), ["brf", "lif"])
