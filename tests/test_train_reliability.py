@@ -178,7 +178,7 @@ def test_brf_train_reports_a_divergence_in_one_line_and_exits_3(tmp_path, capsys
     line = _error_line(capsys)
     assert code == 3
     assert line.startswith("brf-train: error: training diverged: the parameters ")
-    assert "global step 1" in line and "--lr" in line
+    assert "global step 1" in line and "--lr" in line and line.endswith(f"Statistics in {tmp_path / 'divergence.txt'}.")
     assert "hidden.omega" in (tmp_path / "divergence.txt").read_text()
 
 

@@ -187,7 +187,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-recipe-change", action="store_true",
                    help="with --resume: continue with changed --epochs/--lr/--batch-size/--grad-clip/--seed/sample "
                         "counts (logged in run.log and summary.json; lr_e = lr (1 - e/epochs) from the resume on)")
-    p.add_argument("--on-nan", default="stop", choices=("stop", "skip"), help="non-finite loss: stop or skip batch")
+    p.add_argument("--on-nan", default="stop", choices=("stop", "skip"), help="a non-finite loss or gradient: stop the run (exit 3), or skip the batch; non-finite parameters "
+                        "after an update always stop")
     p.add_argument("--time-limit", type=float, help="minutes; start no epoch that would end later")
     p.add_argument("--train-samples", type=int)
     p.add_argument("--val-samples", type=int)

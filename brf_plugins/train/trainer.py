@@ -565,6 +565,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     except DivergenceError as err:
         if lock is not None:
             atomic_write_text(str(err) + "\n", out_dir / "divergence.txt")
+            err.summary += f" Statistics in {out_dir / 'divergence.txt'}."
             append_run_log(out_dir, f"diverged ({err.kind}) at epoch {err.epoch}, step {err.step}; last.pt and "
                                     f"best.pt keep the last finite model")
         raise
