@@ -60,10 +60,10 @@ __all__ = [
     "divergence_boundary",
     "brf_damping",
     "resonator_euler",
-    "BRFStep",
-    "RFStep",
-    "BHRFStep",
-    "ALIFStep",
+    "BRFState",
+    "RFState",
+    "BHRFState",
+    "ALIFState",
     "brf_step",
     "rf_step",
     "izhikevich_step",
@@ -93,27 +93,37 @@ BHRF_VARIANTS = ("code", "paper", "explicit")
 SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-class BRFStep(NamedTuple):
+class BRFState(NamedTuple):
+    """State of BRF neurons (what a step returns): spikes ``z``, real and imaginary membrane ``u``, ``v``,
+    refractory variable ``q``. The one BRF state type of the package (the adapters' recurrent states too)."""
+
     z: torch.Tensor
     u: torch.Tensor
     v: torch.Tensor
     q: torch.Tensor
 
 
-class RFStep(NamedTuple):
+class RFState(NamedTuple):
+    """State of RF neurons: spikes ``z``, real and imaginary membrane ``u``, ``v``."""
+
     z: torch.Tensor
     u: torch.Tensor
     v: torch.Tensor
 
 
-class BHRFStep(NamedTuple):
+class BHRFState(NamedTuple):
+    """State of BHRF neurons: spikes ``z``, velocity ``u`` (it spikes), position ``v``, refractory ``q``."""
+
     z: torch.Tensor
     u: torch.Tensor
     v: torch.Tensor
     q: torch.Tensor
 
 
-class ALIFStep(NamedTuple):
+class ALIFState(NamedTuple):
+    """State of ALIF neurons: spikes ``z`` (the next step's adaptation reads them), membrane ``u``, adaptation
+    ``a``."""
+
     z: torch.Tensor
     u: torch.Tensor
     a: torch.Tensor
@@ -178,7 +188,7 @@ def brf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.T
              omega: torch.Tensor, b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
              gamma: float = DEFAULT_GAMMA, spike_fn: Optional[SpikeFn] = None, *,
              divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True,
-             validate: bool = True) -> BRFStep:
+             validate: bool = True) -> BRFState:
     r"""One step of the balanced resonate-and-fire neuron (spec section 1.1, paper Algorithm 1).
 
     .. math::
@@ -205,7 +215,7 @@ def brf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.T
         validate: check the arguments first (see :ref:`validation <step-validation>` in the module docstring).
 
     Returns:
-        ``BRFStep(z, u, v, q)``.
+        ``BRFState(z, u, v, q)``.
 
     Raises:
         TypeError: a tensor argument is not a real floating-point tensor, or a state's dtype differs.
@@ -222,12 +232,12 @@ def brf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.T
     u_new, v_new = resonator_euler(current, u, v, b, omega, dt)
     z = spike_fn(u_new - theta - q) if refractory else spike_fn(u_new - theta)
     q_new = q * gamma + z
-    return BRFStep(z, u_new, v_new, q_new)
+    return BRFState(z, u_new, v_new, q_new)
 
 
 def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torch.Tensor,
             b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
-            spike_fn: Optional[SpikeFn] = None, reset: str = "none", validate: bool = True) -> RFStep:
+            spike_fn: Optional[SpikeFn] = None, reset: str = "none", validate: bool = True) -> RFState:
     r"""One step of the Izhikevich resonate-and-fire neuron as used for the paper's "RF" rows (spec 1.2).
 
     .. math::
@@ -244,7 +254,7 @@ def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torc
     * ``"hard"``: :math:`U \leftarrow (1 - z_t)\,U` component-wise, i.e. both parts set to 0 on a spike.
 
     Returns:
-        ``RFStep(z, u, v)``.
+        ``RFState(z, u, v)``.
 
     Raises:
         TypeError, ValueError: as :func:`brf_step` (``validate=True``); ValueError for an unknown ``reset``.
@@ -264,12 +274,12 @@ def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torc
     elif reset == "hard":
         u_new = u_new - z * u_new
         v_new = v_new - z * v_new
-    return RFStep(z, u_new, v_new)
+    return RFState(z, u_new, v_new)
 
 
 def izhikevich_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torch.Tensor,
                     b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
-                    spike_fn: Optional[SpikeFn] = None, validate: bool = True) -> RFStep:
+                    spike_fn: Optional[SpikeFn] = None, validate: bool = True) -> RFState:
     r"""Izhikevich's original RF with its hard reset (spec 1.3; defined but unused by the released models).
 
     Same Euler step as :func:`rf_step` with :math:`b = -|b'|`, but the spike reads the **imaginary** part,
@@ -286,13 +296,13 @@ def izhikevich_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, ome
     omega = omega.abs()
     u_new, v_new = resonator_euler(current, u, v, b, omega, dt)
     z = spike_fn(v_new - theta)
-    return RFStep(z, u_new - u_new * z, v_new - v_new * z + z)
+    return RFState(z, u_new - u_new * z, v_new - v_new * z + z)
 
 
 def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.Tensor,
               omega: torch.Tensor, b_offset: torch.Tensor, dt: float = DEFAULT_DT, theta: float = DEFAULT_THETA,
               gamma: float = DEFAULT_GAMMA, spike_fn: Optional[SpikeFn] = None, variant: str = "code",
-              validate: bool = True) -> BHRFStep:
+              validate: bool = True) -> BHRFState:
     r"""One step of the balanced harmonic RF neuron (spec 1.4; paper Algorithm 2).
 
     The harmonic oscillator :math:`\ddot x + 2b\dot x + \omega^2 x = I` with velocity ``u`` and position ``v``,
@@ -316,7 +326,7 @@ def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.
     determinant :math:`1 - 2\delta(|b'| + q_{t-1})`, exactly on the boundary when :math:`b' = q = 0`.
 
     Returns:
-        ``BHRFStep(z, u, v, q)``.
+        ``BHRFState(z, u, v, q)``.
 
     Raises:
         TypeError, ValueError: as :func:`brf_step` (``validate=True``); ValueError for an unknown ``variant``.
@@ -340,12 +350,12 @@ def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.
     u_new = u + current * dt - b * u * (2 * dt) - omega_sq * position * dt
     z = spike_fn(u_new - theta - q)
     q_new = q * gamma + z
-    return BHRFStep(z, u_new, v_new, q_new)
+    return BHRFState(z, u_new, v_new, q_new)
 
 
 def alif_step(current: torch.Tensor, z: torch.Tensor, u: torch.Tensor, a: torch.Tensor,
               tau_mem: torch.Tensor, tau_adp: torch.Tensor, theta: float = ALIF_THETA, beta: float = ALIF_BETA,
-              spike_fn: Optional[SpikeFn] = None, validate: bool = True) -> ALIFStep:
+              spike_fn: Optional[SpikeFn] = None, validate: bool = True) -> ALIFState:
     r"""One step of the adaptive LIF baseline of the paper's comparisons (spec 1.5; time in steps).
 
     .. math::
@@ -355,7 +365,7 @@ def alif_step(current: torch.Tensor, z: torch.Tensor, u: torch.Tensor, a: torch.
         u'_t &= \alpha u_{t-1} + (1-\alpha) I_t, \qquad z_t = H(u'_t - \vartheta_t), \qquad
         u_t = u'_t - z_t \vartheta_t
 
-    ``z`` is the previous step's spike (part of the state). Returns ``ALIFStep(z, u, a)``.
+    ``z`` is the previous step's spike (part of the state). Returns ``ALIFState(z, u, a)``.
 
     Raises:
         TypeError, ValueError: as :func:`brf_step` (``validate=True``; parameters ``tau_mem``, ``tau_adp``).
@@ -372,7 +382,7 @@ def alif_step(current: torch.Tensor, z: torch.Tensor, u: torch.Tensor, a: torch.
     u_new = u * alpha + current * (1.0 - alpha)
     z_new = spike_fn(u_new - threshold)
     u_new = u_new - z_new * threshold
-    return ALIFStep(z_new, u_new, a_new)
+    return ALIFState(z_new, u_new, a_new)
 
 
 def li_alpha(tau_mem: torch.Tensor) -> torch.Tensor:

@@ -1,19 +1,22 @@
 """Parameter initialisation shared by the core modules and the framework adapters.
 
-Every per-neuron parameter (omega, b', tau) accepts one *init spec*:
+Every per-neuron parameter (omega, b', tau) accepts one *init spec*, turned into values by one resolver,
+:func:`init_values`:
 
 * a number: every neuron gets that value;
-* a ``(low, high)`` pair: values drawn uniformly, as the paper initialises omega and b';
+* :class:`Uniform` ``(low, high)``: values drawn uniformly, as the paper initialises omega and b';
+* :class:`Normal` ``(mean, std)``: values drawn from a normal distribution, as the paper initialises the time
+  constants of ALIF and the LI readout;
+* a plain pair ``(a, b)``: the parameter's own distribution, the one the paper uses for it (uniform ``(low, high)``
+  for omega and b', normal ``(mean, std)`` for time constants); ``Uniform``/``Normal`` say it explicitly;
 * a tensor of shape ``(n,)`` (or broadcastable to it): taken as given;
 * a callable ``init(n, generator=None) -> Tensor`` returning ``n`` values, e.g. a data-driven initialisation such
   as :class:`brf_plugins.analysis.SpectrumInit` (omega from the dominant frequencies of a dataset).
 
 ``omega_init="spectrum"`` names that data-driven choice; it needs the training data, so code that builds models
-turns it into a callable first with :func:`resolve_omega_init` (a layer given the bare string raises an error that
-says so).
+turns it into a callable first with :func:`brf_plugins.analysis.resolve_omega_init` (a layer given the bare string
+raises an error that says so).
 
-Time constants of ALIF and the LI readout are drawn from a normal distribution in the paper; for those use
-:func:`normal_parameter`.
 
 The input-gain helper :func:`default_input_gain` explains the one place where the framework adapters' defaults
 differ from the paper's configuration (see its docstring).
@@ -21,16 +24,59 @@ differ from the paper's configuration (see its docstring).
 
 from __future__ import annotations
 
-from typing import Optional
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
 
 import torch
 
-from ._checks import Init, check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
+from ._checks import check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
 
-__all__ = ["Init", "uniform_or_value", "normal_parameter", "omega_parameter", "b_offset_parameter",
-           "resolve_omega_init", "default_input_gain", "xavier_uniform_"]
+__all__ = ["Init", "Uniform", "Normal", "init_values", "uniform_or_value", "normal_parameter", "omega_parameter",
+           "b_offset_parameter", "default_input_gain", "xavier_uniform_"]
 
 SPECTRUM = "spectrum"
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """Init spec: per-neuron values drawn uniformly from ``[low, high]`` (the paper's omega and b' init)."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Normal:
+    """Init spec: per-neuron values drawn from N(mean, std) (the paper's time-constant init)."""
+
+    mean: float
+    std: float
+
+
+Init = Union[float, Uniform, Normal, tuple, torch.Tensor, Callable]
+
+
+def init_values(name: str, n: int, init, *, pair: str = "uniform", generator: Optional[torch.Generator] = None,
+                dtype: torch.dtype = None) -> torch.Tensor:
+    """The one resolver of init specs (module docstring): ``(n,)`` values for parameter ``name``.
+
+    ``pair`` is what a plain ``(a, b)`` pair means for this parameter: ``"uniform"`` ``(low, high)`` or
+    ``"normal"`` ``(mean, std)``.
+
+    Raises:
+        ValueError: a pair of another length, ``low > high``, ``std < 0``, NaN/inf, a tensor that does not fit
+            ``n`` neurons. TypeError: anything that is not an init spec.
+    """
+    if isinstance(init, (tuple, list)) and not isinstance(init, torch.Tensor):
+        if len(init) != 2:
+            shape = "(low, high)" if pair == "uniform" else "(mean, std)"
+            raise ValueError(f"`{name}` as a pair must be {shape}, got {tuple(init)!r}.")
+        init = Uniform(*init) if pair == "uniform" else Normal(*init)
+    if isinstance(init, Normal):
+        return normal_parameter(name, n, init.mean, init.std, generator=generator, dtype=dtype)
+    if isinstance(init, Uniform):
+        init = (init.low, init.high)
+    return uniform_or_value(name, n, init, generator=generator, dtype=dtype)
 
 
 def uniform_or_value(name: str, n: int, init: Init, *, generator: Optional[torch.Generator] = None,
@@ -48,7 +94,9 @@ def uniform_or_value(name: str, n: int, init: Init, *, generator: Optional[torch
         return values.detach().to(dtype).clone()
     if isinstance(init, str):
         raise ValueError(f"`{name}` got the string {init!r}; give a number, a (low, high) range, a tensor or a "
-                         f"callable (omega accepts {SPECTRUM!r} after brf_plugins.init.resolve_omega_init).")
+                         f"callable (omega accepts {SPECTRUM!r} after brf_plugins.analysis.resolve_omega_init).")
+    if isinstance(init, Uniform):
+        init = (init.low, init.high)
     init_bounds(name, init)  # validates the spec
     if isinstance(init, torch.Tensor):
         try:
@@ -76,46 +124,16 @@ def omega_parameter(n: int, init: Init, dt: float, *, name: str = "omega", gener
     dt = check_dt(dt)
     if isinstance(init, str) and init == SPECTRUM:
         raise ValueError(f"`{name}`={SPECTRUM!r} needs the training data to read its frequencies from: build the "
-                         f"initialisation with brf_plugins.init.resolve_omega_init({SPECTRUM!r}, data=train_set, "
+                         f"initialisation with brf_plugins.analysis.resolve_omega_init({SPECTRUM!r}, data=train_set, "
                          f"dt={dt:g}) and pass the result as `{name}`.")
     if callable(init) and not isinstance(init, torch.Tensor):
         values = uniform_or_value(name, n, init, generator=generator, dtype=dtype)
         check_omega_init(name, values, dt)
         return values
+    if isinstance(init, Uniform):
+        init = (init.low, init.high)
     check_omega_init(name, init, dt)
     return uniform_or_value(name, n, init, generator=generator, dtype=dtype)
-
-
-def resolve_omega_init(init, *, data=None, dt: float = 0.01, **spectrum_options):
-    """Turn ``omega_init="spectrum"`` into a callable init that reads the frequencies of ``data``.
-
-    Any other spec is returned unchanged, so callers can pass every ``omega_init`` through this function::
-
-        omega_init = resolve_omega_init(args.omega_init, data=train_set, dt=cfg.dt)
-        model = RecurrentSNN.from_task(cfg, omega_init=omega_init)
-
-    ``data`` is a Dataset of ``(x, y)`` items with ``x`` of shape ``(T, m)``, or a tensor ``(N, T, m)``.
-    ``spectrum_options`` go to :class:`brf_plugins.analysis.SpectrumInit` (e.g. ``max_samples``,
-    ``omega_min``). The frequencies are angular, in radians per unit of ``dt * step``, like the neurons' omega,
-    and stay below ``0.999 / dt``.
-
-    Example:
-        >>> import torch
-        >>> from brf_plugins.init import resolve_omega_init, omega_parameter
-        >>> t = torch.arange(784.0)
-        >>> data = torch.sin(2 * torch.pi * t / 28).reshape(1, 784, 1)   # period 28 steps
-        >>> init = resolve_omega_init("spectrum", data=data, dt=0.01)
-        >>> omega = omega_parameter(4, init, dt=0.01)
-        >>> [round(float(w), 1) for w in omega]        # 2 pi / (28 * 0.01) = 22.4, spread over its FFT bin
-        [21.8, 22.3, 22.6, 23.0]
-    """
-    if not (isinstance(init, str) and init == SPECTRUM):
-        return init
-    if data is None:
-        raise ValueError(f"omega_init={SPECTRUM!r} needs `data`: the training Dataset (items (x, y) with x of "
-                         f"shape (T, m)) or a tensor (N, T, m) whose Fourier spectrum gives the frequencies.")
-    from .analysis.spectrum import SpectrumInit
-    return SpectrumInit(data, dt=check_dt(dt), **spectrum_options)
 
 
 def b_offset_parameter(n: int, init: Init, *, name: str = "b_offset", generator=None, dtype=None) -> torch.Tensor:

@@ -10,10 +10,10 @@ Triton), so no module decides that itself.
 ========  =======================  ==========================  ====================================
 kind      per-neuron parameters     state (``z`` first)         core step
 ========  =======================  ==========================  ====================================
-``brf``   ``omega``, ``b_offset``   ``BRFStep(z, u, v, q)``     :func:`~brf_plugins.functional.brf_step`
-``rf``    ``omega``, ``b_offset``   ``RFStep(z, u, v)``         :func:`~brf_plugins.functional.rf_step`
-``bhrf``  ``omega``, ``b_offset``   ``BHRFStep(z, u, v, q)``    :func:`~brf_plugins.functional.bhrf_step`
-``alif``  ``tau_mem``, ``tau_adp``  ``ALIFStep(z, u, a)``       :func:`~brf_plugins.functional.alif_step`
+``brf``   ``omega``, ``b_offset``   ``BRFState(z, u, v, q)``     :func:`~brf_plugins.functional.brf_step`
+``rf``    ``omega``, ``b_offset``   ``RFState(z, u, v)``         :func:`~brf_plugins.functional.rf_step`
+``bhrf``  ``omega``, ``b_offset``   ``BHRFState(z, u, v, q)``    :func:`~brf_plugins.functional.bhrf_step`
+``alif``  ``tau_mem``, ``tau_adp``  ``ALIFState(z, u, a)``       :func:`~brf_plugins.functional.alif_step`
 ========  =======================  ==========================  ====================================
 
 ``z`` is the last step's spikes: the recurrence and ALIF's adaptation read it. A feed-forward resonator does not
@@ -33,7 +33,7 @@ Example:
     >>> for t in range(50):
     ...     state = neuron_step(cfg, params, torch.full((2, 3), 2.0), state)
     >>> type(state).__name__, bool(state.q.gt(0).any())
-    ('BRFStep', True)
+    ('BRFState', True)
 """
 
 from __future__ import annotations
@@ -47,9 +47,34 @@ import torch
 from . import functional as F
 from ._checks import check_callable, check_choice, check_dt, check_finite_float, check_unit_interval
 
-__all__ = ["NeuronKind", "KINDS", "NeuronConfig", "neuron_step", "sequence", "zero_state", "STATE_TYPES"]
+__all__ = ["NeuronKind", "KINDS", "NeuronConfig", "neuron_step", "sequence", "zero_state", "STATE_TYPES",
+           "BRFFeedForwardState", "RFFeedForwardState", "BHRFFeedForwardState"]
 
 Number = Union[float, torch.Tensor]
+
+
+class BRFFeedForwardState(NamedTuple):
+    """State of a feed-forward BRF layer: membrane ``u`` (real part, thresholded), ``v`` (imaginary part),
+    refractory variable ``q``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
+
+
+class RFFeedForwardState(NamedTuple):
+    """State of a feed-forward RF layer: membrane ``u`` (real part) and ``v`` (imaginary part)."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+
+
+class BHRFFeedForwardState(NamedTuple):
+    """State of a feed-forward BHRF layer: velocity ``u`` (thresholded), position ``v``, refractory ``q``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    q: torch.Tensor
 
 
 class NeuronKind(NamedTuple):
@@ -57,7 +82,8 @@ class NeuronKind(NamedTuple):
 
     name: str
     title: str
-    state: type                       # the core state NamedTuple, ``z`` first
+    state: type                       # the state NamedTuple, ``z`` first
+    feed_forward_state: type          # without ``z`` (resonators), as a feed-forward layer keeps it
     params: Tuple[str, ...]           # per-neuron tensors, in the order the step takes them
     default_init: Dict[str, object]   # the paper code's module defaults (init specs of brf_plugins.init)
     equations: str                    # reST math for docstrings
@@ -66,23 +92,23 @@ class NeuronKind(NamedTuple):
 
 KINDS: Dict[str, NeuronKind] = {
     "brf": NeuronKind(
-        "brf", "balanced resonate-and-fire", F.BRFStep, ("omega", "b_offset"),
+        "brf", "balanced resonate-and-fire", F.BRFState, BRFFeedForwardState, ("omega", "b_offset"),
         {"omega": (5.0, 10.0), "b_offset": (0.0, 1.0)},
         r"b_t = p(\omega) - |b'| - q_{t-1},\ U_t = U_{t-1} + \delta((b_t + i\omega) U_{t-1} + I_t),\ "
         r"z_t = H(\mathrm{Re}\,U_t - \vartheta - q_{t-1}),\ q_t = \gamma q_{t-1} + z_t", F.brf_step),
     "rf": NeuronKind(
-        "rf", "Izhikevich resonate-and-fire", F.RFStep, ("omega", "b_offset"),
+        "rf", "Izhikevich resonate-and-fire", F.RFState, RFFeedForwardState, ("omega", "b_offset"),
         {"omega": (5.0, 10.0), "b_offset": (0.0, 1.0)},
         r"U_t = U_{t-1} + \delta((-|b'| + i\omega) U_{t-1} + I_t),\ z_t = H(\mathrm{Re}\,U_t - \vartheta)",
         F.rf_step),
     "bhrf": NeuronKind(
-        "bhrf", "balanced harmonic resonate-and-fire", F.BHRFStep, ("omega", "b_offset"),
+        "bhrf", "balanced harmonic resonate-and-fire", F.BHRFState, BHRFFeedForwardState, ("omega", "b_offset"),
         {"omega": (10.0, 50.0), "b_offset": (1.0, 6.0)},
         r"b_t = \delta\omega^2/2 + |b'| + q_{t-1},\ v_t = v_{t-1} + \delta u_{t-1},\ "
         r"u_t = u_{t-1} + \delta I_t - 2\delta b_t u_{t-1} - \delta\omega^2 v_t,\ "
         r"z_t = H(u_t - \vartheta - q_{t-1})", F.bhrf_step),
     "alif": NeuronKind(
-        "alif", "adaptive leaky integrate-and-fire", F.ALIFStep, ("tau_mem", "tau_adp"),
+        "alif", "adaptive leaky integrate-and-fire", F.ALIFState, F.ALIFState, ("tau_mem", "tau_adp"),
         {"tau_mem": (20.0, 5.0), "tau_adp": (200.0, 50.0)},
         r"a_t = \rho a_{t-1} + (1-\rho) z_{t-1},\ u'_t = \alpha u_{t-1} + (1-\alpha) I_t,\ "
         r"z_t = H(u'_t - \vartheta_0 - \beta a_t),\ u_t = u'_t - z_t(\vartheta_0 + \beta a_t)", F.alif_step),

@@ -8,8 +8,13 @@ works), states are NamedTuples, and every step returns ``(z, new_state)``:
 * ``<model>_step(input_tensor, state, input_weights, recurrent_weights, p, dt)``: recurrent layers, current
   :math:`I_t = W_{in} x_t + W_{rec} z_{t-1}`.
 
-All neuron math is :mod:`brf_plugins.functional`'s (``brf_step``, ``rf_step``, ``bhrf_step``, ``alif_step``,
-``li_step``); this module only adapts arguments. The resonators' membrane :math:`U = u + iv` is stored as its real
+All neuron math is :mod:`brf_plugins.functional`'s, run through :func:`brf_plugins.neurons.neuron_step` (one
+step) and :func:`brf_plugins.neurons.sequence` (the ``*_integral`` functions), which pick the fast paths; this
+module only translates Norse-style parameters into a :class:`brf_plugins.neurons.NeuronConfig`
+(:func:`neuron_config`). The step functions of the four neuron kinds are made from one template each, from the
+core's description of the kind (:data:`brf_plugins.neurons.KINDS`). The state NamedTuples are the package's own
+(``BRFState`` is :class:`brf_plugins.functional.BRFState` with the last spikes ``z`` first; the feed-forward states
+leave ``z`` out). The resonators' membrane :math:`U = u + iv` is stored as its real
 part ``u`` (the one compared with the threshold) and imaginary part ``v``.
 
 Two conventions differ from Norse's LIF on purpose:
@@ -23,9 +28,10 @@ Two conventions differ from Norse's LIF on purpose:
 
 Per-neuron parameters (``omega``, ``b_offset``; ALIF's ``tau_mem``, ``tau_adp``; the readout's ``tau_mem``) hold
 values here: numbers or tensors broadcasting over the last (neuron) dimension. The modules
-(:mod:`norse_ext.module`) also accept *initialisation specs* in those fields (a ``(low, high)`` uniform range, as the
-paper initialises ``omega`` and ``b'``, or :class:`Normal`) and draw per-neuron values from them;
-:func:`resolve_parameters` does that for functional use.
+(:mod:`norse_ext.module`) also accept *initialisation specs* in those fields (:class:`brf_plugins.init.Uniform`, a
+``(low, high)`` uniform range as the paper initialises ``omega`` and ``b'``, or :class:`brf_plugins.init.Normal`)
+and draw per-neuron values from them with the core's one resolver; :func:`resolve_parameters` does that for
+functional use.
 
 Example:
     >>> import torch
@@ -44,7 +50,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import torch
@@ -55,49 +60,17 @@ from norse.torch.utils import pytree
 from brf_plugins import functional as F
 from brf_plugins import surrogate
 from brf_plugins._checks import check_choice, check_finite_float, check_finite_tensor, check_omega_init, check_state
-from brf_plugins.init import b_offset_parameter, normal_parameter, omega_parameter, uniform_or_value
-from brf_plugins.neurons import NeuronConfig, neuron_step, sequence
+from brf_plugins.functional import ALIFState, BHRFState, BRFState, RFState
+from brf_plugins.init import Normal, Uniform, init_values, omega_parameter
+from brf_plugins.neurons import (KINDS, BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig,
+                                 RFFeedForwardState, neuron_step, sequence)
 
-__all__ = [
-    "DEFAULT_DT",
-    "GAUSSIAN_METHODS",
-    "NORSE_METHODS",
-    "METHODS",
-    "Normal",
-    "BRFParameters",
-    "RFParameters",
-    "BHRFParameters",
-    "ALIFParameters",
-    "LIReadoutParameters",
-    "BRFFeedForwardState",
-    "BRFState",
-    "RFFeedForwardState",
-    "RFState",
-    "BHRFFeedForwardState",
-    "BHRFState",
-    "ALIFFeedForwardState",
-    "ALIFState",
-    "LIReadoutState",
-    "spike_function",
-    "threshold",
-    "input_gain",
-    "resolve_parameters",
-    "concat_weights",
-    "brf_feed_forward_step",
-    "brf_feed_forward_integral",
-    "brf_step",
-    "rf_feed_forward_step",
-    "rf_feed_forward_integral",
-    "rf_step",
-    "bhrf_feed_forward_step",
-    "bhrf_feed_forward_integral",
-    "bhrf_step",
-    "alif_feed_forward_step",
-    "alif_feed_forward_integral",
-    "alif_step",
-    "li_readout_feed_forward_step",
-    "li_readout_step",
-]
+__all__ = ["DEFAULT_DT", "GAUSSIAN_METHODS", "NORSE_METHODS", "METHODS", "Normal", "Uniform", "BRFParameters",
+           "RFParameters", "BHRFParameters", "ALIFParameters", "LIReadoutParameters", "BRFFeedForwardState",
+           "BRFState", "RFFeedForwardState", "RFState", "BHRFFeedForwardState", "BHRFState", "ALIFFeedForwardState",
+           "ALIFState", "LIReadoutState", "spike_function", "threshold", "input_gain", "neuron_config",
+           "resolve_parameters", "concat_weights", "li_readout_feed_forward_step", "li_readout_step"]
+# brf_feed_forward_step, brf_step, brf_feed_forward_integral and the same for rf, bhrf, alif: made below.
 
 DEFAULT_DT = F.DEFAULT_DT
 """0.01, the paper's integration step (Norse's own default, 0.001, is not used)."""
@@ -138,15 +111,7 @@ class _ParametersMeta(pytree.MultipleInheritanceNamedTupleMeta):
         return cls
 
 
-@dataclass(frozen=True)
-class Normal:
-    """Initialisation spec: per-neuron values drawn from N(mean, std) (the paper's time-constant init)."""
-
-    mean: float
-    std: float
-
-
-Init = Union[float, Tuple[float, float], torch.Tensor, Normal]
+Init = Union[float, Tuple[float, float], Uniform, Normal, torch.Tensor]
 SpikeMethod = Union[str, Callable[[torch.Tensor], torch.Tensor]]
 
 
@@ -244,71 +209,8 @@ class LIReadoutParameters(pytree.StateTuple, metaclass=_ParametersMeta):
     tau_mem: Init = Normal(20.0, 5.0)
 
 
-class BRFFeedForwardState(NamedTuple):
-    """State of a feed-forward BRF neuron: membrane ``u`` (real part, thresholded), ``v`` (imaginary part) and the
-    refractory variable ``q``."""
-
-    u: torch.Tensor
-    v: torch.Tensor
-    q: torch.Tensor
-
-
-class BRFState(NamedTuple):
-    """State of a recurrent BRF neuron: the last spikes ``z`` (fed back), ``u``, ``v``, ``q``."""
-
-    z: torch.Tensor
-    u: torch.Tensor
-    v: torch.Tensor
-    q: torch.Tensor
-
-
-class RFFeedForwardState(NamedTuple):
-    """State of a feed-forward RF neuron: membrane ``u`` (real part) and ``v`` (imaginary part)."""
-
-    u: torch.Tensor
-    v: torch.Tensor
-
-
-class RFState(NamedTuple):
-    """State of a recurrent RF neuron: last spikes ``z``, ``u``, ``v``."""
-
-    z: torch.Tensor
-    u: torch.Tensor
-    v: torch.Tensor
-
-
-class BHRFFeedForwardState(NamedTuple):
-    """State of a feed-forward BHRF neuron: velocity ``u`` (thresholded), position ``v``, refractory ``q``."""
-
-    u: torch.Tensor
-    v: torch.Tensor
-    q: torch.Tensor
-
-
-class BHRFState(NamedTuple):
-    """State of a recurrent BHRF neuron: last spikes ``z``, ``u``, ``v``, ``q``."""
-
-    z: torch.Tensor
-    u: torch.Tensor
-    v: torch.Tensor
-    q: torch.Tensor
-
-
-class ALIFFeedForwardState(NamedTuple):
-    """State of a feed-forward ALIF neuron: last spikes ``z`` (they drive the adaptation), membrane ``u``,
-    adaptation ``a``."""
-
-    z: torch.Tensor
-    u: torch.Tensor
-    a: torch.Tensor
-
-
-class ALIFState(NamedTuple):
-    """State of a recurrent ALIF neuron: last spikes ``z``, membrane ``u``, adaptation ``a``."""
-
-    z: torch.Tensor
-    u: torch.Tensor
-    a: torch.Tensor
+ALIFFeedForwardState = ALIFState
+"""A feed-forward ALIF layer keeps its last spikes too (the adaptation reads them): the same state type."""
 
 
 class LIReadoutState(NamedTuple):
@@ -377,27 +279,24 @@ _PARAMETERS_OF = {"brf": BRFParameters, "rf": RFParameters, "bhrf": BHRFParamete
 
 
 def _is_spec(value) -> bool:
-    return isinstance(value, (tuple, list, Normal))
+    return isinstance(value, (tuple, list, Uniform, Normal))
 
 
 def _draw(name: str, spec, size: Optional[int], dt: float, generator, dtype) -> torch.Tensor:
-    """Values for one per-neuron parameter from its spec; ``size=None`` keeps numbers 0-dim and tensors as given."""
+    """Values for one per-neuron parameter from its spec (the core's one resolver, :func:`brf_plugins.init
+    .init_values`); ``size=None`` keeps numbers 0-dim and tensors as given."""
     if isinstance(spec, torch.Tensor):
         spec = spec.detach()
     if dtype is None:  # a given floating-point tensor keeps its precision
         floating = isinstance(spec, torch.Tensor) and torch.is_floating_point(spec)
         dtype = spec.dtype if floating else torch.get_default_dtype()
-    if isinstance(spec, Normal):
-        if size is None:
-            raise ValueError(f"`{name}` = {spec} is drawn per neuron: give the layer's size (hidden_size).")
-        return normal_parameter(name, size, spec.mean, spec.std, generator=generator, dtype=dtype)
-    if isinstance(spec, bool) or not isinstance(spec, (numbers.Real, torch.Tensor, tuple, list)):
-        raise TypeError(f"`{name}` must be a number, a (low, high) range, a tensor or Normal(mean, std); "
-                        f"got {type(spec).__name__}.")
+    if isinstance(spec, bool) or not isinstance(spec, (numbers.Real, torch.Tensor, tuple, list, Uniform, Normal)):
+        raise TypeError(f"`{name}` must be a number, a (low, high) range, a tensor, Uniform(low, high) or "
+                        f"Normal(mean, std); got {type(spec).__name__}.")
     if size is None:
-        if isinstance(spec, (tuple, list)):
-            raise ValueError(f"`{name}` = {tuple(spec)} is a range to draw per-neuron values from: give the "
-                             f"layer's size (hidden_size), or a number or tensor instead.")
+        if _is_spec(spec):
+            raise ValueError(f"`{name}` = {spec!r} is drawn per neuron: give the layer's size (hidden_size), or a "
+                             f"number or tensor instead.")
         value = spec.detach().clone() if isinstance(spec, torch.Tensor) else torch.tensor(float(spec))
         if not torch.is_floating_point(value):
             raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {value.dtype}.")
@@ -406,9 +305,8 @@ def _draw(name: str, spec, size: Optional[int], dt: float, generator, dtype) -> 
         return value.to(dtype)
     if name == "omega":
         return omega_parameter(size, spec, dt, name=name, generator=generator, dtype=dtype)
-    if name == "b_offset":
-        return b_offset_parameter(size, spec, name=name, generator=generator, dtype=dtype)
-    return uniform_or_value(name, size, spec, generator=generator, dtype=dtype)
+    pair = "normal" if name.startswith("tau") else "uniform"   # what a plain pair means (the paper's inits)
+    return init_values(name, size, spec, pair=pair, generator=generator, dtype=dtype)
 
 
 def resolve_parameters(p, size: Optional[int], dt: float = DEFAULT_DT, *, generator: Optional[torch.Generator] = None,
@@ -542,61 +440,9 @@ def _update(current, state: tuple, p, dt):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def brf_feed_forward_step(input_tensor: torch.Tensor, state: BRFFeedForwardState, p: BRFParameters,
-                          dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, BRFFeedForwardState]:
-    r"""One step of a BRF neuron driven by an input current (spec 1.1, paper Algorithm 1).
-
-    With :math:`I_t = g\,x_t` (``g = p.input_gain``, ``1/dt`` by default), :math:`\omega = |\omega_{raw}|`
-    (clamped below :math:`0.999/\delta`), :math:`b' = |b'_{raw}|`:
-
-    .. math::
-
-        p(\omega) &= \big(-1 + \sqrt{1 - (\delta\omega)^2}\big)/\delta, \qquad b_t = p(\omega) - b' - q_{t-1} \\
-        u_t &= u_{t-1} + \delta(b_t u_{t-1} - \omega v_{t-1} + I_t), \qquad
-        v_t = v_{t-1} + \delta(\omega u_{t-1} + b_t v_{t-1}) \\
-        z_t &= H(u_t - \vartheta - q_{t-1}), \qquad q_t = \gamma q_{t-1} + z_t
-
-    Computed by :func:`brf_plugins.functional.brf_step`.
-
-    Parameters:
-        input_tensor: input current :math:`x_t`, shape ``(..., neurons)``.
-        state: :class:`BRFFeedForwardState` ``(u, v, q)`` of the input's shape.
-        p: :class:`BRFParameters` with values (not ranges) in ``omega`` and ``b_offset``.
-        dt: integration step :math:`\delta` (default 0.01).
-
-    Returns:
-        ``(z, BRFFeedForwardState(u, v, q))``.
-    """
-    _check_input(input_tensor)
-    _check_state(state, BRFFeedForwardState, input_tensor)
-    _values(p, (), BRFParameters)
-    z, u, v, q = _update(input_tensor, (None, *state), p, dt)
-    return z, BRFFeedForwardState(u, v, q)
-
-
-def brf_step(input_tensor: torch.Tensor, state: BRFState, input_weights: torch.Tensor,
-             recurrent_weights: torch.Tensor, p: BRFParameters, dt: float = DEFAULT_DT
-             ) -> Tuple[torch.Tensor, BRFState]:
-    r"""One step of a recurrent BRF layer: :math:`x_t = W_{in} x^{in}_t + W_{rec} z_{t-1}`, then
-    :func:`brf_feed_forward_step`'s update.
-
-    The current is one matmul of ``[W_in, W_rec]`` over ``concat(input, z)``, the operation of the paper's code,
-    so results equal :class:`brf_plugins.network.RecurrentLayer`'s bit for bit.
-
-    Parameters:
-        input_tensor: ``(..., input_size)``.
-        state: :class:`BRFState` ``(z, u, v, q)``, each ``(..., hidden_size)``.
-        input_weights: ``(hidden_size, input_size)``. recurrent_weights: ``(hidden_size, hidden_size)``.
-        p, dt: as in :func:`brf_feed_forward_step`.
-
-    Returns:
-        ``(z, BRFState(z, u, v, q))``.
-    """
-    _check_input(input_tensor)
-    reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
-    _check_state(state, BRFState, reference)
-    _values(p, (), BRFParameters)
-    return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
+def _feed_forward(kind: str, state: tuple) -> tuple:
+    """A feed-forward state as the core's ``(z, ...)`` (resonators do not keep ``z``)."""
+    return tuple(state) if kind == "alif" else (None, *state)
 
 
 def _recurrent(input_tensor, state, weight, p, dt):
@@ -605,95 +451,83 @@ def _recurrent(input_tensor, state, weight, p, dt):
     return new[0], type(state)(*new)
 
 
-def rf_feed_forward_step(input_tensor: torch.Tensor, state: RFFeedForwardState, p: RFParameters,
-                         dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, RFFeedForwardState]:
-    r"""One step of the paper's vanilla RF neuron (spec 1.2): :math:`b = -|b'|`, no boundary, no refractoriness.
+def _make_steps(kind: str):
+    """``<kind>_feed_forward_step``, ``<kind>_step`` and ``<kind>_feed_forward_integral`` from one template."""
+    desc, params = KINDS[kind], _PARAMETERS_OF[kind]
+    state_type, ff_type = desc.state, desc.feed_forward_state
+    ff_tail = (lambda new: new) if kind == "alif" else (lambda new: new[1:])
 
-    .. math::
+    def feed_forward_step(input_tensor, state, p, dt=DEFAULT_DT):
+        _check_input(input_tensor)
+        _check_state(state, ff_type, input_tensor)
+        _values(p, (), params)
+        new = _update(input_tensor, _feed_forward(kind, state), p, dt)
+        return new[0], ff_type(*ff_tail(new))
 
-        u_t = u_{t-1} + \delta(b u_{t-1} - \omega v_{t-1} + I_t), \quad
-        v_t = v_{t-1} + \delta(\omega u_{t-1} + b v_{t-1}), \quad z_t = H(u_t - \vartheta)
+    def step(input_tensor, state, input_weights, recurrent_weights, p, dt=DEFAULT_DT):
+        _check_input(input_tensor)
+        reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
+        _check_state(state, state_type, reference)
+        _values(p, (), params)
+        return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
 
-    then the reset of ``p.reset`` (none, soft or hard). Computed by :func:`brf_plugins.functional.rf_step`.
-    Returns ``(z, RFFeedForwardState(u, v))``.
-    """
-    _check_input(input_tensor)
-    _check_state(state, RFFeedForwardState, input_tensor)
-    _values(p, (), RFParameters)
-    z, u, v = _update(input_tensor, (None, *state), p, dt)
-    return z, RFFeedForwardState(u, v)
+    def feed_forward_integral(input_tensor, state, p, dt=DEFAULT_DT):
+        _check_sequence(input_tensor)
+        _check_state(state, ff_type, input_tensor[0])
+        values = _values(p, desc.params, params)
+        _check_width(input_tensor, values, desc.params)
+        z, final = sequence(neuron_config(p, dt), values, input_tensor, _feed_forward(kind, state))
+        return z, ff_type(*ff_tail(final))
 
+    fields = ", ".join(ff_type._fields)
+    equation = f"""
 
-def rf_step(input_tensor: torch.Tensor, state: RFState, input_weights: torch.Tensor,
-            recurrent_weights: torch.Tensor, p: RFParameters, dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, RFState]:
-    """Recurrent RF layer step (see :func:`brf_step` for the current). Returns ``(z, RFState(z, u, v))``."""
-    _check_input(input_tensor)
-    reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
-    _check_state(state, RFState, reference)
-    _values(p, (), RFParameters)
-    return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
+    .. math:: {desc.equations}
 
+    with :math:`I_t = g\\,x_t` (``g = input_gain(p, dt)``), computed by :func:`brf_plugins.functional.{kind}_step`
+    (its docstring has the details and variants)."""
+    docs = {
+        feed_forward_step: f"""One step of {desc.title} neurons driven by an input current (``input_tensor``, e.g. an
+    ``nn.Linear``'s output, shape ``(..., neurons)``).{equation}
 
-def bhrf_feed_forward_step(input_tensor: torch.Tensor, state: BHRFFeedForwardState, p: BHRFParameters,
-                           dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, BHRFFeedForwardState]:
-    r"""One step of the balanced harmonic RF neuron (spec 1.4), ``p.variant="code"`` by default:
+    Parameters:
+        input_tensor: the current :math:`x_t`. state: :class:`{ff_type.__name__}` ``({fields})`` of its shape.
+        p: :class:`{params.__name__}` with values (not ranges) in ``{"``, ``".join(desc.params)}``.
+        dt: integration step (default 0.01).
 
-    .. math::
+    Returns:
+        ``(z, {ff_type.__name__}({fields}))``.""",
+        step: f"""One step of a recurrent {desc.title} layer: the current
+    :math:`x_t = W_{{in}} x^{{in}}_t + W_{{rec}} z_{{t-1}}` (one matmul of ``[W_in, W_rec]`` over ``concat(input,
+    z)``, the paper code's operation, so results equal :class:`brf_plugins.network.RecurrentSNN`'s bit for bit),
+    then :func:`{kind}_feed_forward_step`'s update.
 
-        b_t &= \delta\omega^2/2 + |b'| + q_{t-1}, \qquad v_t = v_{t-1} + \delta u_{t-1} \\
-        u_t &= u_{t-1} + \delta I_t - 2\delta b_t u_{t-1} - \delta\omega^2 v_t, \qquad
-        z_t = H(u_t - \vartheta - q_{t-1}), \qquad q_t = \gamma q_{t-1} + z_t
+    Parameters:
+        input_tensor: ``(..., input_size)``. state: :class:`{state_type.__name__}` ``({", ".join(state_type._fields)})``,
+        each ``(..., hidden_size)``. input_weights: ``(hidden_size, input_size)``. recurrent_weights: ``(hidden_size,
+        hidden_size)``. p, dt: as in :func:`{kind}_feed_forward_step`.
 
-    Computed by :func:`brf_plugins.functional.bhrf_step` (which documents the other variants).
-    Returns ``(z, BHRFFeedForwardState(u, v, q))``.
-    """
-    _check_input(input_tensor)
-    _check_state(state, BHRFFeedForwardState, input_tensor)
-    _values(p, (), BHRFParameters)
-    z, u, v, q = _update(input_tensor, (None, *state), p, dt)
-    return z, BHRFFeedForwardState(u, v, q)
-
-
-def bhrf_step(input_tensor: torch.Tensor, state: BHRFState, input_weights: torch.Tensor,
-              recurrent_weights: torch.Tensor, p: BHRFParameters, dt: float = DEFAULT_DT
-              ) -> Tuple[torch.Tensor, BHRFState]:
-    """Recurrent BHRF layer step (see :func:`brf_step` for the current). Returns ``(z, BHRFState(z, u, v, q))``."""
-    _check_input(input_tensor)
-    reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
-    _check_state(state, BHRFState, reference)
-    _values(p, (), BHRFParameters)
-    return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
-
-
-def alif_feed_forward_step(input_tensor: torch.Tensor, state: ALIFFeedForwardState, p: ALIFParameters,
-                           dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, ALIFFeedForwardState]:
-    r"""One step of the paper's adaptive LIF baseline (spec 1.5; time constants in steps, ``dt`` unused):
-
-    .. math::
-
-        a_t &= \rho a_{t-1} + (1-\rho) z_{t-1}, \quad \vartheta_t = \vartheta_0 + \beta a_t, \quad
-        u'_t = \alpha u_{t-1} + (1-\alpha) I_t \\
-        z_t &= H(u'_t - \vartheta_t), \quad u_t = u'_t - z_t\vartheta_t
-
-    with :math:`\alpha = e^{-1/|\tau_m|}`, :math:`\rho = e^{-1/|\tau_a|}`. Computed by
-    :func:`brf_plugins.functional.alif_step`. Returns ``(z, ALIFFeedForwardState(z, u, a))``.
-    """
-    _check_input(input_tensor)
-    _check_state(state, ALIFFeedForwardState, input_tensor)
-    _values(p, (), ALIFParameters)
-    z, u, a = _update(input_tensor, state, p, dt)
-    return z, ALIFFeedForwardState(z, u, a)
+    Returns:
+        ``(z, {state_type.__name__}({", ".join(state_type._fields)}))``.""",
+        feed_forward_integral: f""":func:`{kind}_feed_forward_step` over a time-first ``(T, ..., neurons)`` current
+    in one call of :func:`brf_plugins.neurons.sequence` (where the fast paths plug in). Returns ``(z,
+    final_state)`` with ``z`` of shape ``(T, ..., neurons)``: the same as stepping in a loop.""",
+    }
+    made = {}
+    for function, suffix in ((feed_forward_step, "feed_forward_step"), (step, "step"),
+                             (feed_forward_integral, "feed_forward_integral")):
+        function.__name__ = function.__qualname__ = f"{kind}_{suffix}"
+        function.__module__ = __name__
+        function.__doc__ = docs[function]
+        made[function.__name__] = function
+    return made
 
 
-def alif_step(input_tensor: torch.Tensor, state: ALIFState, input_weights: torch.Tensor,
-              recurrent_weights: torch.Tensor, p: ALIFParameters, dt: float = DEFAULT_DT
-              ) -> Tuple[torch.Tensor, ALIFState]:
-    """Recurrent ALIF layer step (see :func:`brf_step` for the current). Returns ``(z, ALIFState(z, u, a))``."""
-    _check_input(input_tensor)
-    reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
-    _check_state(state, ALIFState, reference)
-    _values(p, (), ALIFParameters)
-    return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
+for _kind in ("brf", "rf", "bhrf", "alif"):
+    _steps = _make_steps(_kind)
+    globals().update(_steps)
+    __all__ += list(_steps)
+del _kind, _steps
 
 
 def li_readout_feed_forward_step(input_tensor: torch.Tensor, state: LIReadoutState, p: LIReadoutParameters,
@@ -733,44 +567,6 @@ def _check_sequence(input_tensor) -> None:
     _check_input(input_tensor)
     if input_tensor.dim() < 2:
         raise ValueError(f"`input_tensor` must be time-first (T, ..., neurons), got shape {tuple(input_tensor.shape)}.")
-
-
-def _integral(kind_params: type, state_type: type, input_tensor, state, p, dt):
-    """A feed-forward layer over a time-first current through :func:`brf_plugins.neurons.sequence` (where the
-    fast paths plug in): the same as stepping the ``*_feed_forward_step`` in a loop."""
-    _check_sequence(input_tensor)
-    _check_state(state, state_type, input_tensor[0])
-    names = _PER_NEURON[kind_params]
-    values = _values(p, names, kind_params)
-    _check_width(input_tensor, values, names)
-    full = tuple(state) if kind_params is ALIFParameters else (None, *state)
-    z, final = sequence(neuron_config(p, dt), values, input_tensor, full)
-    return z, state_type(*(final if kind_params is ALIFParameters else final[1:]))
-
-
-def brf_feed_forward_integral(input_tensor: torch.Tensor, state: BRFFeedForwardState, p: BRFParameters,
-                              dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, BRFFeedForwardState]:
-    """:func:`brf_feed_forward_step` over a time-first ``(T, ..., neurons)`` current. Returns ``(z, final_state)``
-    with ``z`` of shape ``(T, ..., neurons)``: the same as stepping in a loop."""
-    return _integral(BRFParameters, BRFFeedForwardState, input_tensor, state, p, dt)
-
-
-def rf_feed_forward_integral(input_tensor: torch.Tensor, state: RFFeedForwardState, p: RFParameters,
-                             dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, RFFeedForwardState]:
-    """:func:`rf_feed_forward_step` over a time-first current."""
-    return _integral(RFParameters, RFFeedForwardState, input_tensor, state, p, dt)
-
-
-def bhrf_feed_forward_integral(input_tensor: torch.Tensor, state: BHRFFeedForwardState, p: BHRFParameters,
-                               dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, BHRFFeedForwardState]:
-    """:func:`bhrf_feed_forward_step` over a time-first current."""
-    return _integral(BHRFParameters, BHRFFeedForwardState, input_tensor, state, p, dt)
-
-
-def alif_feed_forward_integral(input_tensor: torch.Tensor, state: ALIFFeedForwardState, p: ALIFParameters,
-                               dt: float = DEFAULT_DT) -> Tuple[torch.Tensor, ALIFFeedForwardState]:
-    """:func:`alif_feed_forward_step` over a time-first current."""
-    return _integral(ALIFParameters, ALIFFeedForwardState, input_tensor, state, p, dt)
 
 
 def _check_choices(p) -> None:

@@ -26,6 +26,11 @@ Differences from Norse's LIF modules, all deliberate:
   initialisation and learning rate. ``input_gain=1.0`` gives the paper's equations verbatim.
 * the recurrent current is one matmul over ``concat(x, z)``, as in the paper (bit-identical to the core).
 
+Every class takes ``(p, **kwargs)`` after its sizes, as Norse's own do; the keywords are ``dt``,
+``learn_<parameter>`` (e.g. ``learn_omega=False`` keeps ``omega`` a buffer), ``generator``, ``record_states``
+(sequence modules) and ``input_weights``, ``recurrent_weights``, ``autapses`` (recurrent ones). The sixteen
+neuron classes are made from one description per neuron kind (:data:`brf_plugins.neurons.KINDS`).
+
 Example:
     >>> import torch
     >>> import norse.torch as norse
@@ -48,11 +53,10 @@ from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell,
 
 from brf_plugins._checks import check_dt, check_positive_int
 from brf_plugins.init import xavier_uniform_
+from brf_plugins.neurons import KINDS
 
 from . import functional as nf
-from .functional import (ALIFFeedForwardState, ALIFParameters, ALIFState, BHRFFeedForwardState, BHRFParameters,
-                         BHRFState, BRFFeedForwardState, BRFParameters, BRFState, LIReadoutParameters, LIReadoutState,
-                         RFFeedForwardState, RFParameters, RFState)
+from .functional import LIReadoutParameters, LIReadoutState
 
 __all__ = [
     "BRFCell", "BRFRecurrentCell", "BRF", "BRFRecurrent",
@@ -66,24 +70,20 @@ __all__ = [
 class _Kind(NamedTuple):
     """Everything that differs between neuron models."""
 
+    name: str
     params: type
     names: tuple                 # per-neuron parameters registered on the module
     ff_state: type
     state: type
     ff_step: Callable
     step: Callable
-    recurrent_kernel: Callable   # (input, state, [W_in, W_rec], p, dt) without argument checks
     integral: Callable           # feed-forward whole sequence
 
 
-_BRF = _Kind(BRFParameters, ("omega", "b_offset"), BRFFeedForwardState, BRFState, nf.brf_feed_forward_step,
-             nf.brf_step, nf._recurrent, nf.brf_feed_forward_integral)
-_RF = _Kind(RFParameters, ("omega", "b_offset"), RFFeedForwardState, RFState, nf.rf_feed_forward_step,
-            nf.rf_step, nf._recurrent, nf.rf_feed_forward_integral)
-_BHRF = _Kind(BHRFParameters, ("omega", "b_offset"), BHRFFeedForwardState, BHRFState, nf.bhrf_feed_forward_step,
-              nf.bhrf_step, nf._recurrent, nf.bhrf_feed_forward_integral)
-_ALIF = _Kind(ALIFParameters, ("tau_mem", "tau_adp"), ALIFFeedForwardState, ALIFState, nf.alif_feed_forward_step,
-              nf.alif_step, nf._recurrent, nf.alif_feed_forward_integral)
+_KINDS = {name: _Kind(name, nf._PARAMETERS_OF[name], KINDS[name].params, KINDS[name].feed_forward_state,
+                      KINDS[name].state, getattr(nf, f"{name}_feed_forward_step"), getattr(nf, f"{name}_step"),
+                      getattr(nf, f"{name}_feed_forward_integral"))
+          for name in ("brf", "rf", "bhrf", "alif")}
 
 
 def _as_parameters(p, kind: _Kind, owner: str):
@@ -113,6 +113,18 @@ class _NeuronMixin:
     @p.setter
     def p(self, value):
         self._static_p = value
+
+    @classmethod
+    def _learn_flags(cls, kwargs: dict) -> Dict[str, bool]:
+        """``learn_<parameter>`` keywords -> ``{parameter: flag}``; any other keyword is an error naming the
+        class and its accepted keywords."""
+        learn = {name: bool(kwargs.pop(f"learn_{name}", True)) for name in cls._kind.names}
+        if kwargs:
+            accepted = ", ".join(f"learn_{n}" for n in cls._kind.names)
+            raise TypeError(f"{cls.__name__} got unexpected keyword argument(s) {', '.join(sorted(kwargs))}; "
+                            f"it takes p={cls._kind.params.__name__}(...) for the neuron parameters, and "
+                            f"{cls._keywords}, {accepted}, generator.")
+        return learn
 
     def _setup_neuron(self, size: Optional[int], learn: Dict[str, bool], generator) -> None:
         p = self._static_p
@@ -155,8 +167,11 @@ def _ff_size(hidden_size, p):
 
 
 class _FeedForwardCell(_NeuronMixin, SNNCell):
+    _keywords = "dt"
+
     def __init__(self, hidden_size: Optional[int] = None, p=None, *, dt: float = nf.DEFAULT_DT,
-                 generator: Optional[torch.Generator] = None, **learn):
+                 generator: Optional[torch.Generator] = None, **kwargs):
+        learn = self._learn_flags(kwargs)
         hidden_size, p = _ff_size(hidden_size, p)
         super().__init__(activation=self._kind.ff_step, state_fallback=self.initial_state,
                          p=_as_parameters(p, self._kind, type(self).__name__), dt=check_dt(dt))
@@ -178,8 +193,11 @@ class _FeedForwardCell(_NeuronMixin, SNNCell):
 
 
 class _Sequence(_NeuronMixin, SNN):
+    _keywords = "dt, record_states"
+
     def __init__(self, hidden_size: Optional[int] = None, p=None, *, dt: float = nf.DEFAULT_DT,
-                 record_states: bool = False, generator: Optional[torch.Generator] = None, **learn):
+                 record_states: bool = False, generator: Optional[torch.Generator] = None, **kwargs):
+        learn = self._learn_flags(kwargs)
         hidden_size, p = _ff_size(hidden_size, p)
         super().__init__(activation=self._kind.ff_step, state_fallback=self.initial_state,
                          p=_as_parameters(p, self._kind, type(self).__name__), dt=check_dt(dt),
@@ -224,9 +242,12 @@ def _default_weights(input_size: int, hidden_size: int, input_weights, recurrent
 
 
 class _RecurrentCell(_NeuronMixin, SNNRecurrentCell):
+    _keywords = "input_weights, recurrent_weights, autapses, dt"
+
     def __init__(self, input_size: int, hidden_size: int, p=None, *, input_weights: Optional[torch.Tensor] = None,
                  recurrent_weights: Optional[torch.Tensor] = None, autapses: bool = False,
-                 dt: float = nf.DEFAULT_DT, generator: Optional[torch.Generator] = None, **learn):
+                 dt: float = nf.DEFAULT_DT, generator: Optional[torch.Generator] = None, **kwargs):
+        learn = self._learn_flags(kwargs)
         input_size = check_positive_int("input_size", input_size)
         hidden_size = check_positive_int("hidden_size", hidden_size)
         input_weights, recurrent_weights = _default_weights(input_size, hidden_size, input_weights,
@@ -254,10 +275,13 @@ class _RecurrentCell(_NeuronMixin, SNNRecurrentCell):
 
 
 class _Recurrent(_NeuronMixin, SNNRecurrent):
+    _keywords = "input_weights, recurrent_weights, autapses, dt, record_states"
+
     def __init__(self, input_size: int, hidden_size: int, p=None, *, input_weights: Optional[torch.Tensor] = None,
                  recurrent_weights: Optional[torch.Tensor] = None, autapses: bool = False,
                  dt: float = nf.DEFAULT_DT, record_states: bool = False, generator: Optional[torch.Generator] = None,
-                 **learn):
+                 **kwargs):
+        learn = self._learn_flags(kwargs)
         input_size = check_positive_int("input_size", input_size)
         hidden_size = check_positive_int("hidden_size", hidden_size)
         input_weights, recurrent_weights = _default_weights(input_size, hidden_size, input_weights,
@@ -286,7 +310,7 @@ class _Recurrent(_NeuronMixin, SNNRecurrent):
         outputs, states = [z], [state]
         weight = nf.concat_weights(self.input_weights, self.recurrent_weights)
         for x in input_tensor[1:]:
-            z, state = self._kind.recurrent_kernel(x, state, weight, p, dt)
+            z, state = nf._recurrent(x, state, weight, p, dt)
             outputs.append(z)
             if self.record_states:
                 states.append(state)
@@ -297,17 +321,23 @@ class _Recurrent(_NeuronMixin, SNNRecurrent):
                 f"autapses={self.autapses}, {self._neuron_repr()}, record_states={self.record_states}")
 
 
-def _resonator_learn(learn_omega: bool, learn_b_offset: bool) -> dict:
-    return dict(omega=bool(learn_omega), b_offset=bool(learn_b_offset))
-
-
-def _alif_learn(learn_tau_mem: bool, learn_tau_adp: bool) -> dict:
-    return dict(tau_mem=bool(learn_tau_mem), tau_adp=bool(learn_tau_adp))
-
-
 # ------------------------------------------------------------------------------------------------------------------
-# BRF
+# The neuron classes, from one description per kind
 # ------------------------------------------------------------------------------------------------------------------
+
+_SHAPES = {
+    # suffix: (base, what it is, example input, example call)
+    "Cell": (_FeedForwardCell, "neurons driven by an input current, one step (no recurrence, no time): "
+             ":func:`norse_ext.functional.{kind}_feed_forward_step`", "torch.rand(8, 16)", "{cls}(16)"),
+    "": (_Sequence, "neurons over time-first sequences ``(T, B, h)`` of input currents, in one call of "
+         ":func:`norse_ext.functional.{kind}_feed_forward_integral` (the fast paths); with ``record_states=True``, "
+         "Norse's step loop keeping every state", "torch.rand(100, 8, 16)", "{cls}(16)"),
+    "RecurrentCell": (_RecurrentCell, "a recurrent layer, one step: :math:`x_t = W_{{in}} x^{{in}}_t + W_{{rec}} "
+                      "z_{{t-1}}` (one matmul over the concatenation), then :func:`norse_ext.functional.{kind}_step`; "
+                      "where you had Norse's ``LIFRecurrentCell``", "torch.rand(8, 4)", "{cls}(4, 32)"),
+    "Recurrent": (_Recurrent, "a recurrent layer over time-first sequences ``(T, B, m)``", "torch.rand(100, 8, 4)",
+                  "{cls}(4, 32)"),
+}
 
 _CELL_ARGS = """
     Parameters:
@@ -315,7 +345,7 @@ _CELL_ARGS = """
             omitted when ``p`` holds numbers (one shared learnable value) or tensors.
         p: the neuron parameters (defaults: the paper's).
         dt: integration step (default 0.01, the paper's; not Norse's 0.001).
-        learn_*: make that per-neuron parameter an ``nn.Parameter`` (default) or a buffer.
+        learn_{names}: make that per-neuron parameter an ``nn.Parameter`` (default) or a buffer.
         generator: random generator for drawing per-neuron values.
 """
 
@@ -327,369 +357,47 @@ _RECURRENT_ARGS = """
             ``randn * sqrt(2 / hidden_size)``.
         autapses: keep self-connections (default False, as Norse; the paper's network has them).
         dt: integration step (default 0.01, the paper's; not Norse's 0.001).
-        learn_*: make that per-neuron parameter an ``nn.Parameter`` (default) or a buffer.
+        learn_{names}: make that per-neuron parameter an ``nn.Parameter`` (default) or a buffer.
         generator: random generator for the per-neuron values (and the default weights).
 """
 
 
-class BRFCell(_FeedForwardCell):
-    __doc__ = r"""Balanced resonate-and-fire neurons driven by an input current, one step (no recurrence, no time).
+def _make_class(kind: _Kind, suffix: str) -> type:
+    base, what, example_input, call = _SHAPES[suffix]
+    name = f"{kind.name.upper()}{suffix}"
+    state = kind.state if "Recurrent" in suffix else kind.ff_state
+    args = (_RECURRENT_ARGS if "Recurrent" in suffix else _CELL_ARGS).format(names=" / learn_".join(kind.names))
+    if suffix in ("", "Recurrent"):
+        args += "        record_states: return the states of all steps, stacked over time.\n"
+    doc = f"""{KINDS[kind.name].title.capitalize()}: {what.format(kind=kind.name)}.
 
-    Computes :func:`norse_ext.functional.brf_feed_forward_step`:
-    :math:`b_t = p(\omega) - |b'| - q_{t-1}`, :math:`U_t = U_{t-1} + \delta((b_t + i\omega)U_{t-1} + g x_t)`,
-    :math:`z_t = H(\mathrm{Re}\,U_t - \vartheta - q_{t-1})`, :math:`q_t = \gamma q_{t-1} + z_t`.
+    .. math:: {KINDS[kind.name].equations}
 
-    Example:
-        >>> import torch
-        >>> from norse_ext import BRFCell
-        >>> cell = BRFCell(16)
-        >>> z, state = cell(torch.rand(8, 16))
-        >>> z, state = cell(torch.rand(8, 16), state)
-        >>> [name for name, _ in cell.named_parameters()]
-        ['omega', 'b_offset']
-    """ + _CELL_ARGS
-    _kind = _BRF
-
-    def __init__(self, hidden_size: Optional[int] = None, p: BRFParameters = BRFParameters(), *,
-                 dt: float = nf.DEFAULT_DT, learn_omega: bool = True, learn_b_offset: bool = True,
-                 generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=dt, generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class BRF(_Sequence):
-    __doc__ = r"""A :class:`BRFCell` over time-first sequences ``(T, B, h)`` of input currents.
-
-    Runs :func:`norse_ext.functional.brf_feed_forward_integral` (:func:`brf_plugins.sequence.brf_sequence`, where
-    fused kernels plug in); with ``record_states=True``, Norse's step loop with every state kept.
+    Returns ``(z, {state.__name__}({", ".join(state._fields)}))``{" (the last step's)" if suffix in ("", "Recurrent")
+                                                                  else ""}; ``state=None`` starts from zeros.
 
     Example:
         >>> import torch
-        >>> from norse_ext import BRF
-        >>> z, state = BRF(16)(torch.rand(100, 8, 16))
-        >>> z.shape, state.u.shape
-        (torch.Size([100, 8, 16]), torch.Size([8, 16]))
-    """ + _CELL_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
-    _kind = _BRF
-
-    def __init__(self, hidden_size: Optional[int] = None, p: BRFParameters = BRFParameters(), *,
-                 dt: float = nf.DEFAULT_DT, record_states: bool = False, learn_omega: bool = True,
-                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=dt, record_states=record_states, generator=generator,
-                         **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class BRFRecurrentCell(_RecurrentCell):
-    __doc__ = r"""A recurrent layer of BRF neurons, one step: drop-in for Norse's ``LIFRecurrentCell``.
-
-    Current :math:`x_t = W_{in} x^{in}_t + W_{rec} z_{t-1}` (one matmul over the concatenation), then the BRF
-    update of :func:`norse_ext.functional.brf_step`.
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import BRFRecurrentCell
-        >>> cell = BRFRecurrentCell(4, 32)
-        >>> state = None
-        >>> for x in torch.rand(20, 8, 4):
-        ...     z, state = cell(x, state)
-        >>> z.shape, type(state).__name__
-        (torch.Size([8, 32]), 'BRFState')
-    """ + _RECURRENT_ARGS
-    _kind = _BRF
-
-    def __init__(self, input_size: int, hidden_size: int, p: BRFParameters = BRFParameters(), *,
-                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
-                 autapses: bool = False, dt: float = nf.DEFAULT_DT, learn_omega: bool = True,
-                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
-                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, generator=generator,
-                         **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class BRFRecurrent(_Recurrent):
-    __doc__ = r"""A :class:`BRFRecurrentCell` over time-first sequences ``(T, B, m)``.
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import BRFRecurrent
-        >>> z, state = BRFRecurrent(4, 32)(torch.rand(100, 8, 4))
-        >>> z.shape
-        torch.Size([100, 8, 32])
-    """ + _RECURRENT_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
-    _kind = _BRF
-
-    def __init__(self, input_size: int, hidden_size: int, p: BRFParameters = BRFParameters(), *,
-                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
-                 autapses: bool = False, dt: float = nf.DEFAULT_DT, record_states: bool = False,
-                 learn_omega: bool = True, learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
-                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, record_states=record_states,
-                         generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# RF
-# ------------------------------------------------------------------------------------------------------------------
-
-
-class RFCell(_FeedForwardCell):
-    __doc__ = r"""Vanilla resonate-and-fire neurons (the paper's "RF" rows), one step.
-
-    :math:`U_t = U_{t-1} + \delta((-|b'| + i\omega)U_{t-1} + g x_t)`, :math:`z_t = H(\mathrm{Re}\,U_t - \vartheta)`,
-    then ``p.reset`` (``"none"`` as released, ``"soft"``, ``"hard"``); see
-    :func:`norse_ext.functional.rf_feed_forward_step`.
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import RFCell, RFParameters
-        >>> z, state = RFCell(16, RFParameters(reset="soft"))(torch.rand(8, 16))
-        >>> type(state).__name__
-        'RFFeedForwardState'
-    """ + _CELL_ARGS
-    _kind = _RF
-
-    def __init__(self, hidden_size: Optional[int] = None, p: RFParameters = RFParameters(), *,
-                 dt: float = nf.DEFAULT_DT, learn_omega: bool = True, learn_b_offset: bool = True,
-                 generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=dt, generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class RF(_Sequence):
-    __doc__ = r"""An :class:`RFCell` over time-first sequences (:func:`brf_plugins.sequence.rf_sequence`).
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import RF
-        >>> z, state = RF(16)(torch.rand(100, 8, 16))
-        >>> z.shape
-        torch.Size([100, 8, 16])
-    """ + _CELL_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
-    _kind = _RF
-
-    def __init__(self, hidden_size: Optional[int] = None, p: RFParameters = RFParameters(), *,
-                 dt: float = nf.DEFAULT_DT, record_states: bool = False, learn_omega: bool = True,
-                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=dt, record_states=record_states, generator=generator,
-                         **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class RFRecurrentCell(_RecurrentCell):
-    __doc__ = r"""A recurrent layer of vanilla RF neurons, one step (:func:`norse_ext.functional.rf_step`).
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import RFRecurrentCell
-        >>> z, state = RFRecurrentCell(4, 32)(torch.rand(8, 4))
-        >>> type(state).__name__
-        'RFState'
-    """ + _RECURRENT_ARGS
-    _kind = _RF
-
-    def __init__(self, input_size: int, hidden_size: int, p: RFParameters = RFParameters(), *,
-                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
-                 autapses: bool = False, dt: float = nf.DEFAULT_DT, learn_omega: bool = True,
-                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
-                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, generator=generator,
-                         **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class RFRecurrent(_Recurrent):
-    __doc__ = r"""An :class:`RFRecurrentCell` over time-first sequences ``(T, B, m)``.
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import RFRecurrent
-        >>> z, state = RFRecurrent(4, 32)(torch.rand(100, 8, 4))
-        >>> z.shape
-        torch.Size([100, 8, 32])
-    """ + _RECURRENT_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
-    _kind = _RF
-
-    def __init__(self, input_size: int, hidden_size: int, p: RFParameters = RFParameters(), *,
-                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
-                 autapses: bool = False, dt: float = nf.DEFAULT_DT, record_states: bool = False,
-                 learn_omega: bool = True, learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
-                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, record_states=record_states,
-                         generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# BHRF
-# ------------------------------------------------------------------------------------------------------------------
-
-
-class BHRFCell(_FeedForwardCell):
-    __doc__ = r"""Balanced harmonic resonate-and-fire neurons, one step
-    (:func:`norse_ext.functional.bhrf_feed_forward_step`; ``p.variant`` picks the integrator).
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import BHRFCell
-        >>> z, state = BHRFCell(16)(torch.rand(8, 16))
-        >>> type(state).__name__
-        'BHRFFeedForwardState'
-    """ + _CELL_ARGS
-    _kind = _BHRF
-
-    def __init__(self, hidden_size: Optional[int] = None, p: BHRFParameters = BHRFParameters(), *,
-                 dt: float = nf.DEFAULT_DT, learn_omega: bool = True, learn_b_offset: bool = True,
-                 generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=dt, generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class BHRF(_Sequence):
-    __doc__ = r"""A :class:`BHRFCell` over time-first sequences (:func:`brf_plugins.sequence.bhrf_sequence`).
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import BHRF
-        >>> z, state = BHRF(16)(torch.rand(100, 8, 16))
-        >>> z.shape
-        torch.Size([100, 8, 16])
-    """ + _CELL_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
-    _kind = _BHRF
-
-    def __init__(self, hidden_size: Optional[int] = None, p: BHRFParameters = BHRFParameters(), *,
-                 dt: float = nf.DEFAULT_DT, record_states: bool = False, learn_omega: bool = True,
-                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=dt, record_states=record_states, generator=generator,
-                         **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class BHRFRecurrentCell(_RecurrentCell):
-    __doc__ = r"""A recurrent layer of BHRF neurons, one step (:func:`norse_ext.functional.bhrf_step`).
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import BHRFRecurrentCell
-        >>> z, state = BHRFRecurrentCell(4, 32)(torch.rand(8, 4))
-        >>> type(state).__name__
-        'BHRFState'
-    """ + _RECURRENT_ARGS
-    _kind = _BHRF
-
-    def __init__(self, input_size: int, hidden_size: int, p: BHRFParameters = BHRFParameters(), *,
-                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
-                 autapses: bool = False, dt: float = nf.DEFAULT_DT, learn_omega: bool = True,
-                 learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
-                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, generator=generator,
-                         **_resonator_learn(learn_omega, learn_b_offset))
-
-
-class BHRFRecurrent(_Recurrent):
-    __doc__ = r"""A :class:`BHRFRecurrentCell` over time-first sequences ``(T, B, m)``.
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import BHRFRecurrent
-        >>> z, state = BHRFRecurrent(4, 32)(torch.rand(100, 8, 4))
-        >>> z.shape
-        torch.Size([100, 8, 32])
-    """ + _RECURRENT_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
-    _kind = _BHRF
-
-    def __init__(self, input_size: int, hidden_size: int, p: BHRFParameters = BHRFParameters(), *,
-                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
-                 autapses: bool = False, dt: float = nf.DEFAULT_DT, record_states: bool = False,
-                 learn_omega: bool = True, learn_b_offset: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
-                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, record_states=record_states,
-                         generator=generator, **_resonator_learn(learn_omega, learn_b_offset))
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# ALIF (the paper's baseline)
-# ------------------------------------------------------------------------------------------------------------------
-
-
-class ALIFCell(_FeedForwardCell):
-    __doc__ = r"""The paper's adaptive LIF baseline, one step (:func:`norse_ext.functional.alif_feed_forward_step`;
-    time constants in steps, ``dt`` unused by the update).
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import ALIFCell
-        >>> z, state = ALIFCell(16)(torch.rand(8, 16))
-        >>> [name for name, _ in ALIFCell(16).named_parameters()]
-        ['tau_mem', 'tau_adp']
-    """ + _CELL_ARGS
-    _kind = _ALIF
-
-    def __init__(self, hidden_size: Optional[int] = None, p: ALIFParameters = ALIFParameters(), *,
-                 dt: float = nf.DEFAULT_DT, learn_tau_mem: bool = True, learn_tau_adp: bool = True,
-                 generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=dt, generator=generator, **_alif_learn(learn_tau_mem, learn_tau_adp))
-
-
-class ALIF(_Sequence):
-    __doc__ = r"""An :class:`ALIFCell` over time-first sequences.
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import ALIF
-        >>> z, state = ALIF(16)(torch.rand(100, 8, 16))
-        >>> z.shape
-        torch.Size([100, 8, 16])
-    """ + _CELL_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
-    _kind = _ALIF
-
-    def __init__(self, hidden_size: Optional[int] = None, p: ALIFParameters = ALIFParameters(), *,
-                 dt: float = nf.DEFAULT_DT, record_states: bool = False, learn_tau_mem: bool = True,
-                 learn_tau_adp: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=dt, record_states=record_states, generator=generator,
-                         **_alif_learn(learn_tau_mem, learn_tau_adp))
-
-
-class ALIFRecurrentCell(_RecurrentCell):
-    __doc__ = r"""A recurrent layer of the paper's ALIF neurons, one step (:func:`norse_ext.functional.alif_step`).
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import ALIFRecurrentCell
-        >>> z, state = ALIFRecurrentCell(4, 32)(torch.rand(8, 4))
-        >>> type(state).__name__
-        'ALIFState'
-    """ + _RECURRENT_ARGS
-    _kind = _ALIF
-
-    def __init__(self, input_size: int, hidden_size: int, p: ALIFParameters = ALIFParameters(), *,
-                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
-                 autapses: bool = False, dt: float = nf.DEFAULT_DT, learn_tau_mem: bool = True,
-                 learn_tau_adp: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
-                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, generator=generator,
-                         **_alif_learn(learn_tau_mem, learn_tau_adp))
-
-
-class ALIFRecurrent(_Recurrent):
-    __doc__ = r"""An :class:`ALIFRecurrentCell` over time-first sequences ``(T, B, m)``.
-
-    Example:
-        >>> import torch
-        >>> from norse_ext import ALIFRecurrent
-        >>> z, state = ALIFRecurrent(4, 32)(torch.rand(100, 8, 4))
-        >>> z.shape
-        torch.Size([100, 8, 32])
-    """ + _RECURRENT_ARGS + "        record_states: return the states of all steps, stacked over time.\n"
-    _kind = _ALIF
-
-    def __init__(self, input_size: int, hidden_size: int, p: ALIFParameters = ALIFParameters(), *,
-                 input_weights: Optional[torch.Tensor] = None, recurrent_weights: Optional[torch.Tensor] = None,
-                 autapses: bool = False, dt: float = nf.DEFAULT_DT, record_states: bool = False,
-                 learn_tau_mem: bool = True, learn_tau_adp: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(input_size, hidden_size, p, input_weights=input_weights,
-                         recurrent_weights=recurrent_weights, autapses=autapses, dt=dt, record_states=record_states,
-                         generator=generator, **_alif_learn(learn_tau_mem, learn_tau_adp))
+        >>> from norse_ext import {name}
+        >>> z, state = {call.format(cls=name)}({example_input})
+        >>> type(state).__name__, [n for n, _ in {call.format(cls=name)}.named_parameters()][-2:]
+        ('{state.__name__}', {list(kind.names)!r})
+    """ + args
+    return type(name, (base,), {"_kind": kind, "__doc__": doc, "__module__": __name__, "__qualname__": name})
+
+
+for _kind in _KINDS.values():
+    for _suffix in _SHAPES:
+        globals()[f"{_kind.name.upper()}{_suffix}"] = _make_class(_kind, _suffix)
+del _kind, _suffix
 
 
 # ------------------------------------------------------------------------------------------------------------------
 # The paper's LI readout
 # ------------------------------------------------------------------------------------------------------------------
 
-_LI = _Kind(LIReadoutParameters, ("tau_mem",), LIReadoutState, LIReadoutState, nf.li_readout_feed_forward_step,
-            None, None, None)
+_LI = _Kind("li", LIReadoutParameters, ("tau_mem",), LIReadoutState, LIReadoutState,
+            nf.li_readout_feed_forward_step, None, None)
 
 
 class LIReadoutCell(_FeedForwardCell):
@@ -716,7 +424,7 @@ class LIReadoutCell(_FeedForwardCell):
 
     def __init__(self, hidden_size: Optional[int] = None, p: LIReadoutParameters = LIReadoutParameters(), *,
                  learn_tau: bool = True, generator: Optional[torch.Generator] = None):
-        super().__init__(hidden_size, p, dt=1.0, generator=generator, tau_mem=bool(learn_tau))
+        super().__init__(hidden_size, p, dt=1.0, generator=generator, learn_tau_mem=bool(learn_tau))
 
     def extra_repr(self) -> str:
         return f"hidden_size={self.hidden_size}, tau_mem: {tuple(self.tau_mem.shape)}"

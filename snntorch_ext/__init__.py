@@ -24,15 +24,18 @@ Example (snnTorch's tutorial network with ``snn.Leaky`` swapped for ``BRF``; not
     torch.Size([32, 10])
 
 The full state of a BRF is ``(u, v, q)``; pass it explicitly as ``spk, u, v, q = brf(cur, u, v, q)`` or packed
-as ``spk, state = brf(cur, state)`` (a :class:`BRFState`).
+as ``spk, state = brf(cur, state)`` (a :class:`BRFFeedForwardState`; recurrent neurons pack ``(z, u, v, q)`` in a
+:class:`BRFState`, the package's state types, shared with the core and Norse).
 """
 
 from . import surrogate, utils
 from ._base import StatefulNeuron
 from .network import AUTHORS_KEYS, PaperNetwork, build_paper_network, from_authors_checkpoint
-from .neurons import (ALIF, BHRF, BRF, LI, RF, RF_RESET_MECHANISMS, ALIFState, BHRFState, BRFState, LIState,
-                      RFState)
-from .recurrent import RALIF, RBHRF, RBRF, RRF, RBHRFState, RBRFState, RRFState
+from brf_plugins.functional import ALIFState, BHRFState, BRFState, RFState
+from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, RFFeedForwardState
+
+from .neurons import ALIF, BHRF, BRF, LI, RF, RF_RESET_MECHANISMS, LIState
+from .recurrent import RALIF, RBHRF, RBRF, RRF
 from .surrogate import double_gaussian, multi_gaussian
 from .utils import install_reset_hook, reset, uninstall_reset_hook
 
@@ -42,4 +45,4 @@ __all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RBRF", "RRF", "RBHRF", "RALIF", "
            "RF_RESET_MECHANISMS", "surrogate", "double_gaussian", "multi_gaussian", "utils", "reset",
            "install_reset_hook", "uninstall_reset_hook", "PaperNetwork", "build_paper_network",
            "from_authors_checkpoint", "AUTHORS_KEYS", "BRFState", "RFState", "BHRFState", "ALIFState", "LIState",
-           "RBRFState", "RRFState", "RBHRFState"]
+           "BRFFeedForwardState", "RFFeedForwardState", "BHRFFeedForwardState"]

@@ -8,7 +8,7 @@ snnTorch's conventions (``snntorch/_neurons/leaky.py``, ``synaptic.py``, ``rleak
   (each neuron's docstring lists its states):
 
   - all states, as ``spk, syn, mem = synaptic(cur, syn, mem)``: ``spk, u, v, q = brf(cur, u, v, q)``;
-  - packed, one tuple (the neuron's ``State`` NamedTuple, e.g. :class:`~snntorch_ext.BRFState`):
+  - packed, one tuple (the neuron's ``State`` NamedTuple, e.g. :class:`~snntorch_ext.BRFFeedForwardState`):
     ``spk, state = brf(cur, state)``;
   - membrane only, as ``spk, mem = leaky(cur, mem)``: ``spk, mem = brf(cur, mem)`` where ``mem`` is the real
     membrane ``u`` (the part compared with the threshold) and the rest of the state (``v``, ``q``) stays inside
@@ -241,6 +241,36 @@ class StatefulNeuron(SpikingNeuron):
                           self._core_state(states))
         spk = self._graded(new[0])
         return spk, self._module_states(new, spk)
+
+    def forward(self, input_: torch.Tensor, *states, **named):
+        """One step: ``input_`` (the current, ``(batch, num_neurons)``), then the state in :attr:`state_names`
+        order (by position or name, any omitted as zeros/the stored state) or packed in one ``State`` tuple.
+        Returns the spikes, then the state in the form it was passed (see the class docstring)."""
+        return self._forward(input_, self._given(states, named))
+
+    def forward_sequence(self, input_: torch.Tensor, *states, **named):
+        """A whole time-first sequence of currents ``(T, batch, num_neurons)``, from the state as in
+        :meth:`forward` (without one: the state kept in the module, zeros on the first call and after
+        ``reset_mem()``). Feed-forward neurons run one :func:`brf_plugins.neurons.sequence` call (where the fast
+        paths plug in); the same results as calling the neuron T times. Returns the spikes of every step
+        ``(T, batch, num_neurons)`` then the final state, or the spikes alone with ``init_hidden=True`` and
+        ``output=False``."""
+        return self._core_sequence(input_, self._given(states, named))
+
+    def _given(self, states: tuple, named: dict) -> tuple:
+        names = self.state_names
+        if len(states) > len(names):
+            raise TypeError(f"{type(self).__name__} takes the current and at most {len(names)} states "
+                            f"({', '.join(names)}), got {len(states)} states.")
+        given = list(states) + [None] * (len(names) - len(states))
+        for key, value in named.items():
+            if key not in names:
+                raise TypeError(f"{type(self).__name__}.forward() got an unexpected keyword argument {key!r}; its "
+                                f"states are {', '.join(names)}.")
+            if given[names.index(key)] is not None:
+                raise TypeError(f"{type(self).__name__}.forward() got state {key!r} twice.")
+            given[names.index(key)] = value
+        return tuple(given)
 
     def _forward(self, input_: torch.Tensor, given: tuple):
         given, style = self._calling_style(given)

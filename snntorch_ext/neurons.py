@@ -43,44 +43,13 @@ import torch
 
 from brf_plugins import functional as F
 from brf_plugins._checks import check_dt, check_finite_float
-from brf_plugins.neurons import NeuronConfig, neuron_step, sequence
+from brf_plugins.functional import ALIFState
+from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig, RFFeedForwardState
 from brf_plugins.init import Init, b_offset_parameter, default_input_gain, omega_parameter
 
 from ._base import StatefulNeuron, check_bool, tau_parameter
 
-__all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RF_RESET_MECHANISMS", "BRFState", "RFState", "BHRFState",
-           "ALIFState", "LIState"]
-
-
-class BRFState(NamedTuple):
-    """State of :class:`BRF`: real and imaginary membrane ``u``, ``v`` and the refractory variable ``q``."""
-
-    u: torch.Tensor
-    v: torch.Tensor
-    q: torch.Tensor
-
-
-class RFState(NamedTuple):
-    """State of :class:`RF`: real and imaginary membrane ``u``, ``v``."""
-
-    u: torch.Tensor
-    v: torch.Tensor
-
-
-class BHRFState(NamedTuple):
-    """State of :class:`BHRF`: velocity ``u`` (it spikes), position ``v``, refractory variable ``q``."""
-
-    u: torch.Tensor
-    v: torch.Tensor
-    q: torch.Tensor
-
-
-class ALIFState(NamedTuple):
-    """State of :class:`ALIF`: previous spikes ``spk``, membrane ``u``, adaptation ``a``."""
-
-    spk: torch.Tensor
-    u: torch.Tensor
-    a: torch.Tensor
+__all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RF_RESET_MECHANISMS", "LIState"]
 
 
 class LIState(NamedTuple):
@@ -173,7 +142,7 @@ class BRF(_Resonator):
 
     * ``spk, u, v, q = brf(cur, u, v, q)``: every state explicit (like ``snn.Synaptic``); ``brf(cur)`` returns
       the same four tensors;
-    * ``spk, state = brf(cur, state)``: packed in a :class:`BRFState` NamedTuple (``state = brf.reset_mem()``);
+    * ``spk, state = brf(cur, state)``: packed in a :class:`~brf_plugins.neurons.BRFFeedForwardState` NamedTuple (``state = brf.reset_mem()``);
     * ``spk, mem = brf(cur, mem)``: ``snn.Leaky``'s call, ``mem`` being ``u``; ``v`` and ``q`` stay inside the
       module (as ``snn.Leaky`` keeps ``self.mem``) and ``mem = brf.init_leaky()`` clears them for a new sample.
 
@@ -198,7 +167,7 @@ class BRF(_Resonator):
 
     state_names = ("u", "v", "q")
     mem_style = ("u",)
-    State = BRFState
+    State = BRFFeedForwardState
     reset_choices = ("none",)
     reset_help = _RESONATOR_RESET_HELP.format(name="BRF")
 
@@ -214,22 +183,6 @@ class BRF(_Resonator):
     def neuron_config(self) -> NeuronConfig:
         return NeuronConfig("brf", dt=self.dt, theta=self._theta(), gamma=self.gamma, spike_fn=self._spike_fn(),
                             input_gain=self.input_gain, **self.ablation)
-
-    def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None,
-                q: Optional[torch.Tensor] = None):
-        return self._forward(input_, (u, v, q))
-
-    def forward_sequence(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None,
-                         v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
-        """A whole time-first sequence of currents ``(T, batch, num_neurons)`` through
-        :func:`brf_plugins.sequence.brf_sequence` (the place fused kernels plug in).
-
-        Same results as calling the neuron T times, so without states it continues from the state kept in the
-        module (zeros on the first call and after ``reset_mem()``). Returns ``spk_rec, u, v, q`` (spikes ``(T,
-        batch, num_neurons)`` and the final states; ``spk_rec, state`` when a packed state was passed), or
-        ``spk_rec`` alone with ``init_hidden=True`` and ``output=False``.
-        """
-        return self._core_sequence(input_, (u, v, q))
 
     def init_brf(self):
         """Clear the state and return it as ``(u, v, q)`` (empty tensors, meaning zeros), snnTorch-style."""
@@ -264,21 +217,12 @@ class RF(_Resonator):
 
     state_names = ("u", "v")
     mem_style = ("u",)
-    State = RFState
+    State = RFFeedForwardState
     reset_choices = tuple(RF_RESET_MECHANISMS)
 
     def neuron_config(self) -> NeuronConfig:
         return NeuronConfig("rf", dt=self.dt, theta=self._theta(), spike_fn=self._spike_fn(),
                             input_gain=self.input_gain, reset=RF_RESET_MECHANISMS[self.reset_mechanism])
-
-    def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None):
-        return self._forward(input_, (u, v))
-
-    def forward_sequence(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None,
-                         v: Optional[torch.Tensor] = None):
-        """A time-first sequence ``(T, batch, num_neurons)`` through :func:`brf_plugins.sequence.rf_sequence`.
-        Returns ``spk_rec, u, v`` (see :meth:`BRF.forward_sequence`)."""
-        return self._core_sequence(input_, (u, v))
 
     def init_rf(self):
         """Clear the state and return it as ``(u, v)`` (empty tensors, meaning zeros)."""
@@ -313,7 +257,7 @@ class BHRF(_Resonator):
 
     state_names = ("u", "v", "q")
     mem_style = ("u",)
-    State = BHRFState
+    State = BHRFFeedForwardState
     reset_choices = ("none",)
     reset_help = _RESONATOR_RESET_HELP.format(name="BHRF")
 
@@ -329,16 +273,6 @@ class BHRF(_Resonator):
     def neuron_config(self) -> NeuronConfig:
         return NeuronConfig("bhrf", dt=self.dt, theta=self._theta(), gamma=self.gamma, spike_fn=self._spike_fn(),
                             input_gain=self.input_gain, variant=self.variant)
-
-    def forward(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None,
-                q: Optional[torch.Tensor] = None):
-        return self._forward(input_, (u, v, q))
-
-    def forward_sequence(self, input_: torch.Tensor, u: Optional[torch.Tensor] = None,
-                         v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
-        """A time-first sequence ``(T, batch, num_neurons)`` through :func:`brf_plugins.sequence.bhrf_sequence`.
-        Returns ``spk_rec, u, v, q`` (see :meth:`BRF.forward_sequence`)."""
-        return self._core_sequence(input_, (u, v, q))
 
     def init_bhrf(self):
         """Clear the state and return it as ``(u, v, q)`` (empty tensors, meaning zeros)."""
@@ -400,16 +334,6 @@ class ALIF(StatefulNeuron):
 
     def neuron_parameters(self) -> tuple:
         return self.tau_mem, self.tau_adp
-
-    def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
-                a: Optional[torch.Tensor] = None):
-        return self._forward(input_, (spk, u, a))
-
-    def forward_sequence(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None,
-                         u: Optional[torch.Tensor] = None, a: Optional[torch.Tensor] = None):
-        """A time-first ``(T, batch, num_neurons)`` input through :func:`brf_plugins.neurons.sequence`. Returns
-        ``spk_rec, spk, u, a``."""
-        return self._core_sequence(input_, (spk, u, a))
 
     def init_alif(self):
         """Clear the state and return it as ``(spk, u, a)`` (empty tensors, meaning zeros)."""

@@ -29,43 +29,19 @@ Example:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import torch
 from torch import nn
 
 from brf_plugins._checks import check_positive_int
+from brf_plugins.functional import ALIFState, BHRFState, BRFState, RFState
 
 from ._base import check_bool, scalar_or_per_neuron
 from .neurons import ALIF, BHRF, BRF, RF
 
-__all__ = ["RBRF", "RRF", "RBHRF", "RALIF", "RBRFState", "RRFState", "RBHRFState"]
+__all__ = ["RBRF", "RRF", "RBHRF", "RALIF"]
 
-
-class RBRFState(NamedTuple):
-    """State of :class:`RBRF`: previous spikes ``spk``, membrane ``u``, ``v``, refractory variable ``q``."""
-
-    spk: torch.Tensor
-    u: torch.Tensor
-    v: torch.Tensor
-    q: torch.Tensor
-
-
-class RRFState(NamedTuple):
-    """State of :class:`RRF`: previous spikes ``spk``, membrane ``u``, ``v``."""
-
-    spk: torch.Tensor
-    u: torch.Tensor
-    v: torch.Tensor
-
-
-class RBHRFState(NamedTuple):
-    """State of :class:`RBHRF`: previous spikes ``spk``, velocity ``u``, position ``v``, refractory ``q``."""
-
-    spk: torch.Tensor
-    u: torch.Tensor
-    v: torch.Tensor
-    q: torch.Tensor
 
 _RECURRENT_ARGS = """
         V: one-to-one recurrent weight (number or ``(num_neurons,)`` tensor), used when ``all_to_all=False``.
@@ -129,116 +105,37 @@ def _recurrent_init(cls_init):
     return __init__
 
 
-class RBRF(_Recurrent, BRF):
-    __doc__ = """Recurrent BRF neuron (``snn.RLeaky`` style): :class:`~snntorch_ext.BRF` driven by
-    ``input_ + R(spk)``.
+def _recurrent_class(feed_forward: type, state: type) -> type:
+    """``R<neuron>``: the feed-forward snnTorch neuron plus the recurrence, its previous spikes a state."""
+    name = f"R{feed_forward.__name__}"
+    names = ("spk",) + tuple(n for n in feed_forward.state_names if n != "spk")
+    doc = f"""Recurrent {feed_forward.__name__} neuron (``snn.RLeaky`` style): :class:`~snntorch_ext.{feed_forward.__name__}`
+    driven by ``input_ + R(spk)``{"; the same spikes feed the recurrence and the adaptation" if "spk" in
+                                  feed_forward.state_names else ""}.
 
-    Args: those of :class:`~snntorch_ext.BRF`, plus""" + _RECURRENT_ARGS + """
+    Args: those of :class:`~snntorch_ext.{feed_forward.__name__}`, plus""" + _RECURRENT_ARGS + f"""
 
-    Inputs: ``input_, spk, u, v, q`` (states optional). Outputs: ``spk, u, v, q``; ``spk`` only with
-    ``init_hidden=True`` and ``output=False``.
+    Inputs: ``input_, {", ".join(names)}`` (states optional; packed: a :class:`~brf_plugins.functional.{state.__name__}`).
+    Outputs: ``{", ".join(names)}``; ``spk`` only with ``init_hidden=True`` and ``output=False``.
     """
 
-    state_names = ("spk", "u", "v", "q")
-    mem_style = ("spk", "u")
-    State = RBRFState
-    __init__ = _recurrent_init(BRF.__init__)
-
-    def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
-                v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
-        return self._forward(input_, (spk, u, v, q))
-
-    def forward_sequence(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None,
-                         u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None,
-                         q: Optional[torch.Tensor] = None):
-        """Step through a time-first ``(T, batch, num_neurons)`` input. Returns ``spk_rec, spk, u, v, q``."""
-        return self._forward_sequence(input_, (spk, u, v, q))
-
-    def init_rbrf(self):
-        """Clear the state and return it as ``(spk, u, v, q)`` (empty tensors, meaning zeros)."""
+    def init_state(self):
         return self.reset_mem()
 
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._recurrent_repr()}"
-
-
-class RRF(_Recurrent, RF):
-    __doc__ = """Recurrent RF neuron (``snn.RLeaky`` style): :class:`~snntorch_ext.RF` driven by
-    ``input_ + R(spk)``.
-
-    Args: those of :class:`~snntorch_ext.RF`, plus""" + _RECURRENT_ARGS + """
-
-    Inputs: ``input_, spk, u, v``. Outputs: ``spk, u, v``.
-    """
-
-    state_names = ("spk", "u", "v")
-    mem_style = ("spk", "u")
-    State = RRFState
-    __init__ = _recurrent_init(RF.__init__)
-
-    def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
-                v: Optional[torch.Tensor] = None):
-        return self._forward(input_, (spk, u, v))
-
-    def forward_sequence(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None,
-                         u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None):
-        """Step through a time-first ``(T, batch, num_neurons)`` input. Returns ``spk_rec, spk, u, v``."""
-        return self._forward_sequence(input_, (spk, u, v))
-
-    def init_rrf(self):
-        """Clear the state and return it as ``(spk, u, v)`` (empty tensors, meaning zeros)."""
-        return self.reset_mem()
+    init_state.__doc__ = f"Clear the state and return it as ``({', '.join(names)})`` (empty tensors, meaning zeros)."
+    init_state.__name__ = f"init_{name.lower()}"
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._recurrent_repr()}"
+        return f"{super(cls, self).extra_repr()}, {self._recurrent_repr()}"
+
+    cls = type(name, (_Recurrent, feed_forward), {
+        "__doc__": doc, "__module__": __name__, "__qualname__": name, "state_names": names,
+        "mem_style": ("spk", "u"), "State": state, "__init__": _recurrent_init(feed_forward.__init__),
+        init_state.__name__: init_state, "extra_repr": extra_repr})
+    return cls
 
 
-class RBHRF(_Recurrent, BHRF):
-    __doc__ = """Recurrent BHRF neuron (``snn.RLeaky`` style): :class:`~snntorch_ext.BHRF` driven by
-    ``input_ + R(spk)``.
-
-    Args: those of :class:`~snntorch_ext.BHRF`, plus""" + _RECURRENT_ARGS + """
-
-    Inputs: ``input_, spk, u, v, q``. Outputs: ``spk, u, v, q``.
-    """
-
-    state_names = ("spk", "u", "v", "q")
-    mem_style = ("spk", "u")
-    State = RBHRFState
-    __init__ = _recurrent_init(BHRF.__init__)
-
-    def forward(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None, u: Optional[torch.Tensor] = None,
-                v: Optional[torch.Tensor] = None, q: Optional[torch.Tensor] = None):
-        return self._forward(input_, (spk, u, v, q))
-
-    def forward_sequence(self, input_: torch.Tensor, spk: Optional[torch.Tensor] = None,
-                         u: Optional[torch.Tensor] = None, v: Optional[torch.Tensor] = None,
-                         q: Optional[torch.Tensor] = None):
-        """Step through a time-first ``(T, batch, num_neurons)`` input. Returns ``spk_rec, spk, u, v, q``."""
-        return self._forward_sequence(input_, (spk, u, v, q))
-
-    def init_rbhrf(self):
-        """Clear the state and return it as ``(spk, u, v, q)`` (empty tensors, meaning zeros)."""
-        return self.reset_mem()
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._recurrent_repr()}"
-
-
-class RALIF(_Recurrent, ALIF):
-    __doc__ = """Recurrent ALIF neuron (``snn.RLeaky`` style): :class:`~snntorch_ext.ALIF` driven by
-    ``input_ + R(spk)``; the same spike state feeds the recurrence and the adaptation.
-
-    Args: those of :class:`~snntorch_ext.ALIF`, plus""" + _RECURRENT_ARGS + """
-
-    Inputs: ``input_, spk, u, a``. Outputs: ``spk, u, a``.
-    """
-
-    __init__ = _recurrent_init(ALIF.__init__)
-
-    def init_ralif(self):
-        """Clear the state and return it as ``(spk, u, a)`` (empty tensors, meaning zeros)."""
-        return self.reset_mem()
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, {self._recurrent_repr()}"
+RBRF = _recurrent_class(BRF, BRFState)
+RRF = _recurrent_class(RF, RFState)
+RBHRF = _recurrent_class(BHRF, BHRFState)
+RALIF = _recurrent_class(ALIF, ALIFState)

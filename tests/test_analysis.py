@@ -17,7 +17,8 @@ import torch
 from brf_plugins import RecurrentSNN
 from brf_plugins import functional as F
 from brf_plugins import analysis as A
-from brf_plugins.init import omega_parameter, resolve_omega_init
+from brf_plugins.analysis import resolve_omega_init
+from brf_plugins.init import omega_parameter
 
 from .conftest import CHECKPOINTS, DATA_ROOT, REPO_ROOT, needs_data
 

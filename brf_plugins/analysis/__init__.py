@@ -47,13 +47,15 @@ from .robustness import (STUDIES, RobustnessResult, as_batches, attach_recurrent
                          quantize_model, recurrent_keep_mask, spike_deletion_study, synaptic_noise_study)
 from .single_neuron import (MECHANISMS, SINGLE_NEURONS, NeuronTrace, compare_mechanisms, plot_neuron_trace,
                             plot_phase_portrait, simulate_neuron, spike_train)
-from .spectrum import Spectrum, SpectrumInit, dataset_spectrum, iter_sequences, plot_spectrum, spectrum_omega_init
+from .spectrum import (Spectrum, SpectrumInit, dataset_spectrum, iter_sequences, plot_spectrum, resolve_omega_init,
+                       spectrum_omega_init)
 from .stability import (RADIUS_TOLERANCE, BoundaryCurves, StabilityRegion, StabilityReport,
                         divergence_boundary_curves, find_recurrent_layer, free_step_eigenvalues, free_step_matrix,
                         model_stability, plot_divergence_boundary, plot_stability, plot_stability_region,
                         stability_from_parameters, stability_region)
 
 __all__ = [
+    "resolve_omega_init",
     "PlotResult",
     # single neuron
     "SINGLE_NEURONS", "MECHANISMS", "NeuronTrace", "spike_train", "simulate_neuron", "compare_mechanisms",

@@ -12,7 +12,7 @@ images (28 pixels at :math:`\delta = 0.01`: :math:`2\pi / 0.28 = 22.4`), and nam
   quantiles :math:`(i + 1/2)/n` (or random draws), so more neurons sit where the data have more periodic power.
   Frequencies stay in :math:`(0, 0.999/\delta]`, where the BRF is defined.
 * :class:`SpectrumInit` is the same as a callable init, accepted as ``omega_init`` by every layer
-  (``brf_plugins.init.resolve_omega_init("spectrum", data=...)`` builds it).
+  (``brf_plugins.analysis.resolve_omega_init("spectrum", data=...)`` builds it).
 
 Example:
     >>> import torch
@@ -37,9 +37,11 @@ import torch
 
 from .. import functional as F
 from .._checks import check_choice, check_dt, check_finite_float, check_positive_int
+from ..init import SPECTRUM
 from ._plotting import PlotResult, new_figure
 
-__all__ = ["Spectrum", "iter_sequences", "dataset_spectrum", "spectrum_omega_init", "SpectrumInit",
+__all__ = ["resolve_omega_init", "Spectrum", "iter_sequences", "dataset_spectrum", "spectrum_omega_init",
+           "SpectrumInit",
            "plot_spectrum"]
 
 
@@ -300,3 +302,35 @@ def plot_spectrum(spectrum: Spectrum, omegas: Optional[Mapping[str, np.ndarray]]
     ax.set_title(f"Input spectrum ({spectrum.n_samples} samples, {spectrum.steps} steps, dt = {spectrum.dt:g})",
                  fontsize=10)
     return PlotResult(fig, spectrum)
+
+
+def resolve_omega_init(init, *, data=None, dt: float = 0.01, **spectrum_options):
+    """Turn ``omega_init="spectrum"`` into a callable init that reads the frequencies of ``data``.
+
+    Any other spec is returned unchanged, so callers can pass every ``omega_init`` through this function::
+
+        omega_init = resolve_omega_init(args.omega_init, data=train_set, dt=cfg.dt)
+        model = RecurrentSNN.from_task(cfg, omega_init=omega_init)
+
+    ``data`` is a Dataset of ``(x, y)`` items with ``x`` of shape ``(T, m)``, or a tensor ``(N, T, m)``.
+    ``spectrum_options`` go to :class:`brf_plugins.analysis.SpectrumInit` (e.g. ``max_samples``,
+    ``omega_min``). The frequencies are angular, in radians per unit of ``dt * step``, like the neurons' omega,
+    and stay below ``0.999 / dt``.
+
+    Example:
+        >>> import torch
+        >>> from brf_plugins.analysis import resolve_omega_init
+        >>> from brf_plugins.init import omega_parameter
+        >>> t = torch.arange(784.0)
+        >>> data = torch.sin(2 * torch.pi * t / 28).reshape(1, 784, 1)   # period 28 steps
+        >>> init = resolve_omega_init("spectrum", data=data, dt=0.01)
+        >>> omega = omega_parameter(4, init, dt=0.01)
+        >>> [round(float(w), 1) for w in omega]        # 2 pi / (28 * 0.01) = 22.4, spread over its FFT bin
+        [21.8, 22.3, 22.6, 23.0]
+    """
+    if not (isinstance(init, str) and init == SPECTRUM):
+        return init
+    if data is None:
+        raise ValueError(f"omega_init={SPECTRUM!r} needs `data`: the training Dataset (items (x, y) with x of "
+                         f"shape (T, m)) or a tensor (N, T, m) whose Fourier spectrum gives the frequencies.")
+    return SpectrumInit(data, dt=check_dt(dt), **spectrum_options)

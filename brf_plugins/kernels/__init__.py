@@ -203,7 +203,7 @@ def _step(kind: str, backend: str, current, state: tuple, params: tuple, **optio
 
 def brf_step(current, u, v, q, omega, b_offset, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
              gamma: float = F.DEFAULT_GAMMA, spike_fn=None, *, divergence_boundary: bool = True,
-             refractory: bool = True, smooth_reset: bool = True, backend: str = "auto") -> F.BRFStep:
+             refractory: bool = True, smooth_reset: bool = True, backend: str = "auto") -> F.BRFState:
     """:func:`brf_plugins.functional.brf_step` as one autograd node (same arguments, same results; the reference
     path checks its arguments as the core step does)."""
     return _step("brf", backend, current, (u, v, q), (omega, b_offset), dt=dt, theta=theta, gamma=gamma,
@@ -212,7 +212,7 @@ def brf_step(current, u, v, q, omega, b_offset, dt: float = F.DEFAULT_DT, theta:
 
 
 def rf_step(current, u, v, omega, b_offset, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
-            spike_fn=None, reset: str = "none", *, backend: str = "auto") -> F.RFStep:
+            spike_fn=None, reset: str = "none", *, backend: str = "auto") -> F.RFState:
     """:func:`brf_plugins.functional.rf_step` as one autograd node (same arguments, same results)."""
     return _step("rf", backend, current, (u, v), (omega, b_offset), dt=dt, theta=theta, spike_fn=spike_fn,
                  reset=reset)
@@ -220,7 +220,7 @@ def rf_step(current, u, v, omega, b_offset, dt: float = F.DEFAULT_DT, theta: flo
 
 def bhrf_step(current, u, v, q, omega, b_offset, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,
               gamma: float = F.DEFAULT_GAMMA, spike_fn=None, variant: str = "code", *,
-              backend: str = "auto") -> F.BHRFStep:
+              backend: str = "auto") -> F.BHRFState:
     """:func:`brf_plugins.functional.bhrf_step` as one autograd node (same arguments, same results)."""
     return _step("bhrf", backend, current, (u, v, q), (omega, b_offset), dt=dt, theta=theta, gamma=gamma,
                  spike_fn=spike_fn, variant=variant)
