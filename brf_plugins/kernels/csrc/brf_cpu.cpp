@@ -11,8 +11,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #if defined(__linux__)
@@ -83,14 +87,24 @@ inline T spike(T x, const Consts<T>& c) {
   }
 }
 
-// A large buffer for whole-sequence traces. Fresh multi-MB allocations come from mmap and pay one page fault per
-// 4 KiB on first touch (in a VM that costs more than writing the data); ask for transparent huge pages instead.
-Tensor big_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+// Large buffers for whole-sequence traces. A fresh multi-MB allocation comes from mmap and pays a page fault per
+// 4 KiB on first touch (in a VM that costs more than writing the data), on every call. So traces come from a small
+// pool: a pooled buffer is handed out again only when nothing else references its storage (the autograd graph
+// that saved it and every output view are gone), and the pool keeps at most kPoolBytes of buffers. Fresh buffers
+// ask for transparent huge pages (fewer faults).
+constexpr size_t kPoolMinBytes = size_t(1) << 22;   // smaller buffers come from the ordinary allocator
+constexpr size_t kPoolBytes = size_t(4) << 30;
+std::mutex pool_mutex;
+std::vector<Tensor> pool;
+
+inline bool pool_free(const Tensor& t) { return t.use_count() == 1 && t.storage().use_count() == 1; }
+
+Tensor fresh_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
   Tensor t = at::empty(sizes, opts);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   const size_t bytes = t.nbytes();
   const size_t huge = size_t(1) << 21;
-  if (bytes >= 4 * huge) {
+  if (bytes >= 2 * huge) {
     const uintptr_t start = reinterpret_cast<uintptr_t>(t.data_ptr());
     const uintptr_t first = (start + huge - 1) & ~(huge - 1);
     const uintptr_t last = (start + bytes) & ~(huge - 1);
@@ -98,6 +112,46 @@ Tensor big_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
   }
 #endif
   return t;
+}
+
+Tensor big_empty(at::IntArrayRef sizes, const at::TensorOptions& opts) {
+  int64_t numel = 1;
+  for (auto s : sizes) numel *= s;
+  const size_t bytes = size_t(numel) * c10::elementSize(c10::typeMetaToScalarType(opts.dtype()));
+  if (bytes < kPoolMinBytes) return at::empty(sizes, opts);
+  std::lock_guard<std::mutex> guard(pool_mutex);
+  for (auto& t : pool) {
+    if (t.numel() == numel && t.scalar_type() == c10::typeMetaToScalarType(opts.dtype()) && pool_free(t)) {
+      Tensor view = t.view(sizes);   // a new TensorImpl on the same storage: the storage is now in use
+      return view;
+    }
+  }
+  Tensor t = fresh_empty(sizes, opts);
+  // keep it for later calls; drop free buffers (oldest first) while the pool is over its size limit
+  pool.push_back(t);
+  size_t total = 0;
+  for (auto& p : pool) total += p.nbytes();
+  for (size_t i = 0; i < pool.size() && total > kPoolBytes;) {
+    if (pool_free(pool[i])) {
+      total -= pool[i].nbytes();
+      pool.erase(pool.begin() + i);
+    } else {
+      ++i;
+    }
+  }
+  return t;
+}
+
+void clear_pool() {
+  std::lock_guard<std::mutex> guard(pool_mutex);
+  pool.clear();
+}
+
+int64_t pool_bytes() {
+  std::lock_guard<std::mutex> guard(pool_mutex);
+  int64_t total = 0;
+  for (auto& p : pool) total += p.nbytes();
+  return total;
 }
 
 inline int64_t grain_rows(int64_t h) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(h, 1)); }
@@ -325,23 +379,27 @@ inline void alif_bwd_row(int64_t h, const Consts<T>& c, const T* __restrict I, c
 
 // ------------------------------------------------------------------------------------------- surrogates
 
-// s = surrogate'(x) on a whole block (ATen's vectorised exp). tmp1/tmp2: scratch of x's shape.
+// s = surrogate'(x) on a whole block (ATen's vectorised exp). tmp1/tmp2: scratch of x's shape. The exponents are
+// clamped at `lo` (exp(lo) is still a normal number, about 1e-38 / 1e-307): ATen's vectorised exp drops to a slow
+// path for arguments it would underflow, and that can cost more than the rest of the backward.
 void surrogate_block(const Tensor& x, Tensor& s, Tensor& tmp1, Tensor& tmp2, double c1, double k1, double c2,
                      double k2, double mu, bool multi) {
-  at::mul_out(s, x, x);
+  const double lo = x.scalar_type() == at::kFloat ? -87.0 : -707.0;
   if (!multi) {
+    at::mul_out(s, x, x);
     at::mul_out(tmp1, s, -k2);
-    tmp1.exp_();
-    s.mul_(-k1).exp_().mul_(c1);
+    tmp1.clamp_min_(lo).exp_();
+    s.mul_(-k1).clamp_min_(lo).exp_().mul_(c1);
     s.sub_(tmp1, c2);
     return;
   }
   at::sub_out(tmp1, x, mu);
-  tmp1.mul_(tmp1).mul_(-k2).exp_();
+  tmp1.mul_(tmp1).mul_(-k2).clamp_min_(lo).exp_();
   at::add_out(tmp2, x, mu);
-  tmp2.mul_(tmp2).mul_(-k2).exp_();
+  tmp2.mul_(tmp2).mul_(-k2).clamp_min_(lo).exp_();
   tmp1.add_(tmp2);
-  s.mul_(-k1).exp_().mul_(c1);
+  at::mul_out(s, x, x);
+  s.mul_(-k1).clamp_min_(lo).exp_().mul_(c1);
   s.sub_(tmp1, c2);
 }
 
@@ -563,7 +621,12 @@ std::vector<Tensor> sequence_backward(int64_t kind, std::vector<double> consts, 
 
     dispatch_kind<false>(static_cast<int>(kind), false, [&](auto kc, auto) {
       constexpr int K = decltype(kc)::value;
+      using clk = std::chrono::steady_clock;
+      double tx = 0, ts = 0, te = 0, tm = 0;
+      auto now = [] { return clk::now(); };
+      auto secs = [](clk::time_point a, clk::time_point b) { return std::chrono::duration<double>(b - a).count(); };
       for (int64_t end = T; end > 0; end -= block) {
+        auto p0 = now();
         const int64_t start = std::max<int64_t>(0, end - block), n = end - start;
         // x for steps [start, end)
         at::parallel_for(0, n * B, grain_rows(h), [&](int64_t r0, int64_t r1) {
@@ -579,8 +642,12 @@ std::vector<Tensor> sequence_backward(int64_t kind, std::vector<double> consts, 
             }
           }
         });
+        auto p1 = now();
         Tensor xv = xb.narrow(0, 0, n), sv = sb.narrow(0, 0, n), t1v = t1.narrow(0, 0, n), t2v = t2.narrow(0, 0, n);
         surrogate_block(xv, sv, t1v, t2v, c.c1, c.k1, c.c2, c.k2, c.dmu, c.multi);
+        auto p2 = now();
+        tx += secs(p0, p1);
+        ts += secs(p1, p2);
 
         auto step_rows = [&](int64_t t, int64_t b0, int64_t b1, bool rec_on) {
           const T_* s_t = sbp + (t - start) * BH;
@@ -615,15 +682,22 @@ std::vector<Tensor> sequence_backward(int64_t kind, std::vector<double> consts, 
         }
         for (int64_t t = end - 1; t >= start; --t) {
           const bool rec_on = rec_live;
+          auto q0 = now();
           at::parallel_for(0, B, grain_rows(h), [&](int64_t b0, int64_t b1) { step_rows(t, b0, b1, rec_on); });
+          auto q1 = now();
           if (recurrent) {
             at::mm_out(gzrec, G[t], w_rec);
             rec_live = true;
           } else {
             rec_live = false;
           }
+          te += secs(q0, q1);
+          tm += secs(q1, now());
         }
       }
+      if (std::getenv("BRF_CPU_PROFILE"))
+        std::fprintf(stderr, "brf_cpu backward: x %.1f ms, surrogate %.1f ms, cells %.1f ms, mm %.1f ms\n",
+                     tx * 1e3, ts * 1e3, te * 1e3, tm * 1e3);
     });
   });
 
@@ -738,4 +812,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("sequence_backward", &sequence_backward, "BRF/RF/BHRF/ALIF sequence backward (reverse-time loop in C++)");
   m.def("li_forward", &li_forward, "LI readout scan forward");
   m.def("li_backward", &li_backward, "LI readout scan backward");
+  m.def("clear_pool", &clear_pool, "release the pooled trace buffers");
+  m.def("pool_bytes", &pool_bytes, "bytes held by the trace-buffer pool (in use or free)");
 }
