@@ -9,6 +9,8 @@ Writes ``benchmarks/results/<device>.md`` (a markdown table), ``<device>.json`` 
 
 Usage::
 
+    python benchmarks/bench_training.py --suite             # compiled vs fused vs plain vs floor: S-MNIST and ECG,
+                                                            # batch 16 and 256 (writes <device>-suite.md)
     python benchmarks/bench_training.py                    # CPU-sized: h=256, T=784, batch 16
     python benchmarks/bench_training.py --batch 4 --steps 200
     python benchmarks/bench_training.py --paper-size        # the issue's size: h=256, T=784, batch 256 (CUDA)
@@ -19,10 +21,19 @@ Paths (``--paths`` to choose):
 * ``brf-plain``: :class:`brf_plugins.RecurrentSNN` with ``backend="reference"`` (the plain step loop; baseline);
 * ``brf-fused-step``: the step loop with the fused one-node neuron step (``spike_hook`` forces the step loop);
 * ``brf-fused``: the default ``backend="auto"``: whole sequence as one autograd node;
+* ``brf-compiled``: the compiled C++ whole-sequence kernels (:mod:`brf_plugins.kernels._cpu`: recurrent layer and
+  LI readout, one C++ call forward and one backward each);
+* ``floor``: the layer's matmuls alone, timed in the same run: the forward's T dependent
+  ``(B x (m+h)) x ((m+h) x h)`` matmuls, and for the training step three such passes (forward, the backward's
+  recurrence, the weight gradient). Every path's time is also reported as a ratio to this floor;
 * ``ff-plain`` / ``ff-fused`` / ``ff-triton``: a feed-forward BRF layer (``Linear -> brf_sequence -> Linear -> LI``)
   with ``brf_sequence(backend="reference" | "fused" | "triton")`` (Triton on CUDA only);
 * ``snntorch-rleaky`` / ``snntorch-leaky``, ``norse-lifrecurrent`` / ``norse-lif``: the frameworks' own neurons in
   networks of the same size.
+
+``--task ecg`` times the ECG-QTDB network (4 -> 36 -> 6, T = 1300, binary input spikes) instead of S-MNIST's;
+``--suite`` runs both tasks at ``--batches`` (default 16 and 256) for the BRF paths and the floor, one thread by
+default, and writes one table with each path's ratio to the floor and to the plain loop.
 
 ``--modes`` adds training-step modes of :func:`brf_plugins.train.capture.make_train_step` for the BRF recurrent paths
 (``compile`` unrolls the 784-step loop: minutes of compilation; ``cuda_graph`` needs CUDA).
@@ -43,14 +54,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-BRF_RECURRENT = ("brf-plain", "brf-fused-step", "brf-fused")
+BRF_RECURRENT = ("brf-plain", "brf-fused-step", "brf-fused", "brf-compiled")
+FLOOR = ("floor",)
 FEED_FORWARD = ("ff-plain", "ff-fused", "ff-triton")
 FRAMEWORKS = ("snntorch-rleaky", "snntorch-leaky", "norse-lifrecurrent", "norse-lif")
-ALL_PATHS = BRF_RECURRENT + FEED_FORWARD + FRAMEWORKS
+ALL_PATHS = BRF_RECURRENT + FLOOR + FEED_FORWARD + FRAMEWORKS
+SUITE_PATHS = ("brf-plain", "brf-fused", "brf-compiled", "floor")
+TASKS = {  # task: (input size m, hidden h, classes C, steps T)
+    "smnist": (1, 256, 10, 784),
+    "ecg": (4, 36, 6, 1300),
+}
 DESCRIPTIONS = {
     "brf-plain": "BRF recurrent, plain step loop (reference)",
     "brf-fused-step": "BRF recurrent, step loop + fused step",
     "brf-fused": "BRF recurrent, fused sequence (default)",
+    "brf-compiled": "BRF recurrent, compiled C++ sequence (kernels._cpu)",
+    "floor": "floor: the layer's matmuls alone",
     "ff-plain": "BRF feed-forward, plain step loop",
     "ff-fused": "BRF feed-forward, fused sequence (CPU path)",
     "ff-triton": "BRF feed-forward, Triton sequence kernel",
@@ -64,7 +83,30 @@ DESCRIPTIONS = {
 # ----------------------------------------------------------------------------------------------- models
 
 
-def _build(path: str, hidden: int, device, seed: int):
+class _CompiledSNN:
+    """A RecurrentSNN run on the compiled CPU kernels (hidden layer and LI readout, one C++ node each)."""
+
+    def __init__(self, net):
+        from brf_plugins.kernels import _cpu
+        from brf_plugins.kernels._spec import cell_spec
+        usable, reason = _cpu.status()
+        if not usable:
+            raise RuntimeError(f"compiled CPU kernels unavailable: {reason}")
+        layer = net.hidden
+        self.net, self.cpu = net, _cpu
+        self.spec = cell_spec("brf", layer.dt, layer.theta, layer.gamma, layer.spike_fn, **layer.ablation)
+
+    def __call__(self, x):
+        from brf_plugins.network import SNNOutput
+        net, layer = self.net, self.net.hidden
+        state = tuple(layer.init_state(x.shape[1], dtype=x.dtype, device=x.device))
+        z_all, _ = self.cpu.recurrent_sequence(self.spec, x, layer.linear.weight, state, layer.omega,
+                                               layer.b_offset, layer.recurrent)
+        readout = self.cpu.li_sequence(net.out.linear(z_all), None, net.out.tau_mem)
+        return SNNOutput(readout, z_all.sum())
+
+
+def _build(path: str, hidden: int, device, seed: int, task: str = "smnist"):
     import torch
     from torch import nn
 
@@ -74,10 +116,13 @@ def _build(path: str, hidden: int, device, seed: int):
     torch.manual_seed(seed)
     if path in BRF_RECURRENT:
         from brf_plugins.tasks import get_task
-        net = RecurrentSNN(1, hidden, 10, "brf", **get_task("smnist").init_kwargs("brf"))
+        m, _, classes, _ = TASKS[task]
+        net = RecurrentSNN(m, hidden, classes, "brf", **get_task(task).init_kwargs("brf"))
         net.hidden.backend = "reference" if path == "brf-plain" else "auto"
-        hook = (lambda t, z: z) if path == "brf-fused-step" else None
         net.to(device)
+        if path == "brf-compiled":
+            return _CompiledSNN(net), net
+        hook = (lambda t, z: z) if path == "brf-fused-step" else None
         return (lambda x: net(x, spike_hook=hook)), net
 
     if path in FEED_FORWARD:
@@ -187,15 +232,21 @@ def worker(args) -> dict:
 
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    forward, module = _build(args.path, args.hidden, device, args.seed)
+    m, _, classes, _ = TASKS[args.task]
     generator = torch.Generator().manual_seed(args.seed + 1)
-    x = (torch.rand(args.steps, args.batch, 1, generator=generator) * args.input_scale).to(device)
-    target = torch.randint(0, 10, (args.batch,), generator=generator).to(device)
+    if args.task == "ecg":      # binary level-crossing spikes, a few per step
+        x = (torch.rand(args.steps, args.batch, m, generator=generator) < 0.05).float().to(device)
+    else:
+        x = (torch.rand(args.steps, args.batch, m, generator=generator) * args.input_scale).to(device)
+    target = torch.randint(0, classes, (args.batch,), generator=generator).to(device)
+    if args.path == "floor":
+        return _floor_worker(args, x, device)
+    forward, module = _build(args.path, args.hidden, device, args.seed, args.task)
 
     def loss_fn(out, y):
         return torch.nn.functional.cross_entropy(out.readout.mean(0), y)
 
-    row = dict(path=args.path, mode=args.mode, device=str(device))
+    row = dict(path=args.path, mode=args.mode, device=str(device), task=args.task, batch=args.batch)
     # The comparison figures: loss and gradients of one step from the common initial weights.
     module.zero_grad()
     out = forward(x)
@@ -224,7 +275,7 @@ def worker(args) -> dict:
         base = torch.cuda.memory_allocated()
     capturable = dict(capturable=True) if args.mode == "cuda_graph" else {}
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, **capturable)
-    model = (lambda inp: forward(inp)) if args.path == "brf-fused-step" else module
+    model = (lambda inp: forward(inp)) if args.path in ("brf-fused-step", "brf-compiled") else module
     step = make_train_step(model if isinstance(model, torch.nn.Module) else _Wrap(model, module), optimizer,
                            loss_fn, mode=args.mode)
     times = []
@@ -245,6 +296,38 @@ def worker(args) -> dict:
     return row
 
 
+def _floor_worker(args, x, device) -> dict:
+    """The layer's matmuls alone: T sequential (B x (m+h)) x ((m+h) x h) products per pass; the forward is one pass,
+    the training step three (forward, the backward's recurrence, the weight gradient)."""
+    import torch
+    steps, batch, m = x.shape
+    h = args.hidden
+    weight_t = (torch.rand(h, m + h, device=device) - 0.5).t()
+    step_input = torch.rand(batch, m + h, device=device)
+    out = torch.empty(batch, h, device=device)
+
+    def one_pass():          # the products only (no copies); on CPU each waits for the previous one anyway
+        for _ in range(steps):
+            torch.mm(step_input, weight_t, out=out)
+
+    def timed(passes):
+        times = []
+        for i in range(args.warmup + args.repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(passes):
+                one_pass()
+            _sync(device)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - t0)
+        return min(times), times
+
+    forward_s, _ = timed(1)
+    train_s, train_all = timed(3)
+    return dict(path="floor", mode=args.mode, device=str(device), task=args.task, batch=args.batch,
+                forward_s=forward_s, train_s=train_s, train_s_all=train_all, peak_mib=0.0, spikes_per_step=0.0)
+
+
 class _Wrap:
     """A callable model for make_train_step whose parameters live in ``module``."""
 
@@ -263,11 +346,12 @@ def _run_worker(path: str, mode: str, args, dump: Path) -> dict:
            "--device", args.device, "--hidden", str(args.hidden), "--steps", str(args.steps),
            "--batch", str(args.batch), "--repeats", str(args.repeats), "--warmup", str(args.warmup),
            "--threads", str(args.threads), "--seed", str(args.seed), "--input-scale", str(args.input_scale),
-           "--dump", str(dump)]
+           "--task", args.task, "--dump", str(dump)]
     env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        return dict(path=path, mode=mode, error=done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
+        return dict(path=path, mode=mode, task=args.task, batch=args.batch,
+                    error=done.stderr.strip().splitlines()[-1] if done.stderr else "failed")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -362,6 +446,11 @@ def main(argv=None) -> int:
                         "machines make multi-threaded timings noisy)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-scale", type=float, default=1.0, help="inputs are uniform in [0, input_scale)")
+    p.add_argument("--task", default="smnist", choices=sorted(TASKS),
+                   help="network and sequence length: smnist (1-256-10, T=784) or ecg (4-36-6, T=1300)")
+    p.add_argument("--suite", action="store_true",
+                   help="S-MNIST and ECG at each of --batches, paths " + ",".join(SUITE_PATHS) + " (or --paths)")
+    p.add_argument("--batches", default="16,256", help="batch sizes of --suite (comma-separated)")
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--path", help=argparse.SUPPRESS)
@@ -376,6 +465,10 @@ def main(argv=None) -> int:
     from tqdm import tqdm
     if args.device is None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.suite:
+        return _suite(args, p)
+    if args.task != "smnist":
+        _, args.hidden, _, args.steps = TASKS[args.task]
     if args.paper_size:
         args.hidden, args.steps, args.batch = 256, 784, 256
     paths = [s.strip() for s in args.paths.split(",") if s.strip()]
@@ -409,6 +502,80 @@ def main(argv=None) -> int:
     print(table)
     print(f"wrote {out / (stem + '.md')}, {out / (stem + '.json')}, {out / (stem + '.png')}")
     return 0
+
+
+def _suite(args, parser) -> int:
+    """S-MNIST and ECG at several batch sizes: each path's time, its ratio to the floor and to the plain loop."""
+    import torch
+    from tqdm import tqdm
+    explicit = "--paths" in " ".join(sys.argv)
+    paths = [s.strip() for s in args.paths.split(",") if s.strip()] if explicit else list(SUITE_PATHS)
+    unknown = set(paths) - set(ALL_PATHS)
+    if unknown:
+        parser.error(f"unknown --paths {sorted(unknown)}; choose from {', '.join(ALL_PATHS)}")
+    batches = [int(b) for b in args.batches.split(",") if b.strip()]
+    device_name = (torch.cuda.get_device_name(0) if args.device == "cuda" else
+                   f"CPU ({os.cpu_count()} cores visible, {args.threads} thread(s))")
+    rows = []
+    configs = [(task, batch) for task in ("smnist", "ecg") for batch in batches]
+    with tempfile.TemporaryDirectory() as tmp:
+        for task, batch in tqdm(configs, desc="configs", unit="config"):
+            sub = argparse.Namespace(**vars(args))
+            sub.task, sub.batch = task, batch
+            _, sub.hidden, _, sub.steps = TASKS[task]
+            dumps, config_rows = {}, []
+            for path in paths:
+                dumps[(path, "eager")] = Path(tmp) / f"{task}-{batch}-{path}.pt"
+                config_rows.append(_run_worker(path, "eager", sub, dumps[(path, "eager")]))
+                tqdm.write(json.dumps({k: v for k, v in config_rows[-1].items() if k != "train_s_all"}))
+            _compare(config_rows, dumps)
+            rows += config_rows
+    table = _suite_table(rows, args, device_name)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.device}-suite"
+    (out / f"{stem}.md").write_text(table)
+    (out / f"{stem}.json").write_text(json.dumps(dict(args={k: v for k, v in vars(args).items()
+                                                             if k not in ("worker", "path", "mode", "dump")},
+                                                       device=device_name, rows=rows), indent=1))
+    print(table)
+    print(f"wrote {out / (stem + '.md')}, {out / (stem + '.json')}")
+    return 0
+
+
+def _suite_table(rows, args, device_name: str) -> str:
+    names = {"smnist": "S-MNIST 1-256-10, T=784", "ecg": "ECG-QTDB 4-36-6, T=1300"}
+    lines = [f"# BRF training-step benchmark, compiled CPU kernels: {device_name}", "",
+             f"float32; {args.threads} CPU thread(s); best of {args.repeats} after {args.warmup} warm-up run(s); "
+             "all rows of one table from one run. Training step = forward + full BPTT + Adam. Floor = the "
+             "layer's matmuls alone (forward: T dependent (B x (m+h))((m+h) x h) matmuls; training step: three "
+             "such passes). 'x floor' = time / floor time (lower is better, 1.0 = the floor); 'vs plain' = plain "
+             "loop time / time (higher is faster).", "",
+             "| network | batch | path | forward ms | fwd x floor | fwd vs plain | train step ms | train x floor | "
+             "train vs plain | max rel grad diff |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for task in ("smnist", "ecg"):
+        for batch in sorted({r["batch"] for r in rows if r.get("task") == task}):
+            group = [r for r in rows if r.get("task") == task and r.get("batch") == batch]
+            ok = {r["path"]: r for r in group if "error" not in r}
+            floor, plain = ok.get("floor"), ok.get("brf-plain")
+            for r in group:
+                name = DESCRIPTIONS.get(r["path"], r["path"])
+                if "error" in r:
+                    lines.append(f"| {names[task]} | {batch} | {name} | not run: {r['error'][:80]} | | | | | | |")
+                    continue
+
+                def ratio(ref, key, inverse=False):
+                    if ref is None:
+                        return "-"
+                    value = ref[key] / r[key] if inverse else r[key] / ref[key]
+                    return f"{value:.2f}x"
+                diff = f"{r['grad_rel_diff']:.1e}" if "grad_rel_diff" in r else "-"
+                lines.append(f"| {names[task]} | {batch} | {name} | {1e3 * r['forward_s']:.1f} | "
+                             f"{ratio(floor, 'forward_s')} | {ratio(plain, 'forward_s', True)} | "
+                             f"{1e3 * r['train_s']:.1f} | {ratio(floor, 'train_s')} | "
+                             f"{ratio(plain, 'train_s', True)} | {diff} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

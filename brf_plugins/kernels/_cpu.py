@@ -37,13 +37,15 @@ Design:
   the spikes into the next step's input row), then the cell update over the batch rows (``at::parallel_for``
   over rows when ``torch.get_num_threads() > 1``; the feed-forward and LI scans parallelise over rows outside the
   time loop, since rows are independent).
-* Saved for backward, per step and batch row (when any input requires grad): the step input ``[x_t; z_{t-1}]``
-  (``m + h`` values, also the weight gradient's right factor), the states ``u, v[, q]`` (``2h`` or ``3h``), the
-  spikes (``h``, the output itself) and, only for RF soft/hard reset and ALIF, the current (``h``). The spike
-  argument ``x`` and the surrogate are **not** saved: ``x`` is rebuilt exactly from the saved states in the
-  backward (same operations), so BRF costs ``m + 4h`` values per step and row (the torch path keeps
-  ``m + 6h``). S-MNIST at batch 256 in float32: about 0.8 GiB for T = 784. Without grad only two ping-pong slots
-  are kept.
+* Saved for backward, per step and batch row (when grad is enabled and an input requires it): the states
+  ``u, v[, q]`` (``2h`` or ``3h`` values; ALIF ``u, a``), the spikes (``h``: the output itself) and, only for RF
+  soft/hard reset and ALIF, the current (``h``). Not saved: the step inputs ``[x_t; z_{t-1}]`` (the weight
+  gradient reads ``x`` and the spikes directly), the spike argument and the surrogate (rebuilt exactly from the
+  saved states in the backward, same operations). So BRF keeps ``4h`` values per step and row including its
+  output (the torch path ``m + 6h``): S-MNIST at batch 256 in float32, 0.8 GiB for T = 784. Under
+  ``torch.no_grad()`` only two ping-pong state slots are kept. The whole-sequence buffers come from a small pool
+  (``csrc``: reused only when nothing references them any more, at most 4 GiB kept), because fresh multi-MB
+  buffers pay a page fault per 4 KiB on every call.
 * Backward (one C++ call): the reverse-time loop in blocks of steps; per block the spike arguments are rebuilt and
   the surrogate derivative evaluated with ATen's vectorised ``exp`` (one call per block, not per step); per step
   the hand-derived cell VJP, then ``g_z = g_I W_rec`` (``at::mm_out``, ``(B, h) x (h, h)``). Afterwards the weight
@@ -51,7 +53,8 @@ Design:
   ``(T B, h) x (h, m)`` matmul.
 
 ``status()`` builds on first call and returns ``(usable, reason)``; importing this module never raises and never
-builds. Set ``BRF_CPU_KERNELS=0`` to turn the compiled path off (``status()`` then says so).
+builds. Set ``BRF_CPU_KERNELS=0`` to turn the compiled path off (``status()`` then says so), ``BRF_CPU_VERBOSE=1``
+to see the build, ``BRF_CPU_PROFILE=1`` to print the backward's phases; :func:`clear_pool` releases the buffers.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ import torch
 
 from ._spec import CellSpec
 
-__all__ = ["status", "load", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence", "CPULISequence",
+__all__ = ["status", "load", "clear_pool", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence", "CPULISequence",
            "run_sequence", "recurrent_sequence", "alif_sequence", "li_sequence", "supported_dtypes", "variant_code",
            "BUILD_FLAGS"]
 
@@ -136,6 +139,12 @@ def status() -> Tuple[bool, str]:
     return True, "compiled"
 
 
+def clear_pool() -> None:
+    """Release the pooled whole-sequence buffers (those still referenced stay alive until their owners drop them)."""
+    if _module is not None:
+        _module.clear_pool()
+
+
 def _ext():
     module = load()
     if module is None:
@@ -190,7 +199,22 @@ def _grad_or_zeros(g, like):
     return torch.zeros_like(like) if g is None else g.contiguous()
 
 
+_grad_mode = threading.local()
+
+
+class _GradModeAware:
+    """Records the caller's grad mode before ``Function.apply`` (inside ``forward`` it is always off and
+    ``ctx.needs_input_grad`` ignores ``torch.no_grad()``), so a forward under ``no_grad`` keeps no trace."""
+
+    @classmethod
+    def apply(cls, *args):
+        _grad_mode.enabled = torch.is_grad_enabled()
+        return super().apply(*args)
+
+
 def _needs_save(ctx, tensors) -> bool:
+    if not getattr(_grad_mode, "enabled", True):
+        return False
     needs = getattr(ctx, "needs_input_grad", None)
     if needs is not None:
         return any(needs)
@@ -200,7 +224,7 @@ def _needs_save(ctx, tensors) -> bool:
 # ---------------------------------------------------------------------------------------------- Functions
 
 
-class CPUCellSequence(torch.autograd.Function):
+class CPUCellSequence(_GradModeAware, torch.autograd.Function):
     """``CPUCellSequence.apply(spec, currents, u, v, q, pa, pb) -> (z, u_T, v_T[, q_T])``: :class:`CellSequence`
     compiled (same contract: ``currents`` ``(T, B, h)``, ``q`` ``None`` for RF, ``pa, pb`` from
     :func:`._torch_cells.neuron_params`)."""
@@ -276,7 +300,7 @@ def _layer_backward(ctx, g_z_all, g_z_last, g_u, g_v, g_q):
             _sum_to(acc_pb, pb))
 
 
-class CPURecurrentCellSequence(torch.autograd.Function):
+class CPURecurrentCellSequence(_GradModeAware, torch.autograd.Function):
     r""":class:`RecurrentCellSequence` compiled, same contract:
     ``apply(spec, recurrent, x, weight, z, u, v, q, pa, pb) -> (z_all, z_T, u_T, v_T[, q_T])``.
 
@@ -297,7 +321,7 @@ class CPURecurrentCellSequence(torch.autograd.Function):
         return (None, None) + _layer_backward(ctx, g_z_all, g_z_last, g_u, g_v, g_q)
 
 
-class CPUALIFSequence(torch.autograd.Function):
+class CPUALIFSequence(_GradModeAware, torch.autograd.Function):
     r"""The recurrent layer with ALIF neurons over a sequence, as one compiled node.
 
     ``CPUALIFSequence.apply(spike_fn, recurrent, x, weight, z, u, a, alpha, rho, theta, beta[, input_gain])
@@ -350,7 +374,7 @@ class CPUALIFSequence(torch.autograd.Function):
         return (None, None, g_x, g_w, g_z0, g_u0, g_a0, g_alpha, g_rho, None, None, None)
 
 
-class CPULISequence(torch.autograd.Function):
+class CPULISequence(_GradModeAware, torch.autograd.Function):
     r""":class:`LISequence` compiled: ``apply(currents, o, alpha, beta) -> o_all``,
     :math:`o_t = o_{t-1}\alpha + c_t\beta` (``o`` the initial potential or ``None`` for zeros)."""
 
