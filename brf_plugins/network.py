@@ -38,7 +38,7 @@ from ._checks import (check_callable, check_choice, check_finite_float, check_fi
 from .init import Init, b_offset_parameter, normal_parameter, omega_parameter, xavier_uniform_
 from .kernels import RECURRENT_BACKENDS, Plan, li_sequence, neuron_params, plan, recurrent_sequence
 from .kernels._autograd import CellStep
-from .neurons import KINDS, STATE_TYPES, NeuronConfig, reference_step, scaled, zero_state
+from .neurons import KINDS, NeuronConfig, reference_step, scaled, zero_state
 from .tasks import TaskConfig, get_task
 
 __all__ = ["NEURONS", "STATE_NAMES", "IGNORED_KEYS", "PaperNetwork", "RecurrentLayer", "LIReadout",

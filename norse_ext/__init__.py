@@ -31,7 +31,7 @@ from .functional import (METHODS, ALIFFeedForwardState, ALIFParameters, ALIFStat
 from .module import (ALIF, BHRF, BRF, RF, ALIFCell, ALIFRecurrent, ALIFRecurrentCell, BHRFCell, BHRFRecurrent,
                      BHRFRecurrentCell, BRFCell, BRFRecurrent, BRFRecurrentCell, LIReadoutCell, LIReadoutLinearCell,
                      RFCell, RFRecurrent, RFRecurrentCell)
-from .network import PaperNetwork, build_paper_network, from_authors_checkpoint
+from .network import PaperNetwork, build_paper_network, core_options, from_authors_checkpoint
 
 __all__ = [
     "functional", "METHODS",
@@ -45,5 +45,5 @@ __all__ = [
     "BHRFCell", "BHRFRecurrentCell", "BHRF", "BHRFRecurrent",
     "ALIFCell", "ALIFRecurrentCell", "ALIF", "ALIFRecurrent",
     "LIReadoutCell", "LIReadoutLinearCell",
-    "PaperNetwork", "build_paper_network", "from_authors_checkpoint",
+    "PaperNetwork", "build_paper_network", "from_authors_checkpoint", "core_options",
 ]

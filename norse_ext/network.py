@@ -36,7 +36,7 @@ from .functional import LIReadoutState, concat_weights
 from .functional import ALIFParameters, BHRFParameters, BRFParameters, LIReadoutParameters, Normal, RFParameters
 from .module import ALIFRecurrent, BHRFRecurrent, BRFRecurrent, LIReadoutLinearCell, RFRecurrent
 
-__all__ = ["PaperNetwork", "build_paper_network", "from_authors_checkpoint", "AUTHORS_KEYS"]
+__all__ = ["PaperNetwork", "build_paper_network", "from_authors_checkpoint", "AUTHORS_KEYS", "core_options"]
 
 _LAYERS = {"brf": BRFRecurrent, "rf": RFRecurrent, "bhrf": BHRFRecurrent, "alif": ALIFRecurrent}
 
@@ -63,6 +63,12 @@ AUTHORS_KEYS = {
 side by side)."""
 
 
+def core_options(options: dict) -> dict:
+    """``options`` in the package's vocabulary (what ``brf-train`` passes) with Norse's names: only the spike
+    function differs (``spike_fn`` -> ``method``, which also takes a callable)."""
+    return {("method" if key == "spike_fn" else key): value for key, value in options.items()}
+
+
 class PaperNetwork(core.PaperNetwork):
     r"""The paper's recurrent SNN from Norse modules: ``hidden`` (a recurrent sequence module with autapses) and
     ``out`` (:class:`norse_ext.LIReadoutLinearCell`).
@@ -77,8 +83,7 @@ class PaperNetwork(core.PaperNetwork):
         tau_mem_init, tau_adp_init: ``(mean, std)`` of ALIF's time constants (steps).
         tau_out_init: ``(mean, std)`` of the readout time constants.
         dt, theta, gamma: resonator step (0.01), threshold (1.0; 0.01 for ALIF), refractory decay (0.9).
-        method, alpha: spike function (``"double_gaussian"``, Norse's methods or a callable); ``spike_fn`` is an
-            alias of ``method`` for a callable, as in the core.
+        method, alpha: spike function (``"double_gaussian"``, Norse's methods or a callable).
         rf_reset, bhrf_variant, divergence_boundary, refractory, smooth_reset: model variants (see the core).
         learn_omega, learn_b_offset: train the resonator parameters.
         input_gain: factor on the current (default 1.0, the paper's equations).
@@ -96,7 +101,7 @@ class PaperNetwork(core.PaperNetwork):
                  omega_init=(5.0, 10.0), b_offset_init=(0.0, 1.0), tau_mem_init=(20.0, 5.0),
                  tau_adp_init=(200.0, 50.0), tau_out_init=(20.0, 5.0), dt: float = F.DEFAULT_DT,
                  theta: Optional[float] = None, gamma: float = F.DEFAULT_GAMMA, method="double_gaussian",
-                 alpha: float = 100.0, spike_fn=None, rf_reset: str = "none", bhrf_variant: str = "code",
+                 alpha: float = 100.0, rf_reset: str = "none", bhrf_variant: str = "code",
                  divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True,
                  learn_omega: bool = True, learn_b_offset: bool = True, input_gain: float = 1.0,
                  generator: Optional[torch.Generator] = None):
@@ -106,8 +111,6 @@ class PaperNetwork(core.PaperNetwork):
         self.output_size = check_positive_int("output_size", output_size)
         check_choice("neuron", neuron, core.NEURONS)
         dt = check_dt(dt)
-        if spike_fn is not None:
-            method = spike_fn
         m, h = self.input_size, self.hidden_size
         weight = torch.empty(h, m + h)
         xavier_uniform_(weight, generator=generator)  # over the whole concatenated matrix, as the paper

@@ -30,7 +30,7 @@ as ``spk, state = brf(cur, state)`` (a :class:`BRFFeedForwardState`; recurrent n
 
 from . import surrogate, utils
 from ._base import StatefulNeuron
-from .network import AUTHORS_KEYS, PaperNetwork, build_paper_network, from_authors_checkpoint
+from .network import AUTHORS_KEYS, PaperNetwork, build_paper_network, core_options, from_authors_checkpoint
 from brf_plugins.functional import ALIFState, BHRFState, BRFState, RFState
 from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, RFFeedForwardState
 
@@ -44,5 +44,5 @@ install_reset_hook()
 __all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RBRF", "RRF", "RBHRF", "RALIF", "StatefulNeuron",
            "RF_RESET_MECHANISMS", "surrogate", "double_gaussian", "multi_gaussian", "utils", "reset",
            "install_reset_hook", "uninstall_reset_hook", "PaperNetwork", "build_paper_network",
-           "from_authors_checkpoint", "AUTHORS_KEYS", "BRFState", "RFState", "BHRFState", "ALIFState", "LIState",
-           "BRFFeedForwardState", "RFFeedForwardState", "BHRFFeedForwardState"]
+           "from_authors_checkpoint", "core_options", "AUTHORS_KEYS", "BRFState", "RFState", "BHRFState",
+           "ALIFState", "LIState", "BRFFeedForwardState", "RFFeedForwardState", "BHRFFeedForwardState"]

@@ -37,9 +37,10 @@ from brf_plugins.checkpoints import network_from_checkpoint
 from brf_plugins.init import Init, xavier_uniform_
 from brf_plugins.tasks import TaskConfig
 
-from .neurons import ALIF, BHRF, BRF, LI, RF
+from .neurons import ALIF, BHRF, BRF, LI, RF, RF_RESET_MECHANISMS
 
-__all__ = ["PaperNetwork", "build_paper_network", "from_authors_checkpoint", "AUTHORS_KEYS"]
+__all__ = ["PaperNetwork", "build_paper_network", "from_authors_checkpoint", "AUTHORS_KEYS", "CORE_OPTIONS",
+           "core_options"]
 
 AUTHORS_KEYS = {
     "hidden.linear.weight": "fc.weight",
@@ -51,6 +52,21 @@ AUTHORS_KEYS = {
     "out.tau_mem": "readout.tau_mem",
 }
 """The authors' (and the core's) state-dict keys and the matching keys of :class:`PaperNetwork`."""
+
+CORE_OPTIONS = {"theta": "threshold", "spike_fn": "spike_grad", "rf_reset": "reset_mechanism",
+                "bhrf_variant": "variant"}
+"""The package's option names (:class:`brf_plugins.network.RecurrentLayer`'s, what ``brf-train`` passes) and
+snnTorch's, for :func:`core_options`."""
+
+
+def core_options(options: dict) -> dict:
+    """``options`` in the package's vocabulary translated to :class:`PaperNetwork`'s snnTorch names (the RF reset
+    values too: ``"soft"`` is snnTorch's ``"subtract"``, ``"hard"`` its ``"zero"``)."""
+    out = {CORE_OPTIONS.get(key, key): value for key, value in options.items()}
+    if "reset_mechanism" in out and "rf_reset" in options:
+        reset = check_choice("rf_reset", options["rf_reset"], tuple(RF_RESET_MECHANISMS.values()))
+        out["reset_mechanism"] = {core: name for name, core in RF_RESET_MECHANISMS.items()}[reset]
+    return out
 
 
 class PaperNetwork(core.PaperNetwork):

@@ -14,9 +14,7 @@ ADAPTERS = {"snntorch": snntorch_ext, "norse": norse_ext}
 
 
 def _pair(framework, neuron, core_kw):
-    adapter_kw = dict(core_kw)
-    if framework == "snntorch" and "rf_reset" in adapter_kw:  # snnTorch's name for the RF reset
-        adapter_kw["reset_mechanism"] = {"none": "none", "soft": "subtract", "hard": "zero"}[adapter_kw.pop("rf_reset")]
+    adapter_kw = ADAPTERS[framework].core_options(core_kw)   # the package's option names in the framework's
     adapter = ADAPTERS[framework].build_paper_network("ecg", neuron=neuron, generator=torch.Generator().manual_seed(4),
                                                       **adapter_kw).double()
     core = RecurrentSNN.from_task("ecg", neuron=neuron, generator=torch.Generator().manual_seed(4),

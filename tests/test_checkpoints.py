@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Subset
 from brf_plugins.checkpoints import infer_neuron, load_authors_checkpoint, read_state_dict
 from brf_plugins.data import DataCorruptError, DataMissingError, ECGQTDB, SequentialMNIST
 from brf_plugins.metrics import evaluate
-from brf_plugins.reproduce import REFERENCES, distance_to_range, format_table, main, reproduce
+from brf_plugins.train.reproduce import REFERENCES, distance_to_range, format_table, main, reproduce
 
 from .conftest import CHECKPOINTS, DATA_ROOT, needs_data
 

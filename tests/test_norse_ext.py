@@ -227,7 +227,7 @@ def test_ecg_brf_checkpoint_reproduces_core_accuracy():
     from brf_plugins.checkpoints import load_authors_checkpoint
     from brf_plugins.data import ECGQTDB
     from brf_plugins.metrics import evaluate
-    from brf_plugins.reproduce import REFERENCES, distance_to_range
+    from brf_plugins.train.reproduce import REFERENCES, distance_to_range
 
     ref = next(r for r in REFERENCES if r.name == "ecg_brf")
     path = CHECKPOINTS / "ecg_brf.pt"
@@ -247,7 +247,7 @@ def test_ecg_rf_and_alif_checkpoints_reproduce_published_accuracy(name):
 
     from brf_plugins.data import ECGQTDB
     from brf_plugins.metrics import evaluate
-    from brf_plugins.reproduce import REFERENCES, distance_to_range
+    from brf_plugins.train.reproduce import REFERENCES, distance_to_range
 
     ref = next(r for r in REFERENCES if r.name == name)
     net = norse_ext.from_authors_checkpoint(CHECKPOINTS / f"{name}.pt")

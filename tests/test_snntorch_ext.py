@@ -378,7 +378,7 @@ def _ecg_scores(n_samples, steps):
     from brf_plugins.checkpoints import load_authors_checkpoint
     from brf_plugins.data import ECGQTDB
     from brf_plugins.metrics import evaluate
-    from brf_plugins.reproduce import REFERENCES
+    from brf_plugins.train.reproduce import REFERENCES
 
     ref = {r.name: r for r in REFERENCES}["ecg_brf"]
     test = ECGQTDB(DATA_ROOT, split="test")
@@ -401,7 +401,7 @@ def test_ecg_checkpoint_scores_like_the_core_on_a_subset():
 @pytest.mark.slow
 @needs_data("ecg_qtdb", "QTDB_test.mat")
 def test_ecg_checkpoint_reproduces_published_accuracy():
-    from brf_plugins.reproduce import distance_to_range
+    from brf_plugins.train.reproduce import distance_to_range
     ref, (ours, core) = _ecg_scores(n_samples=141, steps=1300)
     assert ours == core
     assert distance_to_range(ours.percent, ref.expected) <= ref.tolerance, ours.percent

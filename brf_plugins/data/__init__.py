@@ -5,19 +5,18 @@ label (``int``) or per-step labels ``(T,)``; :func:`brf_plugins.metrics.time_fir
 networks' time-first layout.
 
 * :class:`SequentialMNIST` (S-MNIST, PS-MNIST), :class:`ECGQTDB`, :class:`SHD`: read local files; with
-  ``download=True`` they fetch them first (:mod:`brf_plugins.data.download`: checksummed, atomic).
+  ``download=True`` they fetch them first (checksummed, atomic: :mod:`brf_plugins.data.download`).
   Missing files raise :class:`DataMissingError`, bad ones :class:`DataCorruptError`, both saying what to do.
 * :class:`NoisyFrequencies`: frequency classification of noisy spike trains, generated from a seed.
 * :func:`train_val_split`: the paper's validation split sizes (``VALIDATION_SIZES``), seeded.
 """
 
 from ._files import DataMissingError, DataCorruptError, default_data_root
-from .mnist import MNIST_FILES, SequentialMNIST, read_idx, load_permutation
-from .ecg import ECG_FILES, ECGQTDB
-from .shd import SHD, SHD_SIZES, bin_spikes, make_synthetic_shd, paper_bin_edges, read_shd_h5, write_shd_h5
+from .mnist import MNIST_FILES, SequentialMNIST, download_mnist, load_permutation, read_idx
+from .ecg import ECG_FILES, ECGQTDB, download_ecg
+from .shd import SHD, SHD_SIZES, download_shd, bin_spikes, make_synthetic_shd, paper_bin_edges, read_shd_h5, write_shd_h5
 from .synthetic import SYNTHETIC_OMEGAS, NoisyFrequencies, synthetic_splits
 from .splits import VALIDATION_SIZES, train_val_split
-from .download import download_ecg, download_mnist, download_shd
 
 __all__ = ["DataMissingError", "DataCorruptError", "default_data_root", "MNIST_FILES", "SequentialMNIST",
            "read_idx", "load_permutation", "ECG_FILES", "ECGQTDB", "SHD", "SHD_SIZES", "bin_spikes",

@@ -1,4 +1,7 @@
-"""Downloading the benchmark files for real users: checksummed, atomic, with clear errors when offline.
+"""Downloading files for real users: checksummed, atomic, with clear errors when offline.
+
+Each dataset module owns its sources and its ``download_*`` function (:func:`brf_plugins.data.download_mnist`,
+``download_ecg``, ``download_shd``), built on :func:`download_file` here; this module knows no dataset.
 
 Every file is fetched to a temporary file in the destination folder, verified, and only then renamed into place
 (``os.replace``), so an interrupted or corrupt download never leaves a file that looks complete. Files already
@@ -14,7 +17,7 @@ Sources:
   unzipped next to it.
 
 Example:
-    >>> from brf_plugins.data.download import download_ecg
+    >>> from brf_plugins.data import download_ecg
     >>> paths = download_ecg("~/data/brf")                    # doctest: +SKIP
 """
 
@@ -26,22 +29,12 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from .._io import atomic_write
-from ._files import DataCorruptError, DataMissingError, PathLike, file_digest, resolve_root
+from ._files import DataCorruptError, DataMissingError, PathLike, file_digest
 
-__all__ = ["MNIST_MIRRORS", "ECG_URL", "SHD_URL", "SHD_ZIP_MD5", "download_file", "download_mnist",
-           "download_ecg", "download_shd", "atomic_copy", "unzip_member"]
-
-MNIST_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
-ECG_URL = "https://raw.githubusercontent.com/byin-cwi/Efficient-spiking-networks/main/data/"
-SHD_URL = "https://zenkelab.org/datasets/"
-SHD_ZIP_MD5 = {"shd_train.h5.zip": "f3252aeb598ac776c1b526422d90eecb",
-               "shd_test.h5.zip": "1503a5064faa34311c398fb0a1ed0a6f"}
+__all__ = ["download_file", "digest_checker", "atomic_copy", "unzip_member"]
 
 _USER_AGENT = "brf-plugins data downloader"
 
@@ -130,7 +123,9 @@ def _raise_if(verify: Callable[[Path], Optional[str]]) -> Callable[[Path], None]
     return check
 
 
-def _digest_checker(algorithm: str, expected: str, decompress: bool = False) -> Callable[[Path], Optional[str]]:
+def digest_checker(algorithm: str, expected: str, decompress: bool = False) -> Callable[[Path], Optional[str]]:
+    """``verify(path) -> None`` if the file's digest is ``expected``, else what is wrong (for
+    :func:`download_file`)."""
     def verify(path: Path) -> Optional[str]:
         try:
             digest = file_digest(path, algorithm, decompress=decompress)
@@ -138,83 +133,3 @@ def _digest_checker(algorithm: str, expected: str, decompress: bool = False) -> 
             return f"unreadable ({err})"
         return None if digest == expected else f"{algorithm} {digest}, expected {expected}"
     return verify
-
-
-def download_mnist(root: Optional[PathLike] = None, mirrors: Iterable[str] = MNIST_MIRRORS,
-                   progress: bool = True) -> Dict[str, Path]:
-    """Fetch the four MNIST IDX files (gzip) into ``root/mnist``; returns ``{name: path}``.
-
-    Files already present (compressed or not, in ``root`` or ``root/mnist``) with the right content are kept.
-    """
-    from .mnist import MNIST_FILES, find_mnist_file
-    root = resolve_root(root)
-    mirrors = list(mirrors)
-    paths = {}
-    for name, (md5, _) in MNIST_FILES.items():
-        try:
-            existing = find_mnist_file(root, name)
-            if file_digest(existing, "md5", decompress=existing.suffix == ".gz") == md5:
-                paths[name] = existing
-                continue
-        except DataMissingError:
-            pass
-        dest = root / "mnist" / f"{name}.gz"
-        paths[name] = download_file([m + f"{name}.gz" for m in mirrors], dest,
-                                    _digest_checker("md5", md5, decompress=True), progress=progress)
-    return paths
-
-
-def download_ecg(root: Optional[PathLike] = None, base_url: str = ECG_URL, progress: bool = True) -> Dict[str, Path]:
-    """Fetch ``QTDB_train.mat`` and ``QTDB_test.mat`` into ``root/ecg_qtdb``; returns ``{name: path}``."""
-    from .ecg import ECG_FILES, find_ecg_file
-    root = resolve_root(root)
-    paths = {}
-    for name, sha in ECG_FILES.items():
-        try:
-            existing = find_ecg_file(root, name)
-            if file_digest(existing, "sha256") == sha:
-                paths[name] = existing
-                continue
-        except DataMissingError:
-            pass
-        paths[name] = download_file([base_url + name], root / "ecg_qtdb" / name, _digest_checker("sha256", sha),
-                                    progress=progress)
-    return paths
-
-
-def _check_zip(expected_md5: str) -> Callable[[Path], Optional[str]]:
-    md5_check = _digest_checker("md5", expected_md5)
-
-    def verify(path: Path) -> Optional[str]:
-        problem = md5_check(path)
-        if problem is None and not zipfile.is_zipfile(path):
-            problem = "not a zip archive"
-        return problem
-    return verify
-
-
-def download_shd(root: Optional[PathLike] = None, splits: Sequence[str] = ("train", "test"),
-                 base_url: str = SHD_URL, progress: bool = True) -> Dict[str, Path]:
-    """Fetch and unzip ``shd_{split}.h5`` into ``root/SHD`` (the folder tonic uses); returns ``{split: path}``.
-
-    The zip stays beside the ``.h5`` (tonic takes its presence as "downloaded"). Existing ``.h5`` files are kept.
-    """
-    root = resolve_root(root)
-    folder = root / "SHD"
-    paths = {}
-    for split in splits:
-        h5_name = f"shd_{split}.h5"
-        target = folder / h5_name
-        if target.is_file():
-            paths[split] = target
-            continue
-        zip_name = f"{h5_name}.zip"
-        zip_path = folder / zip_name
-        if not (zip_path.is_file() and _check_zip(SHD_ZIP_MD5[zip_name])(zip_path) is None):
-            download_file([base_url + zip_name], zip_path, _check_zip(SHD_ZIP_MD5[zip_name]), progress=progress)
-        if unzip_member(zip_path, h5_name, target) is None:
-            with zipfile.ZipFile(zip_path) as archive:
-                raise DataCorruptError(f"{zip_path} does not contain {h5_name} (members: {archive.namelist()}).")
-        paths[split] = target
-    return paths
-

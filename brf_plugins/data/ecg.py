@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -24,8 +24,9 @@ from torch.utils.data import Dataset
 
 from ..metrics import IGNORE_INDEX
 from ._files import DataCorruptError, DataMissingError, PathLike, file_digest, resolve_root
+from .download import digest_checker, download_file
 
-__all__ = ["ECG_FILES", "find_ecg_file", "ECGQTDB"]
+__all__ = ["ECG_FILES", "ECG_URL", "find_ecg_file", "ECGQTDB", "download_ecg"]
 
 ECG_FILES = {
     "QTDB_train.mat": "72d1a10c96f1540880447e07256835d66da419c0b34f3dff495731a7928c5bc7",
@@ -70,7 +71,6 @@ class ECGQTDB(Dataset):
         root = resolve_root(root)
         name = f"QTDB_{split}.mat"
         if download:
-            from .download import download_ecg
             download_ecg(root)
         path = find_ecg_file(root, name)
         if verify:
@@ -101,3 +101,24 @@ class ECGQTDB(Dataset):
 
     def __getitem__(self, index: int):
         return self.inputs[index], self.labels[index]
+
+
+ECG_URL = "https://raw.githubusercontent.com/byin-cwi/Efficient-spiking-networks/main/data/"
+"""Yin et al.'s repository (MIT), where ``QTDB_train.mat`` / ``QTDB_test.mat`` are published."""
+
+
+def download_ecg(root: Optional[PathLike] = None, base_url: str = ECG_URL, progress: bool = True) -> Dict[str, Path]:
+    """Fetch ``QTDB_train.mat`` and ``QTDB_test.mat`` into ``root/ecg_qtdb``; returns ``{name: path}``."""
+    root = resolve_root(root)
+    paths = {}
+    for name, sha in ECG_FILES.items():
+        try:
+            existing = find_ecg_file(root, name)
+            if file_digest(existing, "sha256") == sha:
+                paths[name] = existing
+                continue
+        except DataMissingError:
+            pass
+        paths[name] = download_file([base_url + name], root / "ecg_qtdb" / name, digest_checker("sha256", sha),
+                                    progress=progress)
+    return paths

@@ -19,15 +19,17 @@ from __future__ import annotations
 import gzip
 import struct
 from pathlib import Path
-from typing import Optional, Union
+from typing import Dict, Iterable, Optional, Union
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from ._files import DataCorruptError, DataMissingError, PathLike, file_digest, resolve_root
+from .download import digest_checker, download_file
 
-__all__ = ["MNIST_FILES", "read_idx", "find_mnist_file", "load_permutation", "SequentialMNIST"]
+__all__ = ["MNIST_FILES", "MNIST_MIRRORS", "read_idx", "find_mnist_file", "load_permutation", "SequentialMNIST",
+           "download_mnist"]
 
 MNIST_FILES = {
     # name: (md5 of the uncompressed content, count)
@@ -123,7 +125,6 @@ class SequentialMNIST(Dataset):
             raise ValueError(f"`split` must be 'train' or 'test', got {split!r}.")
         root = resolve_root(root)
         if download:
-            from .download import download_mnist
             download_mnist(root)
         image_name, label_name = _SPLIT_FILES[split]
         image_path, label_path = find_mnist_file(root, image_name), find_mnist_file(root, label_name)
@@ -153,3 +154,33 @@ class SequentialMNIST(Dataset):
 
     def __getitem__(self, index: int):
         return self.sequences(index), int(self.labels[index])
+
+
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+"""Public mirrors of the four canonical IDX files (gzip)."""
+
+
+def download_mnist(root: Optional[PathLike] = None, mirrors: Iterable[str] = MNIST_MIRRORS,
+                   progress: bool = True) -> Dict[str, Path]:
+    """Fetch the four MNIST IDX files (gzip) into ``root/mnist``; returns ``{name: path}``.
+
+    Files already present (compressed or not, in ``root`` or ``root/mnist``) with the right content are kept.
+    """
+    root = resolve_root(root)
+    mirrors = list(mirrors)
+    paths = {}
+    for name, (md5, _) in MNIST_FILES.items():
+        try:
+            existing = find_mnist_file(root, name)
+            if file_digest(existing, "md5", decompress=existing.suffix == ".gz") == md5:
+                paths[name] = existing
+                continue
+        except DataMissingError:
+            pass
+        dest = root / "mnist" / f"{name}.gz"
+        paths[name] = download_file([m + f"{name}.gz" for m in mirrors], dest,
+                                    digest_checker("md5", md5, decompress=True), progress=progress)
+    return paths

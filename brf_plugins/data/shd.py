@@ -37,7 +37,7 @@ from __future__ import annotations
 import gzip
 import zipfile
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -45,9 +45,10 @@ from torch.utils.data import Dataset
 
 from .._checks import check_choice, check_finite_float, check_positive_int
 from ._files import DataCorruptError, DataMissingError, PathLike, resolve_root
+from .download import digest_checker, download_file, unzip_member
 
 __all__ = ["SHD_CHANNELS", "SHD_CLASSES", "SHD_SIZES", "paper_bin_edges", "bin_spikes", "find_shd_file",
-           "read_shd_h5", "write_shd_h5", "make_synthetic_shd", "SHD"]
+           "read_shd_h5", "write_shd_h5", "make_synthetic_shd", "SHD", "SHD_URL", "SHD_ZIP_MD5", "download_shd"]
 
 SHD_CHANNELS = 700
 SHD_CLASSES = 20
@@ -226,7 +227,6 @@ class SHD(Dataset):
             times, units, labels = self._read_tonic(root, split, max_samples)
         else:
             if download:
-                from .download import download_shd
                 download_shd(root, splits=(split,))
             path = find_shd_file(root, split)
             times, units, labels = read_shd_h5(path, max_samples)
@@ -306,3 +306,46 @@ class SHD(Dataset):
 
     def __getitem__(self, index: int):
         return self.frames(index), int(self.labels[index])
+
+
+SHD_URL = "https://zenkelab.org/datasets/"
+SHD_ZIP_MD5 = {"shd_train.h5.zip": "f3252aeb598ac776c1b526422d90eecb",
+               "shd_test.h5.zip": "1503a5064faa34311c398fb0a1ed0a6f"}
+"""The Zenke lab's zips (CC BY 4.0) and their md5 as published by tonic."""
+
+
+def _check_zip(expected_md5: str) -> Callable[[Path], Optional[str]]:
+    md5_check = digest_checker("md5", expected_md5)
+
+    def verify(path: Path) -> Optional[str]:
+        problem = md5_check(path)
+        if problem is None and not zipfile.is_zipfile(path):
+            problem = "not a zip archive"
+        return problem
+    return verify
+
+
+def download_shd(root: Optional[PathLike] = None, splits: Sequence[str] = ("train", "test"),
+                 base_url: str = SHD_URL, progress: bool = True) -> Dict[str, Path]:
+    """Fetch and unzip ``shd_{split}.h5`` into ``root/SHD`` (the folder tonic uses); returns ``{split: path}``.
+
+    The zip stays beside the ``.h5`` (tonic takes its presence as "downloaded"). Existing ``.h5`` files are kept.
+    """
+    root = resolve_root(root)
+    folder = root / "SHD"
+    paths = {}
+    for split in splits:
+        h5_name = f"shd_{split}.h5"
+        target = folder / h5_name
+        if target.is_file():
+            paths[split] = target
+            continue
+        zip_name = f"{h5_name}.zip"
+        zip_path = folder / zip_name
+        if not (zip_path.is_file() and _check_zip(SHD_ZIP_MD5[zip_name])(zip_path) is None):
+            download_file([base_url + zip_name], zip_path, _check_zip(SHD_ZIP_MD5[zip_name]), progress=progress)
+        if unzip_member(zip_path, h5_name, target) is None:
+            with zipfile.ZipFile(zip_path) as archive:
+                raise DataCorruptError(f"{zip_path} does not contain {h5_name} (members: {archive.namelist()}).")
+        paths[split] = target
+    return paths

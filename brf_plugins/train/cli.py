@@ -309,12 +309,14 @@ def _neuron_in_name(path: Path) -> Optional[str]:
 
 def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional[str] = None,
                         data_root=None, split: str = "test", neuron: Optional[str] = None,
-                        samples: Optional[int] = None, progress: bool = False, force_neuron: bool = False):
+                        samples: Optional[int] = None, progress: bool = False, force_neuron: bool = False,
+                        device: Optional[torch.device] = None, batch_size: Optional[int] = None):
     """Score a checkpoint on a split. Returns ``(EvalResult, description)``.
 
     ``path`` is a ``best.pt`` / ``last.pt`` written by the trainer (its config says task, framework, neuron) or
     one of the authors' released models (task from the file name or ``task``; ``framework`` picks the core or an
-    adapter's ``from_authors_checkpoint``).
+    adapter's ``from_authors_checkpoint``). ``device`` and ``batch_size`` (default: the task's evaluation batch) only
+    change where and in what pieces it is computed.
 
     Raises:
         ValueError: ``neuron`` contradicts the checkpoint (its stored config, its ALIF keys, or the neuron its
@@ -389,9 +391,10 @@ def evaluate_checkpoint(path, *, task: Optional[str] = None, framework: Optional
     train_set, val_set, test_set = task_datasets(task_cfg, data_root, **data_kwargs, test_samples=test_n,
                                                  val_samples=val_n)
     dataset = {"test": test_set, "val": val_set, "validation": val_set}[split]
-    batch = task_cfg.test_batch_size if split == "test" else task_cfg.val_batch_size
-    result = evaluate(model, DataLoader(dataset, batch_size=batch), rules["loss"], rules["accuracy"], start=start,
-                      progress=progress)
+    batch = batch_size or (task_cfg.test_batch_size if split == "test" else task_cfg.val_batch_size)
+    device = torch.device("cpu") if device is None else device
+    result = evaluate(model.to(device), DataLoader(dataset, batch_size=batch), rules["loss"], rules["accuracy"],
+                      start=start, device=device, progress=progress)
     return result, description
 
 

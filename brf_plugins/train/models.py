@@ -126,14 +126,8 @@ def build_model(framework: str, task_cfg: TaskConfig, neuron: str = "brf", *,
     if framework == "core":
         return RecurrentSNN.from_task(task_cfg, neuron=neuron, generator=generator, **kw)
     builder = _adapter_builder(framework)
-    if framework == "snntorch":  # the core's option names -> snnTorch's (reset_mechanism for the RF reset)
-        from snntorch_ext import RF_RESET_MECHANISMS
-        if "rf_reset" in kw:
-            reset = check_choice("rf_reset", kw.pop("rf_reset"), tuple(RF_RESET_MECHANISMS.values()))
-            kw["reset_mechanism"] = {v: k for k, v in RF_RESET_MECHANISMS.items()}[reset]
-        if "bhrf_variant" in kw:
-            kw["variant"] = kw.pop("bhrf_variant")
-    model = builder(task_cfg, neuron=neuron, generator=generator, **kw)
+    # The adapter translates the package's option names into its framework's (snnTorch: reset_mechanism, ...).
+    model = builder(task_cfg, neuron=neuron, generator=generator, **adapter_module(framework).core_options(kw))
     if framework == "snntorch":
         model.register_forward_pre_hook(_snntorch_reset_hook)
     return model

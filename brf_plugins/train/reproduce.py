@@ -1,8 +1,9 @@
 """Reproduce the published test accuracies of the authors' released checkpoints.
 
-``brf-reproduce`` (or ``python -m brf_plugins.reproduce``) loads each released model into
-:class:`brf_plugins.network.RecurrentSNN`, runs the real test set under the task's accuracy rule and prints a table
-of expected versus measured accuracy and SOPs per sample.
+``brf-reproduce`` (or ``python -m brf_plugins.train.reproduce``) scores each released model exactly as
+``brf-eval`` does (:func:`brf_plugins.train.cli.evaluate_checkpoint`: the task's test set, loss/accuracy rule and
+ALIF start step from the task table) and prints a table of expected versus measured accuracy and SOPs per sample;
+what it adds is only the published figures.
 
     brf-reproduce --data-root ../shared/data            # all rows whose data is available
     brf-reproduce --only ecg_brf ecg_rf --subset 1000    # a quick look
@@ -21,60 +22,60 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import torch
-from torch.utils.data import DataLoader, Subset
 
-from .checkpoints import load_authors_checkpoint
-from .data import DataMissingError, ECGQTDB, SequentialMNIST
-from .data._files import resolve_root
-from .metrics import EvalResult, evaluate
+from ..data import DataMissingError
+from ..data._files import resolve_root
+from .cli import evaluate_checkpoint
+from .trainer import TrainConfig, recipe
 
 __all__ = ["Reference", "REFERENCES", "reproduce", "main"]
 
 
 @dataclass(frozen=True)
 class Reference:
-    """A released checkpoint and the figure it must reproduce."""
+    """A released checkpoint and the figure it must reproduce; its scoring rules come from the task table."""
 
-    name: str                      # checkpoint file stem
-    task: str                      # smnist / psmnist / ecg / shd
+    name: str                      # checkpoint file stem: <task>_<neuron>
     expected: Tuple[float, float]  # published test accuracy range in % (low, high)
     tolerance: float               # allowed distance to that range, in percentage points
-    loss_rule: str
-    accuracy_rule: str
-    start: int = 0                 # steps skipped in loss/accuracy (the ALIF scripts' sub_seq_length)
-    permutation: Optional[str] = None
     sops: Optional[float] = None   # expected SOPs per sample (approximate, informational)
     note: str = ""
 
+    @property
+    def task(self) -> str:
+        return self.name.split("_")[0]
+
+    @property
+    def neuron(self) -> str:
+        return self.name.split("_")[1]
+
+    @property
+    def rules(self) -> dict:
+        return recipe(TrainConfig(task=self.task, neuron=self.neuron))
+
+    @property
+    def permutation(self) -> Optional[str]:
+        """The pixel-order file released beside a PS-MNIST model (what :func:`evaluate_checkpoint` loads)."""
+        return f"{self.name}_permutation.pt" if self.task == "psmnist" else None
+
+    loss_rule = property(lambda self: self.rules["loss"])
+    accuracy_rule = property(lambda self: self.rules["accuracy"])
+    start = property(lambda self: self.rules["start"])
+
 
 REFERENCES: List[Reference] = [
-    Reference("ecg_brf", "ecg", (86.21, 86.22), 0.02, "per_step", "per_step", sops=6913),
-    Reference("ecg_rf", "ecg", (85.11, 85.11), 0.02, "per_step", "per_step", sops=11906),
-    Reference("ecg_alif", "ecg", (70.75, 70.75), 0.1, "per_step", "per_step", start=10),
-    Reference("smnist_brf", "smnist", (99.14, 99.14), 0.02, "last", "last", sops=16100),
-    Reference("psmnist_brf", "psmnist", (95.21, 95.21), 0.02, "sum", "mean",
-              permutation="psmnist_brf_permutation.pt", sops=28070),
-    Reference("smnist_alif", "smnist", (92.44, 92.44), 0.1, "last", "last"),
-    Reference("psmnist_alif", "psmnist", (83.8, 83.8), 0.1, "sum", "mean", permutation="psmnist_alif_permutation.pt"),
-    Reference("smnist_rf", "smnist", (98.1, 98.7), 0.0, "last", "last",
-              note="41 unstable neurons: sensitive to float order (spec 9.13)"),
-    Reference("shd_brf", "shd", (92.27, 92.27), 0.02, "sum", "mean", note="needs the SHD test file"),
-    Reference("shd_rf", "shd", (90.15, 90.15), 0.02, "sum", "mean", note="needs the SHD test file"),
-    Reference("shd_alif", "shd", (73.63, 73.63), 0.1, "sum", "mean", start=10, note="needs the SHD test file"),
+    Reference("ecg_brf", (86.21, 86.22), 0.02, sops=6913),
+    Reference("ecg_rf", (85.11, 85.11), 0.02, sops=11906),
+    Reference("ecg_alif", (70.75, 70.75), 0.1),
+    Reference("smnist_brf", (99.14, 99.14), 0.02, sops=16100),
+    Reference("psmnist_brf", (95.21, 95.21), 0.02, sops=28070),
+    Reference("smnist_alif", (92.44, 92.44), 0.1),
+    Reference("psmnist_alif", (83.8, 83.8), 0.1),
+    Reference("smnist_rf", (98.1, 98.7), 0.0, note="41 unstable neurons: sensitive to float order (spec 9.13)"),
+    Reference("shd_brf", (92.27, 92.27), 0.02, note="needs the SHD test file"),
+    Reference("shd_rf", (90.15, 90.15), 0.02, note="needs the SHD test file"),
+    Reference("shd_alif", (73.63, 73.63), 0.1, note="needs the SHD test file"),
 ]
-
-
-def _test_set(ref: Reference, data_root: Path, checkpoints: Path, shd_root: Optional[Path]):
-    if ref.task == "ecg":
-        return ECGQTDB(data_root, split="test")
-    if ref.task in ("smnist", "psmnist"):
-        perm = checkpoints / ref.permutation if ref.permutation else None
-        return SequentialMNIST(data_root, split="test", permutation=perm)
-    try:
-        from .data import shd  # provided by the data loaders; optional here
-    except ImportError as err:
-        raise DataMissingError("SHD loading is not available in this installation.") from err
-    return shd.SHD(shd_root or data_root, split="test")
 
 
 def distance_to_range(value: float, expected: Tuple[float, float]) -> float:
@@ -94,24 +95,20 @@ def reproduce(data_root=None, checkpoints=None, only: Optional[List[str]] = None
             continue
         row = dict(name=ref.name, task=ref.task, expected=ref.expected, tolerance=ref.tolerance, measured=None,
                    sops=None, status="skipped", seconds=0.0, samples=0, note=ref.note)
-        path = checkpoints / f"{ref.name}.pt"
+        root = Path(shd_root) if (ref.task == "shd" and shd_root) else data_root
+        start = time.perf_counter()
         try:
-            dataset = _test_set(ref, data_root, checkpoints, Path(shd_root) if shd_root else None)
-            model = load_authors_checkpoint(path, map_location=device)
+            result, _ = evaluate_checkpoint(checkpoints / f"{ref.name}.pt", task=ref.task, data_root=root,
+                                            samples=subset, progress=True, device=torch.device(device),
+                                            batch_size=None if ref.task == "ecg" else batch_size)
         except (DataMissingError, FileNotFoundError) as err:
             row["note"] = f"skipped: {str(err).splitlines()[0][:90]}"
             rows.append(row)
             log(f"{ref.name:14s} skipped ({row['note']})")
             continue
-        if subset:
-            dataset = Subset(dataset, range(min(subset, len(dataset))))
-        batch = len(dataset) if ref.task == "ecg" else batch_size
-        start = time.perf_counter()
-        result: EvalResult = evaluate(model, DataLoader(dataset, batch_size=batch), ref.loss_rule,
-                                      ref.accuracy_rule, start=ref.start, device=torch.device(device), progress=True)
         row.update(measured=result.percent, sops=result.sops, seconds=time.perf_counter() - start,
                    samples=result.samples)
-        if subset and subset < len(dataset.dataset):
+        if subset:
             row["status"] = "subset"
         else:
             ok = distance_to_range(result.percent, ref.expected) <= ref.tolerance + 1e-9
