@@ -60,6 +60,9 @@ __all__ = [
     "divergence_boundary",
     "brf_damping",
     "resonator_euler",
+    "rf_reset",
+    "bhrf_base_damping",
+    "harmonic_euler",
     "BRFState",
     "RFState",
     "BHRFState",
@@ -268,13 +271,17 @@ def rf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torc
     omega = omega.abs()
     u_new, v_new = resonator_euler(current, u, v, b, omega, dt)
     z = spike_fn(u_new - theta)
+    return RFState(z, *rf_reset(u_new, v_new, z, theta, reset))
+
+
+def rf_reset(u: torch.Tensor, v: torch.Tensor, z: torch.Tensor, theta, reset: str):
+    r"""The RF resets of paper A.1 after a spike ``z``: ``"none"``, ``"soft"`` (:math:`u, v \mathrel{-}= zartheta`)
+    or ``"hard"`` (:math:`u, v \mathrel{-}= z u, z v`: both to 0). Returns ``(u, v)``."""
     if reset == "soft":
-        u_new = u_new - z * theta
-        v_new = v_new - z * theta
-    elif reset == "hard":
-        u_new = u_new - z * u_new
-        v_new = v_new - z * v_new
-    return RFState(z, u_new, v_new)
+        return u - z * theta, v - z * theta
+    if reset == "hard":
+        return u - z * u, v - z * v
+    return u, v
 
 
 def izhikevich_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, omega: torch.Tensor,
@@ -337,20 +344,33 @@ def bhrf_step(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.
         check_step_scalar("gamma", gamma, unit_interval=True)
     spike_fn = spike_fn or default_spike_fn
     check_choice("variant", variant, BHRF_VARIANTS)
-    omega = omega.abs()
-    b_offset = b_offset.abs()
-    omega_sq = omega.square()
-    boundary = omega_sq * (dt / 2)
-    if variant == "paper":
-        b = boundary - b_offset - q
-    else:
-        b = boundary + b_offset + q
-    v_new = v + u * dt
-    position = v_new if variant == "code" else v
-    u_new = u + current * dt - b * u * (2 * dt) - omega_sq * position * dt
+    omega_sq, b0 = bhrf_base_damping(omega, b_offset, dt, variant)
+    u_new, v_new = harmonic_euler(current, u, v, q, b0, omega_sq, dt, variant)
     z = spike_fn(u_new - theta - q)
     q_new = q * gamma + z
     return BHRFState(z, u_new, v_new, q_new)
+
+
+def bhrf_base_damping(omega: torch.Tensor, b_offset: torch.Tensor, dt: float = DEFAULT_DT,
+                      variant: str = "code"):
+    r"""BHRF's per-neuron terms: :math:`(\omega^2, B_0)` with :math:`B_0 = \delta\omega^2/2 + |b'|` (the code's
+    sign; ``variant="paper"``: :math:`- |b'|`), raw ``omega`` and ``b_offset`` in."""
+    omega_sq = omega.abs().square()
+    boundary = omega_sq * (dt / 2)
+    b_offset = b_offset.abs()
+    return omega_sq, (boundary - b_offset if variant == "paper" else boundary + b_offset)
+
+
+def harmonic_euler(current: torch.Tensor, u: torch.Tensor, v: torch.Tensor, q: torch.Tensor, b0: torch.Tensor,
+                   omega_sq: torch.Tensor, dt: float = DEFAULT_DT, variant: str = "code"):
+    r"""One step of the damped harmonic oscillator of BHRF (spec 1.4): :math:`b = B_0 + q` (``"paper"``:
+    :math:`B_0 - q`), :math:`v' = v + \delta u`, :math:`u' = u + \delta I - 2\delta b u - \delta\omega^2 x` with the
+    position :math:`x = v'` (``"code"``, semi-implicit) or :math:`v` (``"paper"``, ``"explicit"``). Returns
+    ``(u', v')``."""
+    b = b0 - q if variant == "paper" else b0 + q
+    v_new = v + u * dt
+    position = v_new if variant == "code" else v
+    return u + current * dt - b * u * (2 * dt) - omega_sq * position * dt, v_new
 
 
 def alif_step(current: torch.Tensor, z: torch.Tensor, u: torch.Tensor, a: torch.Tensor,

@@ -38,7 +38,7 @@ from ._checks import (check_callable, check_choice, check_finite_float, check_fi
 from .init import Init, b_offset_parameter, normal_parameter, omega_parameter, xavier_uniform_
 from .kernels import RECURRENT_BACKENDS, Plan, li_sequence, neuron_params, plan, recurrent_sequence
 from .kernels._autograd import CellStep
-from .neurons import KINDS, NeuronConfig, reference_step, scaled, zero_state
+from .neurons import KINDS, NeuronConfig, neuron_step, reference_step, scaled, zero_state
 from .tasks import TaskConfig, get_task
 
 __all__ = ["NEURONS", "STATE_NAMES", "IGNORED_KEYS", "PaperNetwork", "RecurrentLayer", "LIReadout",
@@ -421,7 +421,6 @@ class RecurrentLayer(nn.Module):
 
     def step(self, x: torch.Tensor, state: tuple) -> tuple:
         """:meth:`forward` without the argument checks, for loops that checked once."""
-        from .neurons import neuron_step
         inputs = torch.cat((x, state[0]), dim=1) if self.recurrent else x
         return neuron_step(self.config, self.parameters_of_neurons(), self.linear(inputs), state,
                            backend="auto" if self.backend == "compiled" else self.backend)

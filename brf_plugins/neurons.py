@@ -240,11 +240,10 @@ def neuron_step(cfg: NeuronConfig, params: tuple, current: torch.Tensor, state: 
     here. The implementation is :func:`brf_plugins.kernels.plan`'s choice (``backend`` as there). No argument
     checks: callers check once per call of their own public method.
     """
-    from .kernels import fused_step, plan  # kernels import this module
-    chosen = plan(cfg, (current,) + tuple(state[1:]) + tuple(params), scope="step", backend=backend)
+    chosen = kernels.plan(cfg, (current,) + tuple(state[1:]) + tuple(params), scope="step", backend=backend)
     if chosen.path == "reference":
         return cfg.state_type(*reference_step(cfg, params, scaled(cfg, current), state))
-    return cfg.state_type(*fused_step(chosen.spec, current, *state[1:], *params))  # the spec holds the gain
+    return cfg.state_type(*kernels.fused_step(chosen.spec, current, *state[1:], *params))  # the spec has the gain
 
 
 def sequence(cfg: NeuronConfig, params: tuple, currents: torch.Tensor, state: tuple, *,
@@ -254,10 +253,9 @@ def sequence(cfg: NeuronConfig, params: tuple, currents: torch.Tensor, state: tu
     Returns ``(z_all (T, B, h), final state)``: the values of :func:`neuron_step` applied T times, computed by
     the path :func:`brf_plugins.kernels.plan` picks for the whole sequence.
     """
-    from .kernels import plan, run_sequence
-    chosen = plan(cfg, (currents,) + tuple(state[1:]) + tuple(params), scope="sequence", backend=backend)
+    chosen = kernels.plan(cfg, (currents,) + tuple(state[1:]) + tuple(params), scope="sequence", backend=backend)
     if chosen.path != "reference":
-        z_all, rest = run_sequence(chosen, currents, tuple(state[1:]), *params)
+        z_all, rest = kernels.run_sequence(chosen, currents, tuple(state[1:]), *params)
         return z_all, cfg.state_type(z_all[-1], *rest)
     currents = scaled(cfg, currents)
     spikes = []
@@ -265,3 +263,8 @@ def sequence(cfg: NeuronConfig, params: tuple, currents: torch.Tensor, state: tu
         state = cfg.state_type(*reference_step(cfg, params, current, state))
         spikes.append(state[0])
     return torch.stack(spikes), state
+
+
+# The kernels build on the configuration above (kernels.plan reads NeuronConfig); imported last, so that either
+# module may be imported first, and used only at call time.
+from . import kernels  # noqa: E402

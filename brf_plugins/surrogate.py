@@ -46,6 +46,7 @@ from ._checks import check_choice, check_finite_float
 __all__ = [
     "heaviside",
     "gaussian_density",
+    "gaussian_cdf",
     "double_gaussian_derivative",
     "multi_gaussian_derivative",
     "DoubleGaussianSpike",
@@ -78,6 +79,11 @@ def gaussian_density(x: torch.Tensor, mu: float = 0.0, sigma: float = 1.0) -> to
     return (1.0 / (sigma * _SQRT_2PI)) * torch.exp(-((x - mu) ** 2) / (2.0 * sigma ** 2))
 
 
+def gaussian_cdf(x: torch.Tensor, mu: float = 0.0, sigma: float = 1.0) -> torch.Tensor:
+    """Cumulative distribution of N(mu, sigma) at ``x`` (the antiderivative of :func:`gaussian_density`)."""
+    return 0.5 * (1.0 + torch.erf((x - mu) / (sigma * math.sqrt(2.0))))
+
+
 def double_gaussian_derivative(x: torch.Tensor, height: float = HEIGHT, scale: float = SCALE,
                                width: float = WIDTH, gamma: float = GAMMA) -> torch.Tensor:
     """gamma * [(1 + h) N(x; 0, w) - 2 h N(x; 0, s w)]: 0.43884 at x = 0, zero crossing at |x| = 1.270."""
@@ -93,34 +99,26 @@ def multi_gaussian_derivative(x: torch.Tensor, height: float = HEIGHT, scale: fl
                     - height * gaussian_density(x, -width, scale * width))
 
 
-class DoubleGaussianSpike(torch.autograd.Function):
-    """Heaviside forward, double-Gaussian backward. ``apply(x, height, scale, width, gamma)``."""
+def _spike_function(name: str, derivative: Callable) -> type:
+    """A ``torch.autograd.Function``: Heaviside forward, ``grad * derivative(x, *constants)`` backward."""
 
-    @staticmethod
     def forward(ctx, x, height=HEIGHT, scale=SCALE, width=WIDTH, gamma=GAMMA):
         ctx.save_for_backward(x)
         ctx.constants = (height, scale, width, gamma)
         return heaviside(x)
 
-    @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * double_gaussian_derivative(x, *ctx.constants), None, None, None, None
+        return grad_output * derivative(x, *ctx.constants), None, None, None, None
+
+    return type(name, (torch.autograd.Function,), {
+        "forward": staticmethod(forward), "backward": staticmethod(backward), "__module__": __name__,
+        "__doc__": f"Heaviside forward, ``{derivative.__name__}`` backward. ``apply(x, height, scale, width, "
+                   f"gamma)``."})
 
 
-class MultiGaussianSpike(torch.autograd.Function):
-    """Heaviside forward, multi-Gaussian backward. ``apply(x, height, scale, width, gamma)``."""
-
-    @staticmethod
-    def forward(ctx, x, height=HEIGHT, scale=SCALE, width=WIDTH, gamma=GAMMA):
-        ctx.save_for_backward(x)
-        ctx.constants = (height, scale, width, gamma)
-        return heaviside(x)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        return grad_output * multi_gaussian_derivative(x, *ctx.constants), None, None, None, None
+DoubleGaussianSpike = _spike_function("DoubleGaussianSpike", double_gaussian_derivative)
+MultiGaussianSpike = _spike_function("MultiGaussianSpike", multi_gaussian_derivative)
 
 
 def fgi(x: torch.Tensor, derivative: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -157,6 +155,9 @@ class SurrogateSpike:
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def antiderivative(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Spikes ``H(x)`` with the surrogate gradient.
 
@@ -190,6 +191,11 @@ class DoubleGaussian(SurrogateSpike):
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return double_gaussian_derivative(x, *self.constants)
 
+    def antiderivative(self, x: torch.Tensor) -> torch.Tensor:
+        """The smooth step whose derivative is :meth:`derivative` (Gaussian CDFs instead of densities)."""
+        h, s, w, g = self.constants
+        return g * ((1.0 + h) * gaussian_cdf(x, 0.0, w) - 2.0 * h * gaussian_cdf(x, 0.0, s * w))
+
 
 class MultiGaussian(SurrogateSpike):
     """Yin's multi-Gaussian ("MG") surrogate."""
@@ -198,6 +204,12 @@ class MultiGaussian(SurrogateSpike):
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         return multi_gaussian_derivative(x, *self.constants)
+
+    def antiderivative(self, x: torch.Tensor) -> torch.Tensor:
+        """The smooth step whose derivative is :meth:`derivative` (Gaussian CDFs instead of densities)."""
+        h, s, w, g = self.constants
+        return g * ((1.0 + h) * gaussian_cdf(x, 0.0, w) - h * gaussian_cdf(x, w, s * w)
+                    - h * gaussian_cdf(x, -w, s * w))
 
 
 def double_gaussian(height: float = HEIGHT, scale: float = SCALE, width: float = WIDTH, gamma: float = GAMMA,

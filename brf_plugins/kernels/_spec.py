@@ -51,16 +51,7 @@ class SmoothSpike:
         return self.surrogate.derivative(x)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        height, scale, width, gamma = self.surrogate.constants
-        wide = scale * width
-
-        def cdf(y, mu, sigma):
-            return 0.5 * (1.0 + torch.erf((y - mu) / (sigma * math.sqrt(2.0))))
-
-        if isinstance(self.surrogate, DoubleGaussian):
-            return gamma * ((1.0 + height) * cdf(x, 0.0, width) - 2.0 * height * cdf(x, 0.0, wide))
-        return gamma * ((1.0 + height) * cdf(x, 0.0, width) - height * cdf(x, width, wide)
-                        - height * cdf(x, -width, wide))
+        return self.surrogate.antiderivative(x)
 
     def __repr__(self) -> str:
         return f"SmoothSpike({self.surrogate!r})"

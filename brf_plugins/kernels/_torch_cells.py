@@ -14,8 +14,8 @@ Every step is split in two:
   bhrf    :math:`\omega^2`                                   :math:`B_0 = \delta\omega^2/2 \pm |b'|`
   ======  ===========================================  ==============================================
 
-* :func:`cell_forward` is the elementwise update with the core's operations **in the core's order** (bitwise equal
-  values), and :func:`cell_backward` its hand-derived vector-Jacobian product. With ``u' , v'`` the new membrane,
+* :func:`cell_forward` is the elementwise update built from the core's own pieces (``resonator_euler``,
+  ``rf_reset``, ``harmonic_euler``, :mod:`brf_plugins.functional`), so its values are bitwise the core's, and :func:`cell_backward` its hand-derived vector-Jacobian product. With ``u' , v'`` the new membrane,
   ``x`` the distance to threshold, ``s(x)`` the surrogate derivative and ``g_*`` incoming gradients (BRF):
 
   .. math::
@@ -52,10 +52,7 @@ def neuron_params(spec: CellSpec, omega: Tensor, b_offset: Tensor) -> Tuple[Tens
         return pa, pb
     if spec.kind == "rf":
         return omega.abs(), -b_offset.abs()
-    omega_sq = omega.abs().square()
-    boundary = omega_sq * (spec.dt / 2)
-    b_abs = b_offset.abs()
-    return omega_sq, (boundary - b_abs if spec.option == "paper" else boundary + b_abs)
+    return F.bhrf_base_damping(omega, b_offset, spec.dt, spec.option)
 
 
 def cell_forward(spec: CellSpec, current: Tensor, u: Tensor, v: Tensor, q: Optional[Tensor], pa: Tensor,
@@ -78,18 +75,8 @@ def cell_forward(spec: CellSpec, current: Tensor, u: Tensor, v: Tensor, q: Optio
         u_new, v_new = F.resonator_euler(current, u, v, pb, pa, dt)
         x = u_new - theta
         z = spec.spike(x)
-        if spec.option == "soft":
-            u_new = u_new - z * theta
-            v_new = v_new - z * theta
-        elif spec.option == "hard":
-            u_new = u_new - z * u_new
-            v_new = v_new - z * v_new
-        return z, u_new, v_new, None, x
-    # BHRF (functional.bhrf_step): b = B0 -/+ q, v' = v + u dt, u' uses the new (code) or old position.
-    b = pb - q if spec.option == "paper" else pb + q
-    v_new = v + u * dt
-    position = v_new if spec.option == "code" else v
-    u_new = u + current * dt - b * u * (2 * dt) - pa * position * dt
+        return (z, *F.rf_reset(u_new, v_new, z, theta, spec.option), None, x)
+    u_new, v_new = F.harmonic_euler(current, u, v, q, pb, pa, dt, spec.option)
     x = u_new - theta - q
     z = spec.spike(x)
     return z, u_new, v_new, q * spec.gamma + z, x

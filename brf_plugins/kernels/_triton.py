@@ -1,4 +1,4 @@
-r"""Triton kernels: BRF/RF/BHRF and LI over a whole sequence, with the time loop inside the kernel.
+r"""Triton kernels: BRF/RF/BHRF over a whole sequence (feed-forward layers), with the time loop inside the kernel.
 
 One program owns ``BLOCK`` neurons-in-batch (elements of the flattened ``(B, h)`` state) for all ``T`` steps and
 keeps their state in registers: the forward is one launch over time, the backward one launch back over time that
@@ -194,12 +194,11 @@ def _cell_bwd(cur, u, v, q, pa, pb, g_z, g_u, g_v, g_q, c_ptr, KIND: tl.constexp
 
 @triton.jit
 def cell_forward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, q_ptr, s_ts, pa_ptr, pb_ptr, c_ptr,
-                        z_ptr, z_ts, z2_ptr, z2_ts, z2_rs, N, H, T,
+                        z_ptr, z_ts, N, H, T,
                         KIND: tl.constexpr, OPT: tl.constexpr, REFR: tl.constexpr, SR: tl.constexpr,
-                        MULTI: tl.constexpr, SMOOTH: tl.constexpr, HAS_Q: tl.constexpr, HAS_Z2: tl.constexpr,
-                        BLOCK: tl.constexpr):
-    """T steps from the state u0/v0/q0; step t writes z to z[t] (and z2[t], a row-strided view) and the new state
-    to slot t * s_ts of u/v/q (s_ts = 0: only the final state survives)."""
+                        MULTI: tl.constexpr, SMOOTH: tl.constexpr, HAS_Q: tl.constexpr, BLOCK: tl.constexpr):
+    """T steps from the state u0/v0/q0; step t writes z to z[t] and the new state to slot t * s_ts of u/v/q
+    (s_ts = 0: only the final state survives)."""
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -212,15 +211,12 @@ def cell_forward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, q
         q = tl.load(q0_ptr + offs, mask=mask, other=0.0)
     else:
         q = tl.zeros_like(u)
-    z2_offs = (offs // H) * z2_rs + j
     t = 0
     while t < T:
         t64 = t.to(tl.int64)
         cur = tl.load(cur_ptr + t64 * cur_ts + offs, mask=mask, other=0.0)
         z, u, v, q, x, u_pre, v_pre = _cell_fwd(cur, u, v, q, pa, pb, c_ptr, KIND, OPT, REFR, SR, MULTI, SMOOTH)
         tl.store(z_ptr + t64 * z_ts + offs, z, mask=mask)
-        if HAS_Z2:
-            tl.store(z2_ptr + t64 * z2_ts + z2_offs, z, mask=mask)
         slot = t64 * s_ts
         tl.store(u_ptr + slot + offs, u, mask=mask)
         tl.store(v_ptr + slot + offs, v, mask=mask)
@@ -232,16 +228,14 @@ def cell_forward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, q
 @triton.jit
 def cell_backward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, q_ptr, s_ts, pa_ptr, pb_ptr,
                          c_ptr,
-                         gz_ptr, gz_ts, gz2_ptr, gc_u_ptr, gc_v_ptr, gc_q_ptr,
+                         gz_ptr, gz_ts, gc_u_ptr, gc_v_ptr, gc_q_ptr,
                          gcur_ptr, gcur_ts, gu0_ptr, gv0_ptr, gq0_ptr, gpa_ptr, gpb_ptr, N, H, T,
                          KIND: tl.constexpr, OPT: tl.constexpr, REFR: tl.constexpr, SR: tl.constexpr,
                          MULTI: tl.constexpr, SMOOTH: tl.constexpr, HAS_Q: tl.constexpr, HAS_GZ: tl.constexpr,
-                         HAS_GZ2: tl.constexpr, HAS_GC: tl.constexpr, ACCUMULATE: tl.constexpr,
-                         BLOCK: tl.constexpr):
-    """Backward over T steps: the state before step t is u0/v0/q0 for t = 0, else slot (t - 1) * s_ts; gz[t] (+ gz2 at the last step t = T - 1,
-    the recurrent path's gradient) is the gradient of z_t; gc_* the gradients of the final state. Writes
-    gcur[t], the initial state's gradients gu0/gv0/gq0 (may alias gc_*) and per-element parameter gradients
-    (added to gpa/gpb when ACCUMULATE)."""
+                         HAS_GC: tl.constexpr, BLOCK: tl.constexpr):
+    """Backward over T steps: the state before step t is u0/v0/q0 for t = 0, else slot (t - 1) * s_ts; gz[t] is
+    the gradient of z_t, gc_* the gradients of the final state. Writes gcur[t], the initial state's gradients
+    gu0/gv0/gq0 (may alias gc_*) and per-element parameter gradients gpa/gpb."""
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -285,9 +279,6 @@ def cell_backward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, 
             g_z = tl.load(gz_ptr + t64 * gz_ts + offs, mask=mask, other=0.0)
         else:
             g_z = zero
-        if HAS_GZ2:
-            if t == T - 1:
-                g_z = g_z + tl.load(gz2_ptr + offs, mask=mask, other=0.0)
         g_cur, g_u, g_v, g_q, g_pa, g_pb = _cell_bwd(cur, u, v, q, pa, pb, g_z, g_u, g_v, g_q, c_ptr, KIND, OPT,
                                                      REFR, SR, MULTI, SMOOTH)
         tl.store(gcur_ptr + t64 * gcur_ts + offs, g_cur, mask=mask)
@@ -298,67 +289,5 @@ def cell_backward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, 
     tl.store(gv0_ptr + offs, g_v, mask=mask)
     if HAS_Q:
         tl.store(gq0_ptr + offs, g_q, mask=mask)
-    if ACCUMULATE:
-        acc_pa += tl.load(gpa_ptr + offs, mask=mask, other=0.0)
-        acc_pb += tl.load(gpb_ptr + offs, mask=mask, other=0.0)
     tl.store(gpa_ptr + offs, acc_pa, mask=mask)
     tl.store(gpb_ptr + offs, acc_pb, mask=mask)
-
-
-@triton.jit
-def li_forward_kernel(c_ptr, c_ts, o0_ptr, alpha_ptr, beta_ptr, o_ptr, o_ts, N, H, T,
-                      HAS_O0: tl.constexpr, BLOCK: tl.constexpr):
-    """o_t = o_{t-1} * alpha + c_t * beta (beta = 1 - alpha) over T steps (functional.li_step)."""
-    pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    j = offs % H
-    alpha = tl.load(alpha_ptr + j, mask=mask, other=0.0)
-    beta = tl.load(beta_ptr + j, mask=mask, other=0.0)
-    if HAS_O0:
-        o = tl.load(o0_ptr + offs, mask=mask, other=0.0)
-    else:
-        o = tl.zeros_like(alpha)
-    t = 0
-    while t < T:
-        t64 = t.to(tl.int64)
-        c = tl.load(c_ptr + t64 * c_ts + offs, mask=mask, other=0.0)
-        o = o * alpha + c * beta
-        tl.store(o_ptr + t64 * o_ts + offs, o, mask=mask)
-        t += 1
-
-
-@triton.jit
-def li_backward_kernel(c_ptr, c_ts, o0_ptr, alpha_ptr, beta_ptr, o_ptr, o_ts, go_ptr, go_ts, gc_ptr, gc_ts,
-                       go0_ptr, galpha_ptr, gbeta_ptr, N, H, T, HAS_O0: tl.constexpr, BLOCK: tl.constexpr):
-    """Backward of li_forward_kernel: G_t = g_o[t] + alpha G_{t+1}; g_c[t] = beta G_t; g_alpha += G_t o_{t-1};
-    g_beta += G_t c_t; g_o0 = alpha G_0."""
-    pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    j = offs % H
-    alpha = tl.load(alpha_ptr + j, mask=mask, other=0.0)
-    beta = tl.load(beta_ptr + j, mask=mask, other=0.0)
-    zero = tl.zeros_like(alpha)
-    g = zero
-    acc_alpha = zero
-    acc_beta = zero
-    t = T - 1
-    while t >= 0:
-        t64 = t.to(tl.int64)
-        g = g * alpha + tl.load(go_ptr + t64 * go_ts + offs, mask=mask, other=0.0)
-        c = tl.load(c_ptr + t64 * c_ts + offs, mask=mask, other=0.0)
-        if t > 0:
-            o_prev = tl.load(o_ptr + (t64 - 1) * o_ts + offs, mask=mask, other=0.0)
-        else:
-            if HAS_O0:
-                o_prev = tl.load(o0_ptr + offs, mask=mask, other=0.0)
-            else:
-                o_prev = zero
-        tl.store(gc_ptr + t64 * gc_ts + offs, g * beta, mask=mask)
-        acc_alpha += g * o_prev
-        acc_beta += g * c
-        t -= 1
-    tl.store(go0_ptr + offs, g * alpha, mask=mask)
-    tl.store(galpha_ptr + offs, acc_alpha, mask=mask)
-    tl.store(gbeta_ptr + offs, acc_beta, mask=mask)

@@ -74,8 +74,8 @@ class TritonCellSequence(torch.autograd.Function):
         z = torch.empty_like(cur)
         block = _block(n)
         grid = (triton_cdiv(n, block),)
-        cell_forward_kernel[grid](cur, n, u0, v0, q0, us, vs, qs, n, pa_c, pb_c, consts, z, n, z, 0, 0, n, hidden,
-                                  steps, **_meta(spec), HAS_Z2=False, BLOCK=block, **_launch_options())
+        cell_forward_kernel[grid](cur, n, u0, v0, q0, us, vs, qs, n, pa_c, pb_c, consts, z, n, n, hidden, steps,
+                                  **_meta(spec), BLOCK=block, **_launch_options())
         ctx.spec = spec
         ctx.shapes = (u, v, q, pa, pb)
         ctx.save_for_backward(cur, u0, v0, q0, us, vs, qs if spec.has_q else None, pa_c, pb_c, consts)
@@ -101,10 +101,10 @@ class TritonCellSequence(torch.autograd.Function):
         block = _block(n)
         grid = (triton_cdiv(n, block),)
         cell_backward_kernel[grid](cur, n, u0, v0, q0, us, vs, us if qs is None else qs, n, pa_c, pb_c, consts,
-                                   gz, n, gz, finals[0], finals[1], finals[-1] if spec.has_q else finals[0],
+                                   gz, n, finals[0], finals[1], finals[-1] if spec.has_q else finals[0],
                                    g_cur, n, g_u0, g_v0, g_q0, g_pa, g_pb, n, hidden, steps,
-                                   **_meta(spec), HAS_GZ=g_z is not None, HAS_GZ2=False, HAS_GC=has_gc,
-                                   ACCUMULATE=False, BLOCK=block, **_launch_options())
+                                   **_meta(spec), HAS_GZ=g_z is not None, HAS_GC=has_gc, BLOCK=block,
+                                   **_launch_options())
 
         def reduce(g, like):
             return g if g.shape == like.shape else g.sum_to_size(like.shape)
