@@ -130,6 +130,31 @@ def check_state(name: str, state: torch.Tensor, reference: torch.Tensor) -> torc
     return state
 
 
+def check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False, got {type(value).__name__} {value!r}.")
+    return value
+
+
+def check_current(name: str, x) -> torch.Tensor:
+    """One step's input: a real floating tensor with a neuron dimension, no NaN/inf (reads the values: once per
+    call of a public step)."""
+    check_input(name, x)
+    if x.dim() == 0:
+        raise ValueError(f"`{name}` must have at least one dimension (..., neurons), got a scalar.")
+    return check_finite_tensor(name, x)  # a NaN would silently poison every later state
+
+
+def check_named_state(name: str, state, expected: type, reference: torch.Tensor) -> tuple:
+    """A state of NamedTuple type ``expected`` whose tensors match ``reference`` (shape, dtype, device)."""
+    if not isinstance(state, expected):
+        raise TypeError(f"`{name}` must be a {expected.__name__}({', '.join(expected._fields)}), got "
+                        f"{type(state).__name__}. Pass {name}=None to start from zeros.")
+    for field, value in zip(expected._fields, state):
+        check_state(field, value, reference)
+    return state
+
+
 def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {', '.join(repr(c) for c in choices)}; got {value!r}.")

@@ -31,7 +31,7 @@ import torch
 
 from ._checks import check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
 
-__all__ = ["Init", "Uniform", "Normal", "init_values", "uniform_or_value", "normal_parameter", "omega_parameter",
+__all__ = ["Init", "Uniform", "Normal", "init_values", "constant_tensor", "uniform_or_value", "normal_parameter", "omega_parameter",
            "b_offset_parameter", "default_input_gain", "xavier_uniform_"]
 
 SPECTRUM = "spectrum"
@@ -56,9 +56,10 @@ class Normal:
 Init = Union[float, Uniform, Normal, tuple, torch.Tensor, Callable]
 
 
-def init_values(name: str, n: int, init, *, pair: str = "uniform", generator: Optional[torch.Generator] = None,
-                dtype: torch.dtype = None) -> torch.Tensor:
-    """The one resolver of init specs (module docstring): ``(n,)`` values for parameter ``name``.
+def init_values(name: str, n: Optional[int], init, *, pair: str = "uniform",
+                generator: Optional[torch.Generator] = None, dtype: torch.dtype = None) -> torch.Tensor:
+    """The one resolver of init specs (module docstring): ``(n,)`` values for parameter ``name`` (``n=None``:
+    a number becomes a 0-dim tensor and a tensor stays as given; a spec to draw from raises).
 
     ``pair`` is what a plain ``(a, b)`` pair means for this parameter: ``"uniform"`` ``(low, high)`` or
     ``"normal"`` ``(mean, std)``.
@@ -67,6 +68,13 @@ def init_values(name: str, n: int, init, *, pair: str = "uniform", generator: Op
         ValueError: a pair of another length, ``low > high``, ``std < 0``, NaN/inf, a tensor that does not fit
             ``n`` neurons. TypeError: anything that is not an init spec.
     """
+    if n is None:  # no layer size: one shared value (a 0-dim tensor) or a given tensor, nothing to draw
+        if isinstance(init, (tuple, list, Uniform, Normal)) or (callable(init) and not isinstance(init, torch.Tensor)):
+            raise ValueError(f"`{name}` = {init!r} is drawn per neuron: give the layer's size (hidden_size), or a "
+                             f"number or tensor instead.")
+        init_bounds(name, init)  # a finite number or a finite floating-point tensor
+        value = init.detach().clone() if isinstance(init, torch.Tensor) else torch.tensor(float(init))
+        return value.to(dtype or torch.get_default_dtype())
     if isinstance(init, (tuple, list)) and not isinstance(init, torch.Tensor):
         if len(init) != 2:
             shape = "(low, high)" if pair == "uniform" else "(mean, std)"
@@ -107,6 +115,25 @@ def uniform_or_value(name: str, n: int, init: Init, *, generator: Optional[torch
         low, high = float(init[0]), float(init[1])
         return torch.empty(n, dtype=dtype).uniform_(low, high, generator=generator)
     return torch.full((n,), float(init), dtype=dtype)
+
+
+def constant_tensor(name: str, value, n: int, *, learnable: bool) -> torch.Tensor:
+    """A neuron constant (a threshold, a one-to-one weight) as a tensor: 0-dim or ``(n,)``.
+
+    Python numbers become float64 0-dim tensors when not learnable, so that the value is exact in float64 runs and
+    rounds exactly like a Python scalar in float32 ones; learnable ones use the default dtype.
+    """
+    if isinstance(value, torch.Tensor):
+        if not torch.is_floating_point(value):
+            raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {value.dtype}.")
+        if value.dim() > 1 or (value.dim() == 1 and value.numel() not in (1, n)):
+            raise ValueError(f"`{name}` must be a number or a tensor of shape () or ({n},), got shape "
+                             f"{tuple(value.shape)}.")
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"`{name}` contains NaN or inf.")
+        return value.detach().clone()
+    value = check_finite_float(name, value)
+    return torch.tensor(value) if learnable else torch.tensor(value, dtype=torch.float64)
 
 
 def normal_parameter(name: str, n: int, mean: float, std: float, *,

@@ -138,6 +138,13 @@ class PaperNetwork(nn.Module):
     backend = "auto"
     recurrent = True
 
+    def _set_sizes(self, input_size: int, hidden_size: int, output_size: int, neuron: str) -> None:
+        """Check and keep m, h, C and the neuron kind's name (for subclasses' constructors)."""
+        self.input_size = check_positive_int("input_size", input_size)
+        self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        self.output_size = check_positive_int("output_size", output_size)
+        check_choice("neuron", neuron, NEURONS)
+
     # -- the network ---------------------------------------------------------------------------------------
     @property
     def neuron(self) -> str:
@@ -512,9 +519,9 @@ class RecurrentSNN(PaperNetwork):
                  tau_out_init: Tuple[float, float] = (20.0, 5.0), generator: Optional[torch.Generator] = None,
                  **layer_kwargs):
         super().__init__()
+        self._set_sizes(input_size, hidden_size, output_size, neuron)
         self.hidden = RecurrentLayer(input_size, hidden_size, neuron, generator=generator, **layer_kwargs)
         self.out = LIReadout(hidden_size, output_size, tau_init=tau_out_init, generator=generator)
-        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
 
     @classmethod
     def from_task(cls, task, neuron: str = "brf", generator: Optional[torch.Generator] = None,

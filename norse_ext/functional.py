@@ -59,7 +59,7 @@ from norse.torch.utils import pytree
 
 from brf_plugins import functional as F
 from brf_plugins import surrogate
-from brf_plugins._checks import check_choice, check_finite_float, check_finite_tensor, check_omega_init, check_state
+from brf_plugins._checks import check_choice, check_current, check_finite_float, check_named_state, check_omega_init
 from brf_plugins.functional import ALIFState, BHRFState, BRFState, RFState
 from brf_plugins.init import Normal, Uniform, init_values, omega_parameter
 from brf_plugins.neurons import (KINDS, BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig,
@@ -283,30 +283,21 @@ def _is_spec(value) -> bool:
 
 
 def _draw(name: str, spec, size: Optional[int], dt: float, generator, dtype) -> torch.Tensor:
-    """Values for one per-neuron parameter from its spec (the core's one resolver, :func:`brf_plugins.init
-    .init_values`); ``size=None`` keeps numbers 0-dim and tensors as given."""
-    if isinstance(spec, torch.Tensor):
-        spec = spec.detach()
+    """Values for one per-neuron parameter from its spec, by the core's one resolver (:func:`brf_plugins.init
+    .init_values`; a plain pair is uniform for omega and b', normal for time constants, as the paper draws them)."""
     if dtype is None:  # a given floating-point tensor keeps its precision
         floating = isinstance(spec, torch.Tensor) and torch.is_floating_point(spec)
         dtype = spec.dtype if floating else torch.get_default_dtype()
     if isinstance(spec, bool) or not isinstance(spec, (numbers.Real, torch.Tensor, tuple, list, Uniform, Normal)):
         raise TypeError(f"`{name}` must be a number, a (low, high) range, a tensor, Uniform(low, high) or "
                         f"Normal(mean, std); got {type(spec).__name__}.")
-    if size is None:
-        if _is_spec(spec):
-            raise ValueError(f"`{name}` = {spec!r} is drawn per neuron: give the layer's size (hidden_size), or a "
-                             f"number or tensor instead.")
-        value = spec.detach().clone() if isinstance(spec, torch.Tensor) else torch.tensor(float(spec))
-        if not torch.is_floating_point(value):
-            raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {value.dtype}.")
-        if name == "omega":
-            check_omega_init(name, value, dt)
-        return value.to(dtype)
-    if name == "omega":
+    if name == "omega" and size is not None:
         return omega_parameter(size, spec, dt, name=name, generator=generator, dtype=dtype)
-    pair = "normal" if name.startswith("tau") else "uniform"   # what a plain pair means (the paper's inits)
-    return init_values(name, size, spec, pair=pair, generator=generator, dtype=dtype)
+    value = init_values(name, size, spec, pair="normal" if name.startswith("tau") else "uniform",
+                        generator=generator, dtype=dtype)
+    if name == "omega":
+        check_omega_init(name, value, dt)
+    return value
 
 
 def resolve_parameters(p, size: Optional[int], dt: float = DEFAULT_DT, *, generator: Optional[torch.Generator] = None,
@@ -350,14 +341,7 @@ def _values(p, names: Tuple[str, ...], expected) -> tuple:
 
 
 def _check_input(input_tensor) -> None:
-    if not isinstance(input_tensor, torch.Tensor):
-        raise TypeError(f"`input_tensor` must be a torch.Tensor, got {type(input_tensor).__name__}.")
-    if input_tensor.is_complex() or not torch.is_floating_point(input_tensor):
-        raise TypeError(f"`input_tensor` must be a real floating-point tensor, got dtype {input_tensor.dtype}; "
-                        f"convert it with `.float()`.")
-    if input_tensor.dim() == 0:
-        raise ValueError("`input_tensor` must have at least one dimension (..., neurons), got a scalar.")
-    check_finite_tensor("input_tensor", input_tensor)  # a NaN would silently poison every later state
+    check_current("input_tensor", input_tensor)
 
 
 def _check_width(input_tensor: torch.Tensor, values: tuple, names: Tuple[str, ...]) -> None:
@@ -368,11 +352,7 @@ def _check_width(input_tensor: torch.Tensor, values: tuple, names: Tuple[str, ..
 
 
 def _check_state(state, expected, reference: torch.Tensor) -> None:
-    if not isinstance(state, expected):
-        raise TypeError(f"`state` must be a {expected.__name__}({', '.join(expected._fields)}), got "
-                        f"{type(state).__name__}. Pass state=None to start from zeros.")
-    for name, value in zip(expected._fields, state):
-        check_state(name, value, reference)
+    check_named_state("state", state, expected, reference)
 
 
 def _check_recurrent(input_tensor: torch.Tensor, input_weights: torch.Tensor, recurrent_weights: torch.Tensor):

@@ -119,9 +119,10 @@ class _NeuronMixin:
         """``learn_<parameter>`` keywords -> ``{parameter: flag}``; any other keyword is an error naming the
         class and its accepted keywords."""
         learn = {name: bool(kwargs.pop(f"learn_{name}", True)) for name in cls._kind.names}
-        if kwargs:
+        unknown = sorted(set(kwargs) - ({"record_states"} if "record_states" in cls._keywords else set()))
+        if unknown:
             accepted = ", ".join(f"learn_{n}" for n in cls._kind.names)
-            raise TypeError(f"{cls.__name__} got unexpected keyword argument(s) {', '.join(sorted(kwargs))}; "
+            raise TypeError(f"{cls.__name__} got unexpected keyword argument(s) {', '.join(unknown)}; "
                             f"it takes p={cls._kind.params.__name__}(...) for the neuron parameters, and "
                             f"{cls._keywords}, {accepted}, generator.")
         return learn
@@ -166,49 +167,50 @@ def _ff_size(hidden_size, p):
 # ------------------------------------------------------------------------------------------------------------------
 
 
-class _FeedForwardCell(_NeuronMixin, SNNCell):
-    _keywords = "dt"
+def _zero_state(module, input_tensor: torch.Tensor, *, sequence: bool, recurrent: bool):
+    """Zeros of the module's state type for one step of ``input_tensor`` (time-first when ``sequence``), in its
+    dtype and on its device; recurrent layers have ``hidden_size`` neurons, feed-forward ones the input's."""
+    (nf._check_sequence if sequence else nf._check_input)(input_tensor)
+    shape = tuple(input_tensor.shape[1:] if sequence else input_tensor.shape)
+    if recurrent:
+        shape = shape[:-1] + (int(module.hidden_size),)
+    state_type = module._kind.state if recurrent else module._kind.ff_state
+    return state_type(*(input_tensor.new_zeros(shape) for _ in state_type._fields))
+
+
+class _FeedForward(_NeuronMixin):
+    """Constructor of the feed-forward shapes: ``(hidden_size=None, p=None, *, dt, generator, **kwargs)``."""
 
     def __init__(self, hidden_size: Optional[int] = None, p=None, *, dt: float = nf.DEFAULT_DT,
                  generator: Optional[torch.Generator] = None, **kwargs):
         learn = self._learn_flags(kwargs)
+        options = {"record_states": bool(kwargs.pop("record_states"))} if "record_states" in kwargs else {}
         hidden_size, p = _ff_size(hidden_size, p)
         super().__init__(activation=self._kind.ff_step, state_fallback=self.initial_state,
-                         p=_as_parameters(p, self._kind, type(self).__name__), dt=check_dt(dt))
+                         p=_as_parameters(p, self._kind, type(self).__name__), dt=check_dt(dt), **options)
         self.hidden_size = hidden_size
         self._setup_neuron(hidden_size, learn, generator)
 
     def initial_state(self, input_tensor: torch.Tensor):
-        """Zeros of the input's shape, dtype and device."""
-        nf._check_input(input_tensor)
-        return self._kind.ff_state(*_zeros(input_tensor.shape, input_tensor, len(self._kind.ff_state._fields)))
+        """Zeros of the input's (one step's) shape, dtype and device."""
+        return _zero_state(self, input_tensor, sequence=isinstance(self, SNN), recurrent=False)
+
+    def extra_repr(self) -> str:
+        record = f", record_states={self.record_states}" if isinstance(self, SNN) else ""
+        return f"hidden_size={self.hidden_size}, {self._neuron_repr()}{record}"
+
+
+class _FeedForwardCell(_FeedForward, SNNCell):
+    _keywords = "dt"
 
     def forward(self, input_tensor: torch.Tensor, state=None):
         """One step: ``input_tensor`` is the current ``(..., hidden_size)``; returns ``(z, state)``."""
         state = state if state is not None else self.state_fallback(input_tensor)
         return self.activation(input_tensor, state, self.p, self.dt)
 
-    def extra_repr(self) -> str:
-        return f"hidden_size={self.hidden_size}, {self._neuron_repr()}"
 
-
-class _Sequence(_NeuronMixin, SNN):
+class _Sequence(_FeedForward, SNN):
     _keywords = "dt, record_states"
-
-    def __init__(self, hidden_size: Optional[int] = None, p=None, *, dt: float = nf.DEFAULT_DT,
-                 record_states: bool = False, generator: Optional[torch.Generator] = None, **kwargs):
-        learn = self._learn_flags(kwargs)
-        hidden_size, p = _ff_size(hidden_size, p)
-        super().__init__(activation=self._kind.ff_step, state_fallback=self.initial_state,
-                         p=_as_parameters(p, self._kind, type(self).__name__), dt=check_dt(dt),
-                         record_states=bool(record_states))
-        self.hidden_size = hidden_size
-        self._setup_neuron(hidden_size, learn, generator)
-
-    def initial_state(self, input_tensor: torch.Tensor):
-        """Zeros of one time step of the input, ``input_tensor.shape[1:]``."""
-        nf._check_sequence(input_tensor)
-        return self._kind.ff_state(*_zeros(input_tensor.shape[1:], input_tensor, len(self._kind.ff_state._fields)))
 
     def forward(self, input_tensor: torch.Tensor, state=None):
         """``input_tensor``: time-first current ``(T, ..., hidden_size)``. Returns ``(z (T, ...), state)``; the
@@ -225,9 +227,6 @@ class _Sequence(_NeuronMixin, SNN):
             states.append(state)
         return torch.stack(outputs), _merge_states(states)
 
-    def extra_repr(self) -> str:
-        return f"hidden_size={self.hidden_size}, {self._neuron_repr()}, record_states={self.record_states}"
-
 
 def _default_weights(input_size: int, hidden_size: int, input_weights, recurrent_weights, generator):
     """Norse's default weights (``randn * sqrt(2 / hidden_size)``), drawn from ``generator`` when one is given."""
@@ -241,13 +240,15 @@ def _default_weights(input_size: int, hidden_size: int, input_weights, recurrent
     return input_weights, recurrent_weights
 
 
-class _RecurrentCell(_NeuronMixin, SNNRecurrentCell):
-    _keywords = "input_weights, recurrent_weights, autapses, dt"
+class _RecurrentLayer(_NeuronMixin):
+    """Constructor of the recurrent shapes: ``(input_size, hidden_size, p=None, *, input_weights,
+    recurrent_weights, autapses, dt, generator, **kwargs)``."""
 
     def __init__(self, input_size: int, hidden_size: int, p=None, *, input_weights: Optional[torch.Tensor] = None,
                  recurrent_weights: Optional[torch.Tensor] = None, autapses: bool = False,
                  dt: float = nf.DEFAULT_DT, generator: Optional[torch.Generator] = None, **kwargs):
         learn = self._learn_flags(kwargs)
+        options = {"record_states": bool(kwargs.pop("record_states"))} if "record_states" in kwargs else {}
         input_size = check_positive_int("input_size", input_size)
         hidden_size = check_positive_int("hidden_size", hidden_size)
         input_weights, recurrent_weights = _default_weights(input_size, hidden_size, input_weights,
@@ -255,48 +256,30 @@ class _RecurrentCell(_NeuronMixin, SNNRecurrentCell):
         super().__init__(activation=self._kind.step, state_fallback=self.initial_state, input_size=input_size,
                          hidden_size=hidden_size, p=_as_parameters(p, self._kind, type(self).__name__),
                          input_weights=input_weights, recurrent_weights=recurrent_weights, autapses=bool(autapses),
-                         dt=check_dt(dt))
+                         dt=check_dt(dt), **options)
         self._setup_neuron(hidden_size, learn, generator)
 
     def initial_state(self, input_tensor: torch.Tensor):
-        """Zeros ``(..., hidden_size)`` for an input ``(..., input_size)``, in its dtype and on its device."""
-        nf._check_input(input_tensor)
-        shape = (*input_tensor.shape[:-1], int(self.hidden_size))
-        return self._kind.state(*_zeros(shape, input_tensor, len(self._kind.state._fields)))
+        """Zeros ``(..., hidden_size)`` for (one step of) the input, in its dtype and on its device."""
+        return _zero_state(self, input_tensor, sequence=isinstance(self, SNNRecurrent), recurrent=True)
+
+    def extra_repr(self) -> str:
+        record = f", record_states={self.record_states}" if isinstance(self, SNNRecurrent) else ""
+        return (f"input_size={int(self.input_size)}, hidden_size={int(self.hidden_size)}, "
+                f"autapses={self.autapses}, {self._neuron_repr()}{record}")
+
+
+class _RecurrentCell(_RecurrentLayer, SNNRecurrentCell):
+    _keywords = "input_weights, recurrent_weights, autapses, dt"
 
     def forward(self, input_tensor: torch.Tensor, state=None):
         """One step: ``input_tensor`` ``(..., input_size)``; returns ``(z, state)``."""
         state = state if state is not None else self.state_fallback(input_tensor)
         return self.activation(input_tensor, state, self.input_weights, self.recurrent_weights, self.p, self.dt)
 
-    def extra_repr(self) -> str:
-        return (f"input_size={int(self.input_size)}, hidden_size={int(self.hidden_size)}, "
-                f"autapses={self.autapses}, {self._neuron_repr()}")
 
-
-class _Recurrent(_NeuronMixin, SNNRecurrent):
+class _Recurrent(_RecurrentLayer, SNNRecurrent):
     _keywords = "input_weights, recurrent_weights, autapses, dt, record_states"
-
-    def __init__(self, input_size: int, hidden_size: int, p=None, *, input_weights: Optional[torch.Tensor] = None,
-                 recurrent_weights: Optional[torch.Tensor] = None, autapses: bool = False,
-                 dt: float = nf.DEFAULT_DT, record_states: bool = False, generator: Optional[torch.Generator] = None,
-                 **kwargs):
-        learn = self._learn_flags(kwargs)
-        input_size = check_positive_int("input_size", input_size)
-        hidden_size = check_positive_int("hidden_size", hidden_size)
-        input_weights, recurrent_weights = _default_weights(input_size, hidden_size, input_weights,
-                                                            recurrent_weights, generator)
-        super().__init__(activation=self._kind.step, state_fallback=self.initial_state, input_size=input_size,
-                         hidden_size=hidden_size, p=_as_parameters(p, self._kind, type(self).__name__),
-                         input_weights=input_weights, recurrent_weights=recurrent_weights, autapses=bool(autapses),
-                         dt=check_dt(dt), record_states=bool(record_states))
-        self._setup_neuron(hidden_size, learn, generator)
-
-    def initial_state(self, input_tensor: torch.Tensor):
-        """Zeros ``(..., hidden_size)`` for one step of a time-first input ``(T, ..., input_size)``."""
-        nf._check_sequence(input_tensor)
-        shape = (*input_tensor.shape[1:-1], int(self.hidden_size))
-        return self._kind.state(*_zeros(shape, input_tensor, len(self._kind.state._fields)))
 
     def forward(self, input_tensor: torch.Tensor, state=None):
         """``input_tensor``: ``(T, ..., input_size)``. Returns ``(z (T, ..., hidden_size), state)``."""
@@ -315,10 +298,6 @@ class _Recurrent(_NeuronMixin, SNNRecurrent):
             if self.record_states:
                 states.append(state)
         return torch.stack(outputs), (_merge_states(states) if self.record_states else state)
-
-    def extra_repr(self) -> str:
-        return (f"input_size={int(self.input_size)}, hidden_size={int(self.hidden_size)}, "
-                f"autapses={self.autapses}, {self._neuron_repr()}, record_states={self.record_states}")
 
 
 # ------------------------------------------------------------------------------------------------------------------

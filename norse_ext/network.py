@@ -27,26 +27,18 @@ from torch import nn
 
 from brf_plugins import functional as F
 from brf_plugins import network as core
-from brf_plugins._checks import check_choice, check_dt, check_positive_int
+from brf_plugins._checks import check_dt
 from brf_plugins.checkpoints import network_from_checkpoint
 from brf_plugins.init import xavier_uniform_
 from brf_plugins.tasks import TaskConfig
 
 from .functional import LIReadoutState, concat_weights
-from .functional import ALIFParameters, BHRFParameters, BRFParameters, LIReadoutParameters, Normal, RFParameters
+from .functional import ALIFParameters, BHRFParameters, BRFParameters, LIReadoutParameters, RFParameters
 from .module import ALIFRecurrent, BHRFRecurrent, BRFRecurrent, LIReadoutLinearCell, RFRecurrent
 
 __all__ = ["PaperNetwork", "build_paper_network", "from_authors_checkpoint", "AUTHORS_KEYS", "core_options"]
 
 _LAYERS = {"brf": BRFRecurrent, "rf": RFRecurrent, "bhrf": BHRFRecurrent, "alif": ALIFRecurrent}
-
-
-def _normal(name: str, spec) -> Normal:
-    if isinstance(spec, Normal):
-        return spec
-    if isinstance(spec, (tuple, list)) and len(spec) == 2:
-        return Normal(float(spec[0]), float(spec[1]))
-    raise ValueError(f"`{name}` must be a (mean, std) pair or Normal(mean, std), got {spec!r}.")
 
 
 AUTHORS_KEYS = {
@@ -106,10 +98,7 @@ class PaperNetwork(core.PaperNetwork):
                  learn_omega: bool = True, learn_b_offset: bool = True, input_gain: float = 1.0,
                  generator: Optional[torch.Generator] = None):
         super().__init__()
-        self.input_size = check_positive_int("input_size", input_size)
-        self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.output_size = check_positive_int("output_size", output_size)
-        check_choice("neuron", neuron, core.NEURONS)
+        self._set_sizes(input_size, hidden_size, output_size, neuron)
         dt = check_dt(dt)
         m, h = self.input_size, self.hidden_size
         weight = torch.empty(h, m + h)
@@ -118,8 +107,7 @@ class PaperNetwork(core.PaperNetwork):
             theta = F.ALIF_THETA if neuron == "alif" else F.DEFAULT_THETA
         common = dict(theta=theta, input_gain=input_gain, method=method, alpha=alpha)
         if neuron == "alif":
-            p = ALIFParameters(tau_mem=_normal("tau_mem_init", tau_mem_init),
-                               tau_adp=_normal("tau_adp_init", tau_adp_init), **common)
+            p = ALIFParameters(tau_mem=tau_mem_init, tau_adp=tau_adp_init, **common)
             learn = {}
         else:
             resonator = dict(omega=omega_init, b_offset=b_offset_init, **common)
@@ -134,7 +122,7 @@ class PaperNetwork(core.PaperNetwork):
         self.hidden = _LAYERS[neuron](m, h, p, input_weights=nn.Parameter(weight[:, :m].clone()),
                                       recurrent_weights=nn.Parameter(weight[:, m:].clone()), autapses=True, dt=dt,
                                       generator=generator, **learn)
-        self.out = LIReadoutLinearCell(h, self.output_size, LIReadoutParameters(_normal("tau_out_init", tau_out_init)),
+        self.out = LIReadoutLinearCell(h, self.output_size, LIReadoutParameters(tau_out_init),
                                        generator=generator)
 
     AUTHORS_KEYS = AUTHORS_KEYS

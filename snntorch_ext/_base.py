@@ -27,54 +27,19 @@ no elements, which is what ``reset_mem()`` returns, still means "start from zero
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 from torch import nn
 from snntorch import SpikingNeuron
 
-from brf_plugins._checks import check_finite_float, check_input, check_positive_int, check_state
-from brf_plugins.init import normal_parameter, uniform_or_value
+from brf_plugins._checks import check_bool, check_finite_float, check_input, check_positive_int, check_state
+from brf_plugins.init import constant_tensor
 from brf_plugins.neurons import neuron_step, sequence
 
 from .surrogate import double_gaussian
 
 __all__ = ["StatefulNeuron"]
-
-
-def check_bool(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be True or False, got {type(value).__name__} {value!r}.")
-    return value
-
-
-def scalar_or_per_neuron(name: str, value, num_neurons: int, *, learnable: bool) -> torch.Tensor:
-    """A neuron constant as a tensor: 0-dim or ``(num_neurons,)``.
-
-    Python numbers become float64 0-dim tensors when not learnable, so that the value is exact in float64 runs and
-    rounds exactly like a Python scalar in float32 ones; learnable ones use the default dtype.
-    """
-    if isinstance(value, torch.Tensor):
-        if not torch.is_floating_point(value):
-            raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {value.dtype}.")
-        if value.dim() > 1 or (value.dim() == 1 and value.numel() not in (1, num_neurons)):
-            raise ValueError(f"`{name}` must be a number or a tensor of shape () or ({num_neurons},), got shape "
-                             f"{tuple(value.shape)}.")
-        if not bool(torch.isfinite(value).all()):
-            raise ValueError(f"`{name}` contains NaN or inf.")
-        return value.detach().clone()
-    value = check_finite_float(name, value)
-    return torch.tensor(value) if learnable else torch.tensor(value, dtype=torch.float64)
-
-
-def tau_parameter(name: str, num_neurons: int, init, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """Time constants (in steps): a ``(mean, std)`` pair draws from a normal distribution (the paper's recipe);
-    a number or a tensor is taken as given."""
-    if isinstance(init, (tuple, list)):
-        if len(init) != 2:
-            raise ValueError(f"`{name}` as a pair must be (mean, std) of a normal draw, got {init!r}.")
-        return normal_parameter(name, num_neurons, init[0], init[1], generator=generator)
-    return uniform_or_value(name, num_neurons, init, generator=generator)
 
 
 class StatefulNeuron(SpikingNeuron):
@@ -110,9 +75,9 @@ class StatefulNeuron(SpikingNeuron):
                             f"snntorch_ext.surrogate.double_gaussian(), got {type(spike_grad).__name__}.")
         if not isinstance(reset_mechanism, str):
             raise TypeError(f"`reset_mechanism` must be a string, got {type(reset_mechanism).__name__}.")
-        threshold = scalar_or_per_neuron("threshold", threshold, num_neurons, learnable=learn_threshold)
-        graded_spikes_factor = scalar_or_per_neuron("graded_spikes_factor", graded_spikes_factor, num_neurons,
-                                                    learnable=learn_graded_spikes_factor)
+        threshold = constant_tensor("threshold", threshold, num_neurons, learnable=learn_threshold)
+        graded_spikes_factor = constant_tensor("graded_spikes_factor", graded_spikes_factor, num_neurons,
+                                               learnable=learn_graded_spikes_factor)
         super().__init__(threshold=threshold, spike_grad=spike_grad, surrogate_disable=surrogate_disable,
                          init_hidden=init_hidden, inhibition=False, learn_threshold=learn_threshold,
                          reset_mechanism=reset_mechanism, state_quant=False, output=output,

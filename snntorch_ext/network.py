@@ -32,7 +32,7 @@ from torch import nn
 
 from brf_plugins import functional as F
 from brf_plugins import network as core
-from brf_plugins._checks import check_choice, check_positive_int
+from brf_plugins._checks import check_choice
 from brf_plugins.checkpoints import network_from_checkpoint
 from brf_plugins.init import Init, xavier_uniform_
 from brf_plugins.tasks import TaskConfig
@@ -104,10 +104,7 @@ class PaperNetwork(core.PaperNetwork):
                  learn_omega: bool = True, learn_b_offset: bool = True,
                  generator: Optional[torch.Generator] = None):
         super().__init__()
-        self.input_size = check_positive_int("input_size", input_size)
-        self.hidden_size = check_positive_int("hidden_size", hidden_size)
-        self.output_size = check_positive_int("output_size", output_size)
-        check_choice("neuron", neuron, core.NEURONS)
+        self._set_sizes(input_size, hidden_size, output_size, neuron)
         # Same modules and random draws, in the same order, as brf_plugins.network.RecurrentSNN.
         self.fc = nn.Linear(input_size + hidden_size, hidden_size, bias=False)
         xavier_uniform_(self.fc.weight, generator=generator)

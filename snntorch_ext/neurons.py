@@ -42,12 +42,12 @@ from typing import NamedTuple, Optional
 import torch
 
 from brf_plugins import functional as F
-from brf_plugins._checks import check_dt, check_finite_float
+from brf_plugins._checks import check_bool, check_dt, check_finite_float
 from brf_plugins.functional import ALIFState
 from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig, RFFeedForwardState
-from brf_plugins.init import Init, b_offset_parameter, default_input_gain, omega_parameter
+from brf_plugins.init import Init, b_offset_parameter, default_input_gain, init_values, omega_parameter
 
-from ._base import StatefulNeuron, check_bool, tau_parameter
+from ._base import StatefulNeuron
 
 __all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RF_RESET_MECHANISMS", "LIState"]
 
@@ -325,8 +325,8 @@ class ALIF(StatefulNeuron):
                          surrogate_disable=surrogate_disable, init_hidden=init_hidden, output=output,
                          reset_mechanism=reset_mechanism, learn_threshold=learn_threshold, input_gain=input_gain)
         self.adaptation = check_finite_float("adaptation", adaptation)
-        self._register("tau_mem", tau_parameter("tau_mem", self.num_neurons, tau_mem, generator), learn_tau_mem)
-        self._register("tau_adp", tau_parameter("tau_adp", self.num_neurons, tau_adp, generator), learn_tau_adp)
+        self._register("tau_mem", init_values("tau_mem", self.num_neurons, tau_mem, pair="normal", generator=generator), learn_tau_mem)
+        self._register("tau_adp", init_values("tau_adp", self.num_neurons, tau_adp, pair="normal", generator=generator), learn_tau_adp)
 
     def neuron_config(self) -> NeuronConfig:
         return NeuronConfig("alif", theta=self._theta(), beta=self.adaptation, spike_fn=self._spike_fn(),
@@ -378,7 +378,7 @@ class LI(StatefulNeuron):
         super().__init__(num_neurons, init_hidden=init_hidden, reset_mechanism="none")
         # A readout has no threshold, spikes or reset: drop SpikingNeuron's buffers so state_dict holds tau only.
         del self.threshold, self.graded_spikes_factor, self.reset_mechanism_val
-        self._register("tau_mem", tau_parameter("tau_mem", self.num_neurons, tau_mem, generator), learn_tau_mem)
+        self._register("tau_mem", init_values("tau_mem", self.num_neurons, tau_mem, pair="normal", generator=generator), learn_tau_mem)
 
     def _advance(self, input_, states):
         mem = F.li_step(input_, states[0], self.tau_mem)

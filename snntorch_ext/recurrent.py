@@ -34,10 +34,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from brf_plugins._checks import check_positive_int
+from brf_plugins._checks import check_bool, check_positive_int
+from brf_plugins.init import constant_tensor
 from brf_plugins.functional import ALIFState, BHRFState, BRFState, RFState
 
-from ._base import check_bool, scalar_or_per_neuron
 from .neurons import ALIF, BHRF, BRF, RF
 
 __all__ = ["RBRF", "RRF", "RBHRF", "RALIF"]
@@ -76,7 +76,7 @@ class _Recurrent:
                 raise TypeError("When `all_to_all=False`, `linear_features` must not be given: the one-to-one "
                                 "weight `V` is used instead.")
             self.linear_features = None
-            V = scalar_or_per_neuron("V", V, self.num_neurons, learnable=True)
+            V = constant_tensor("V", V, self.num_neurons, learnable=True)
             if learn_recurrent:
                 self.V = nn.Parameter(V)
             else:
