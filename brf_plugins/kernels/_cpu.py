@@ -43,9 +43,8 @@ Design:
   gradient reads ``x`` and the spikes directly), the spike argument and the surrogate (rebuilt exactly from the
   saved states in the backward, same operations). So BRF keeps ``4h`` values per step and row including its
   output (the torch path ``m + 6h``): S-MNIST at batch 256 in float32, 0.8 GiB for T = 784. Under
-  ``torch.no_grad()`` only two ping-pong state slots are kept. The whole-sequence buffers come from a small pool
-  (``csrc``: reused only when nothing references them any more, at most 4 GiB kept), because fresh multi-MB
-  buffers pay a page fault per 4 KiB on every call.
+  ``torch.no_grad()`` only two ping-pong state slots are kept. The whole-sequence buffers ask for transparent
+  huge pages (``madvise``): fresh multi-MB buffers otherwise pay a page fault per 4 KiB on every call.
 * Backward (one C++ call): the reverse-time loop in blocks of steps; per block the spike arguments are rebuilt and
   the surrogate derivative evaluated with ATen's vectorised ``exp`` (one call per block, not per step); per step
   the hand-derived cell VJP, then ``g_z = g_I W_rec`` (``at::mm_out``, ``(B, h) x (h, h)``). Afterwards the weight
@@ -54,7 +53,7 @@ Design:
 
 ``status()`` builds on first call and returns ``(usable, reason)``; importing this module never raises and never
 builds. Set ``BRF_CPU_KERNELS=0`` to turn the compiled path off (``status()`` then says so), ``BRF_CPU_VERBOSE=1``
-to see the build, ``BRF_CPU_PROFILE=1`` to print the backward's phases; :func:`clear_pool` releases the buffers.
+to see the build, ``BRF_CPU_PROFILE=1`` to print the time of the forward's and backward's phases.
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ import torch
 
 from ._spec import CellSpec
 
-__all__ = ["status", "load", "clear_pool", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence", "CPULISequence",
+__all__ = ["status", "load", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence", "CPULISequence",
            "run_sequence", "recurrent_sequence", "alif_sequence", "li_sequence", "supported_dtypes", "variant_code",
            "BUILD_FLAGS"]
 
@@ -137,12 +136,6 @@ def status() -> Tuple[bool, str]:
     if module is None:
         return False, _reason or "not built"
     return True, "compiled"
-
-
-def clear_pool() -> None:
-    """Release the pooled whole-sequence buffers (those still referenced stay alive until their owners drop them)."""
-    if _module is not None:
-        _module.clear_pool()
 
 
 def _ext():
