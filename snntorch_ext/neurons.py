@@ -42,7 +42,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from brf_plugins import functional as F
-from brf_plugins._checks import check_bool, check_dt, check_finite_float
+from brf_plugins._checks import check_bool, check_dt, check_finite_float, check_unit_interval
 from brf_plugins.functional import ALIFState
 from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig, RFFeedForwardState
 from brf_plugins.init import Init, b_offset_parameter, default_input_gain, init_values, omega_parameter
@@ -116,7 +116,21 @@ class _Resonator(StatefulNeuron):
         return f"{super().extra_repr()}, dt={self.dt:g}"
 
 
-class BRF(_Resonator):
+class _Refractory(_Resonator):
+    """The resonators with the refractory variable ``q`` (BRF, BHRF): state ``(u, v, q)``, its decay ``gamma``,
+    no reset but the built-in one."""
+
+    state_names = ("u", "v", "q")
+    mem_style = ("u",)
+    reset_choices = ("none",)
+
+    def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+                 gamma: float = F.DEFAULT_GAMMA, **kwargs):
+        super().__init__(num_neurons, omega, b_offset, **kwargs)
+        self.gamma = check_unit_interval("gamma", gamma)  # q grows without bound at gamma >= 1
+
+
+class BRF(_Refractory):
     __doc__ = r"""Balanced resonate-and-fire neuron (Higuchi et al. 2024; spec 1.1) as an snnTorch neuron.
 
     One step is :func:`brf_plugins.functional.brf_step` on the current :math:`I_t = g\,x_t` (``g = input_gain``):
@@ -165,17 +179,12 @@ class BRF(_Resonator):
         torch.Size([8, 2])
     """
 
-    state_names = ("u", "v", "q")
-    mem_style = ("u",)
     State = BRFFeedForwardState
-    reset_choices = ("none",)
     reset_help = _RESONATOR_RESET_HELP.format(name="BRF")
 
     def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
-                 gamma: float = F.DEFAULT_GAMMA, divergence_boundary: bool = True, refractory: bool = True,
-                 smooth_reset: bool = True, **kwargs):
+                 divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True, **kwargs):
         super().__init__(num_neurons, omega, b_offset, **kwargs)
-        self.gamma = check_finite_float("gamma", gamma)
         self.ablation = dict(divergence_boundary=check_bool("divergence_boundary", divergence_boundary),
                              refractory=check_bool("refractory", refractory),
                              smooth_reset=check_bool("smooth_reset", smooth_reset))
@@ -232,7 +241,7 @@ class RF(_Resonator):
         return f"{super().extra_repr()}, reset_mechanism={self.reset_mechanism!r}"
 
 
-class BHRF(_Resonator):
+class BHRF(_Refractory):
     __doc__ = r"""Balanced harmonic resonate-and-fire neuron (spec 1.4, paper Algorithm 2) as an snnTorch neuron.
 
     One step is :func:`brf_plugins.functional.bhrf_step` on :math:`I_t = g\,x_t`; with ``variant="code"``
@@ -255,16 +264,12 @@ class BHRF(_Resonator):
     Outputs: ``spk, u, v, q`` (``spk`` only with ``init_hidden=True``, ``output=False``).
     """
 
-    state_names = ("u", "v", "q")
-    mem_style = ("u",)
     State = BHRFFeedForwardState
-    reset_choices = ("none",)
     reset_help = _RESONATOR_RESET_HELP.format(name="BHRF")
 
     def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
-                 gamma: float = F.DEFAULT_GAMMA, variant: str = "code", **kwargs):
+                 variant: str = "code", **kwargs):
         super().__init__(num_neurons, omega, b_offset, **kwargs)
-        self.gamma = check_finite_float("gamma", gamma)
         if variant not in F.BHRF_VARIANTS:
             raise ValueError(f"`variant` must be one of {', '.join(repr(c) for c in F.BHRF_VARIANTS)}; "
                              f"got {variant!r}.")

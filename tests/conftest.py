@@ -16,6 +16,14 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 
+def subprocess_env() -> dict:
+    """The environment for a child Python process running this checkout (one thread: tests share 2 cores)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
 def needs_data(*parts):
     """Skip marker for tests that read a file of the shared data folder."""
     path = DATA_ROOT.joinpath(*parts)

@@ -20,7 +20,7 @@ from brf_plugins.train.cli import eval_main, train_main
 from brf_plugins.train.plots import plot_main, read_history
 from brf_plugins.train.state import atomic_torch_save, load_run_file
 
-from .conftest import CHECKPOINTS, DATA_ROOT, REPO_ROOT, needs_data
+from .conftest import CHECKPOINTS, DATA_ROOT, REPO_ROOT, needs_data, subprocess_env
 
 TINY = dict(task="synthetic", epochs=2, train_samples=96, val_samples=32, test_samples=32, batch_size=32,
             progress=False, tensorboard=False)
@@ -30,14 +30,6 @@ def _states_equal(a, b, atol=0.0):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], atol=atol, rtol=0), key
-
-
-def _env():
-    env = dict(os.environ)
-    extra = [str(REPO_ROOT)] + [p for p in ("/work/wt/snntorch", "/work/wt/norse") if Path(p).is_dir()]
-    env["PYTHONPATH"] = os.pathsep.join(extra + [env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    return env
 
 
 @pytest.mark.parametrize("framework", ["core", "snntorch", "norse"])
@@ -125,7 +117,7 @@ def test_killed_process_resumes_to_the_same_weights(tmp_path):
             "--batch-size", "32", "--neuron", "brf", "--framework", "core", "--no-progress", "--no-tensorboard"]
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "brf_plugins.train", "synthetic", *args, "--out-dir", str(out)]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
     try:
         while not (out / "last.pt").exists():
@@ -139,7 +131,7 @@ def test_killed_process_resumes_to_the_same_weights(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     epoch_at_kill = load_run_file(out / "last.pt")["epoch"]
     assert 1 <= epoch_at_kill < 5, "the kill must land before the run ended"
-    subprocess.run(cmd + ["--resume"], env=_env(), check=True, stdout=subprocess.DEVNULL,
+    subprocess.run(cmd + ["--resume"], env=subprocess_env(), check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=300)
     resumed = load_run_file(out / "last.pt")
     reference = train(TrainConfig(task="synthetic", epochs=4, train_samples=320, val_samples=32, test_samples=32,
@@ -202,7 +194,7 @@ def test_ddp_gloo_two_processes_match_one_process_with_the_same_global_batch(tmp
             "--val-samples", "32", "--test-samples", "32", "--batch-size", "32", "--max-batches", "2",
             "--lr", "0.3", "--no-progress", "--no-tensorboard", "--out-dir", str(out)]
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                    "-m", "brf_plugins.train", *args], env=_env(), check=True, timeout=300,
+                    "-m", "brf_plugins.train", *args], env=subprocess_env(), check=True, timeout=300,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ddp = load_run_file(out / "last.pt")
     single = train(TrainConfig(task="synthetic", epochs=1, train_samples=128, val_samples=32, test_samples=32,

@@ -27,20 +27,12 @@ from brf_plugins.train.plots import MetricsFormatError, plot_main, read_history
 from brf_plugins.train.state import LOCK_NAME, RunLock, atomic_torch_save, load_run_file
 from brf_plugins.train.tasks import SYNTHETIC
 
-from .conftest import CHECKPOINTS, REPO_ROOT, needs_data
+from .conftest import CHECKPOINTS, needs_data, subprocess_env
 
 TINY = dict(task="synthetic", epochs=2, train_samples=96, val_samples=32, test_samples=32, batch_size=32,
             progress=False, tensorboard=False, framework="core")
 CLI_TINY = ["synthetic", "--framework", "core", "--neuron", "brf", "--epochs", "1", "--train-samples", "64",
             "--val-samples", "32", "--test-samples", "32", "--batch-size", "32", "--no-progress", "--no-tensorboard"]
-
-
-def _env():
-    env = dict(os.environ)
-    extra = [str(REPO_ROOT)] + [p for p in ("/work/wt/snntorch", "/work/wt/norse") if Path(p).is_dir()]
-    env["PYTHONPATH"] = os.pathsep.join(extra + [env.get("PYTHONPATH", "")])
-    env["OMP_NUM_THREADS"] = "1"
-    return env
 
 
 def _finite(state):
@@ -208,13 +200,13 @@ def test_a_second_brf_train_on_a_locked_folder_fails_at_once_and_ctrl_c_gives_th
             "--val-samples", "32", "--test-samples", "32", "--batch-size", "32", "--no-progress",
             "--no-tensorboard", "--out-dir", str(out)]
     cmd = [sys.executable, "-m", "brf_plugins.train", *args]
-    first = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(cmd, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not ((out / "last.pt").exists() and f"pid={first.pid}" in (out / LOCK_NAME).read_text()):
             assert first.poll() is None and time.monotonic() < deadline, "the first run ended early"
             time.sleep(0.05)
-        second = subprocess.run(cmd + ["--resume"], env=_env(), capture_output=True, text=True, timeout=120)
+        second = subprocess.run(cmd + ["--resume"], env=subprocess_env(), capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
         lines = [line for line in second.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith(f"brf-train: error: run folder {out} is in use by another "
@@ -236,7 +228,7 @@ def test_a_second_brf_train_on_a_locked_folder_fails_at_once_and_ctrl_c_gives_th
 def test_the_lock_names_its_holder_and_is_released(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import sys; from brf_plugins.train.state import RunLock; "
                                f"RunLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); sys.stdin.read()"],
-                              env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                              env=subprocess_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunFolderInUseError, match=f"pid {holder.pid} on ") as info:

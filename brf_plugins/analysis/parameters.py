@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Optional
 
 import numpy as np
@@ -26,28 +25,15 @@ from .stability import StabilityReport, divergence_boundary_curves, model_stabil
 __all__ = ["NeuronParameters", "neuron_parameters", "plot_parameters"]
 
 
-@dataclass
-class NeuronParameters:
-    """Effective per-neuron parameters ``(h,)`` of a resonator layer: ``omega``, ``b_offset`` (:math:`|b'|`),
-    ``damping`` (:math:`b` at :math:`q = 0`; NaN for BHRF), ``radius`` (spectral radius of the free step)."""
-
-    name: str
-    neuron: str
-    dt: float
-    omega: np.ndarray
-    b_offset: np.ndarray
-    damping: np.ndarray
-    radius: np.ndarray
-
-    @classmethod
-    def from_report(cls, report: StabilityReport) -> "NeuronParameters":
-        return cls(name=report.name, neuron=report.neuron, dt=report.dt, omega=report.omega,
-                   b_offset=report.b_offset, damping=report.damping, radius=report.radius)
+NeuronParameters = StabilityReport
+"""The effective per-neuron parameters ``(h,)`` of a resonator layer are the fields of its stability report:
+``omega``, ``b_offset`` (:math:`|b'|`), ``damping`` (:math:`b` at :math:`q = 0`; NaN for BHRF), ``radius`` (the
+spectral radius of the free step), and more."""
 
 
 def neuron_parameters(model, name: Optional[str] = None) -> NeuronParameters:
     """The effective parameters of the resonator layer of ``model`` (see :func:`model_stability`)."""
-    return NeuronParameters.from_report(model_stability(model, name=name))
+    return model_stability(model, name=name)
 
 
 def _as_parameter_sets(models) -> dict:

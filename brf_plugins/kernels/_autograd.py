@@ -32,6 +32,46 @@ def _sum_to(grad, like):
     return grad if grad.shape == like.shape else grad.sum_to_size(like.shape)
 
 
+class _Trace:
+    """What a sequence forward keeps for its reverse-time backward loop: the state before every step and the spike
+    argument of every step (no copies: the tensors the loop made anyway)."""
+
+    def __init__(self):
+        self.us: List = []
+        self.vs: List = []
+        self.qs: List = []
+        self.xs: List = []
+
+    def step(self, spec: CellSpec, current, u, v, q, pa, pb):
+        """One :func:`cell_forward` step, recorded; returns ``(z, u, v, q)``."""
+        self.us.append(u)
+        self.vs.append(v)
+        self.qs.append(q)
+        z, u, v, q, x = cell_forward(spec, current, u, v, q, pa, pb)
+        self.xs.append(x)
+        return z, u, v, q
+
+    def backward_steps(self, spec: CellSpec, current_at, g_z_at, g_u, g_v, g_q, pa, pb, after_step=None):
+        """The reverse-time loop: ``(g_currents per step, g_u0, g_v0, g_q0, g_pa, g_pb)``. ``current_at(t)`` gives
+        the step's current where the backward reads it (RF's hard reset), ``g_z_at(t)`` the spike gradient;
+        ``after_step(t, g_current)`` returns the gradient flowing into the previous step's spikes, if any."""
+        steps = len(self.xs)
+        g_currents = [None] * steps
+        acc_pa = acc_pb = None
+        surrogates = spec.spike_derivative(torch.stack(self.xs))     # one vectorised op for all steps
+        g_z_rec = None
+        for t in range(steps - 1, -1, -1):
+            g_z = add(g_z_at(t), g_z_rec)
+            g_cur, g_u, g_v, g_q, g_pa, g_pb = cell_backward(spec, current_at(t), self.us[t], self.vs[t],
+                                                             self.qs[t], self.xs[t], pa, pb, g_z, g_u, g_v, g_q,
+                                                             surrogates[t])
+            g_currents[t] = g_cur
+            acc_pa = g_pa if acc_pa is None else acc_pa.add_(g_pa)
+            acc_pb = g_pb if acc_pb is None else acc_pb.add_(g_pb)
+            g_z_rec = None if after_step is None else after_step(t, g_cur)
+        return g_currents, g_z_rec, g_u, g_v, g_q, acc_pa, acc_pb
+
+
 class CellStep(torch.autograd.Function):
     """``CellStep.apply(spec, current, u, v, q, pa, pb) -> (z, u', v'[, q'])`` (``q`` is ``None`` for RF).
 
@@ -69,39 +109,22 @@ class CellSequence(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.spec = spec
         ctx.initial = (u, v, q)
-        us: List = []
-        vs: List = []
-        qs: List = []
-        xs: List = []
-        spikes = []
+        trace, spikes = _Trace(), []
         with torch.no_grad():
             for current in currents:
-                us.append(u)
-                vs.append(v)
-                qs.append(q)
-                z, u, v, q, x = cell_forward(spec, current, u, v, q, pa, pb)
+                z, u, v, q = trace.step(spec, current, u, v, q, pa, pb)
                 spikes.append(z)
-                xs.append(x)
             z_all = torch.stack(spikes)
-        ctx.trace = (us, vs, qs, xs)
+        ctx.trace = trace
         ctx.save_for_backward(currents, pa, pb)
         return (z_all, u, v, q) if spec.has_q else (z_all, u, v)
 
     @staticmethod
     def backward(ctx, g_z_all, g_u, g_v, g_q=None):
-        spec = ctx.spec
         currents, pa, pb = ctx.saved_tensors
-        us, vs, qs, xs = ctx.trace
-        g_currents = [None] * currents.shape[0]
-        acc_pa = acc_pb = None
-        surrogates = spec.spike_derivative(torch.stack(xs))     # one vectorised op for all steps
-        for t in range(currents.shape[0] - 1, -1, -1):
-            g_z = None if g_z_all is None else g_z_all[t]
-            g_cur, g_u, g_v, g_q, g_pa, g_pb = cell_backward(spec, currents[t], us[t], vs[t], qs[t], xs[t], pa, pb,
-                                                             g_z, g_u, g_v, g_q, surrogates[t])
-            g_currents[t] = g_cur
-            acc_pa = g_pa if acc_pa is None else acc_pa.add_(g_pa)
-            acc_pb = g_pb if acc_pb is None else acc_pb.add_(g_pb)
+        g_currents, _, g_u, g_v, g_q, acc_pa, acc_pb = ctx.trace.backward_steps(
+            ctx.spec, lambda t: currents[t], lambda t: None if g_z_all is None else g_z_all[t], g_u, g_v, g_q, pa,
+            pb)
         u0, v0, q0 = ctx.initial
         g_currents = _sum_to(torch.stack(g_currents), currents)
         return (None, g_currents, _sum_to(g_u, u0), _sum_to(g_v, v0), _sum_to(g_q, q0),
@@ -122,20 +145,15 @@ class RecurrentCellSequence(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         ctx.spec, ctx.recurrent = spec, recurrent
         ctx.initial = (z, u, v, q)
-        inputs, us, vs, qs, xs, spikes = [], [], [], [], [], []
+        inputs, spikes, trace = [], [], _Trace()
         with torch.no_grad():
             for x_t in x:
                 step_input = torch.cat((x_t, z), dim=1) if recurrent else x_t
-                current = nnf.linear(step_input, weight)
                 inputs.append(step_input)
-                us.append(u)
-                vs.append(v)
-                qs.append(q)
-                z, u, v, q, arg = cell_forward(spec, current, u, v, q, pa, pb)
+                z, u, v, q = trace.step(spec, nnf.linear(step_input, weight), u, v, q, pa, pb)
                 spikes.append(z)
-                xs.append(arg)
             z_all = torch.stack(spikes)
-        ctx.trace = (inputs, us, vs, qs, xs)
+        ctx.trace = (inputs, trace)
         ctx.save_for_backward(x, weight, pa, pb)
         state = (z, u, v, q) if spec.has_q else (z, u, v)
         return (z_all,) + state
@@ -144,30 +162,28 @@ class RecurrentCellSequence(torch.autograd.Function):
     def backward(ctx, g_z_all, g_z_last, g_u, g_v, g_q=None):
         spec, recurrent = ctx.spec, ctx.recurrent
         x, weight, pa, pb = ctx.saved_tensors
-        inputs, us, vs, qs, xs = ctx.trace
-        steps, m = x.shape[0], x.shape[2]
+        inputs, trace = ctx.trace
+        m = x.shape[2]
         need_x = ctx.needs_input_grad[2]
         w_rec = weight[:, m:] if recurrent else None
-        g_currents = [None] * steps
-        g_x = [None] * steps if need_x else None
-        g_z_rec = g_z_last
-        acc_pa = acc_pb = None
-        surrogates = spec.spike_derivative(torch.stack(xs))     # one vectorised op for all steps
-        for t in range(steps - 1, -1, -1):
-            g_z = add(None if g_z_all is None else g_z_all[t], g_z_rec)
-            # The current needs no rebuild: only RF's hard reset reads it, from the pre-reset membrane.
-            current = nnf.linear(inputs[t], weight) if spec.kind == "rf" and spec.option == "hard" else None
-            g_cur, g_u, g_v, g_q, g_pa, g_pb = cell_backward(spec, current, us[t], vs[t], qs[t], xs[t], pa, pb,
-                                                             g_z, g_u, g_v, g_q, surrogates[t])
-            g_currents[t] = g_cur
-            acc_pa = g_pa if acc_pa is None else acc_pa.add_(g_pa)
-            acc_pb = g_pb if acc_pb is None else acc_pb.add_(g_pb)
+        g_x = [None] * x.shape[0] if need_x else None
+
+        def current_at(t):  # only RF's hard reset reads the current (its pre-reset membrane): rebuild it there
+            return nnf.linear(inputs[t], weight) if spec.kind == "rf" and spec.option == "hard" else None
+
+        def g_z_at(t):  # the last step's spikes also get the final state's gradient
+            g_z = None if g_z_all is None else g_z_all[t]
+            return add(g_z, g_z_last) if t == x.shape[0] - 1 else g_z
+
+        def into_previous_spikes(t, g_cur):
             if need_x:
                 g_input = g_cur @ weight
                 g_x[t] = g_input[:, :m]
-                g_z_rec = g_input[:, m:] if recurrent else None
-            else:
-                g_z_rec = g_cur @ w_rec if recurrent else None
+                return g_input[:, m:] if recurrent else None
+            return g_cur @ w_rec if recurrent else None
+
+        g_currents, g_z_rec, g_u, g_v, g_q, acc_pa, acc_pb = trace.backward_steps(
+            spec, current_at, g_z_at, g_u, g_v, g_q, pa, pb, into_previous_spikes)
         g_cur_all = torch.stack(g_currents)
         g_weight = None
         if ctx.needs_input_grad[3]:

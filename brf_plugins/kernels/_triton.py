@@ -193,24 +193,35 @@ def _cell_bwd(cur, u, v, q, pa, pb, g_z, g_u, g_v, g_q, c_ptr, KIND: tl.constexp
 
 
 @triton.jit
+def _load_state(u_ptr, v_ptr, q_ptr, offs, mask, HAS_Q: tl.constexpr):
+    """``(u, v, q)`` of one slot (``q`` zeros without refractory variable)."""
+    u = tl.load(u_ptr + offs, mask=mask, other=0.0)
+    v = tl.load(v_ptr + offs, mask=mask, other=0.0)
+    if HAS_Q:
+        q = tl.load(q_ptr + offs, mask=mask, other=0.0)
+    else:
+        q = tl.zeros_like(u)
+    return u, v, q
+
+
+@triton.jit
+def _per_neuron(pa_ptr, pb_ptr, pid, N, H, BLOCK: tl.constexpr):
+    """This program's elements ``offs`` (of the flattened ``(B, h)``), their mask, and their neurons' ``pa, pb``."""
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    j = offs % H
+    return offs, mask, tl.load(pa_ptr + j, mask=mask, other=0.0), tl.load(pb_ptr + j, mask=mask, other=0.0)
+
+
+@triton.jit
 def cell_forward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, q_ptr, s_ts, pa_ptr, pb_ptr, c_ptr,
                         z_ptr, z_ts, N, H, T,
                         KIND: tl.constexpr, OPT: tl.constexpr, REFR: tl.constexpr, SR: tl.constexpr,
                         MULTI: tl.constexpr, SMOOTH: tl.constexpr, HAS_Q: tl.constexpr, BLOCK: tl.constexpr):
     """T steps from the state u0/v0/q0; step t writes z to z[t] and the new state to slot t * s_ts of u/v/q
     (s_ts = 0: only the final state survives)."""
-    pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    j = offs % H
-    pa = tl.load(pa_ptr + j, mask=mask, other=0.0)
-    pb = tl.load(pb_ptr + j, mask=mask, other=0.0)
-    u = tl.load(u0_ptr + offs, mask=mask, other=0.0)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-    if HAS_Q:
-        q = tl.load(q0_ptr + offs, mask=mask, other=0.0)
-    else:
-        q = tl.zeros_like(u)
+    offs, mask, pa, pb = _per_neuron(pa_ptr, pb_ptr, tl.program_id(0), N, H, BLOCK)
+    u, v, q = _load_state(u0_ptr, v0_ptr, q0_ptr, offs, mask, HAS_Q)
     t = 0
     while t < T:
         t64 = t.to(tl.int64)
@@ -236,20 +247,10 @@ def cell_backward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, 
     """Backward over T steps: the state before step t is u0/v0/q0 for t = 0, else slot (t - 1) * s_ts; gz[t] is
     the gradient of z_t, gc_* the gradients of the final state. Writes gcur[t], the initial state's gradients
     gu0/gv0/gq0 (may alias gc_*) and per-element parameter gradients gpa/gpb."""
-    pid = tl.program_id(0)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    j = offs % H
-    pa = tl.load(pa_ptr + j, mask=mask, other=0.0)
-    pb = tl.load(pb_ptr + j, mask=mask, other=0.0)
+    offs, mask, pa, pb = _per_neuron(pa_ptr, pb_ptr, tl.program_id(0), N, H, BLOCK)
     zero = tl.zeros_like(pa)
     if HAS_GC:
-        g_u = tl.load(gc_u_ptr + offs, mask=mask, other=0.0)
-        g_v = tl.load(gc_v_ptr + offs, mask=mask, other=0.0)
-        if HAS_Q:
-            g_q = tl.load(gc_q_ptr + offs, mask=mask, other=0.0)
-        else:
-            g_q = zero
+        g_u, g_v, g_q = _load_state(gc_u_ptr, gc_v_ptr, gc_q_ptr, offs, mask, HAS_Q)
     else:
         g_u = zero
         g_v = zero
@@ -261,19 +262,9 @@ def cell_backward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, 
         t64 = t.to(tl.int64)
         if t > 0:
             slot = (t64 - 1) * s_ts
-            u = tl.load(u_ptr + slot + offs, mask=mask, other=0.0)
-            v = tl.load(v_ptr + slot + offs, mask=mask, other=0.0)
-            if HAS_Q:
-                q = tl.load(q_ptr + slot + offs, mask=mask, other=0.0)
-            else:
-                q = zero
+            u, v, q = _load_state(u_ptr + slot, v_ptr + slot, q_ptr + slot, offs, mask, HAS_Q)
         else:
-            u = tl.load(u0_ptr + offs, mask=mask, other=0.0)
-            v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
-            if HAS_Q:
-                q = tl.load(q0_ptr + offs, mask=mask, other=0.0)
-            else:
-                q = zero
+            u, v, q = _load_state(u0_ptr, v0_ptr, q0_ptr, offs, mask, HAS_Q)
         cur = tl.load(cur_ptr + t64 * cur_ts + offs, mask=mask, other=0.0)
         if HAS_GZ:
             g_z = tl.load(gz_ptr + t64 * gz_ts + offs, mask=mask, other=0.0)
