@@ -45,11 +45,16 @@ Design:
   output (the torch path ``m + 6h``): S-MNIST at batch 256 in float32, 0.8 GiB for T = 784. Under
   ``torch.no_grad()`` only two ping-pong state slots are kept. The whole-sequence buffers ask for transparent
   huge pages (``madvise``): fresh multi-MB buffers otherwise pay a page fault per 4 KiB on every call.
-* Backward (one C++ call): the reverse-time loop in blocks of steps; per block the spike arguments are rebuilt and
-  the surrogate derivative evaluated with ATen's vectorised ``exp`` (one call per block, not per step); per step
-  the hand-derived cell VJP, then ``g_z = g_I W_rec`` (``at::mm_out``, ``(B, h) x (h, h)``). Afterwards the weight
-  gradient is **one** ``(h, T B) x (T B, m+h)`` matmul over all steps and the input gradient one
-  ``(T B, h) x (h, m)`` matmul.
+* Backward (one C++ call, subnormals flushed to zero): the reverse-time loop in blocks of steps; per block the
+  spike arguments are rebuilt and the surrogate derivative evaluated with ATen's vectorised ``exp`` (one call per
+  block, not per step); per step the hand-derived cell VJP, then ``g_z = g_I W_rec`` (``at::mm_out``,
+  ``(B, h) x (h, h)``). Afterwards the weight gradient is formed from all steps at once, as
+  :class:`RecurrentCellSequence` does: its input columns as one ``(m, T B) x (T B, h)`` matmul (transposed), its
+  recurrent columns as one ``(h, T B) x (T B, h)`` matmul of the current gradients and the previous spikes; the
+  input gradient (if needed) is one ``(T B, h) x (h, m)`` matmul.
+* All matmuls go through ATen/BLAS, also ECG's tiny ``16 x 40 x 36`` ones (their per-call cost is a few
+  microseconds once the loop is in C++), so float32 currents stay bitwise the torch path's; nothing is
+  hand-rolled.
 
 ``status()`` builds on first call and returns ``(usable, reason)``; importing this module never raises and never
 builds. Set ``BRF_CPU_KERNELS=0`` to turn the compiled path off (``status()`` then says so), ``BRF_CPU_VERBOSE=1``
