@@ -60,7 +60,7 @@ def init_bounds(name: str, init: Init) -> Tuple[float, float]:
             raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {init.dtype}.")
         if not bool(torch.isfinite(init).all()):
             raise ValueError(f"`{name}` contains NaN or inf.")
-        return float(init.min()), float(init.max())
+        return float(init.detach().min()), float(init.detach().max())
     if isinstance(init, (tuple, list)):
         if len(init) != 2:
             raise ValueError(f"`{name}` as a range must be a (low, high) pair, got {init!r}.")
@@ -196,6 +196,52 @@ def check_like_module(name: str, x: torch.Tensor, reference: torch.Tensor) -> to
     return x
 
 
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: no device argument
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
+def check_neuron_input(owner: str, name: str, x, reference: torch.Tensor, *, width: int = None,
+                       width_name: str = "input_size", ndim=None) -> torch.Tensor:
+    """The input of a public neuron entry point, checked against its parameters (``reference``): the one dtype
+    policy of the package.
+
+    * The neurons run in float32 or float64: parameters in float16/bfloat16 are rejected (the resonator's state
+      drifts: 1-2 % of the spikes differ after a few hundred steps).
+    * Under ``torch.autocast`` a lower-precision input (a ``Linear``'s bf16 output) is cast up to the parameters'
+      dtype, as autocast itself runs precision-sensitive ops in float32; the state stays in that dtype.
+    * Otherwise another dtype than the parameters' is a ``TypeError`` saying how to convert.
+
+    Returns ``x`` (cast where autocast asks for it), after the shape, device and NaN/inf checks.
+    """
+    check_input(name, x, width=width, width_name=width_name, ndim=ndim)
+    if x.dim() == 0:
+        raise ValueError(f"`{name}` must have at least one dimension (..., neurons), got a scalar.")
+    if reference.dtype in HALF_DTYPES:
+        raise TypeError(f"{owner}'s parameters are {reference.dtype}: its dynamics are not accurate in half "
+                        f"precision. Keep the neuron in float32 (module.float()); under torch.autocast it casts its "
+                        f"input itself.")
+    if x.device != reference.device:
+        raise ValueError(f"`{name}` is on {x.device} but {owner}'s parameters are on {reference.device}; move one "
+                         f"of them (e.g. `{name}.to({str(reference.device)!r})` or `module.to(...)`).")
+    if x.dtype != reference.dtype:
+        if x.dtype in HALF_DTYPES and _autocast_enabled(x.device.type):
+            x = x.to(reference.dtype)
+        elif x.dtype in HALF_DTYPES:
+            raise TypeError(f"`{name}` has dtype {x.dtype} but {owner}'s parameters have {reference.dtype}; convert "
+                            f"it (`{name}.to({reference.dtype})`), or run under torch.autocast, where the neuron "
+                            f"casts it itself.")
+        else:
+            raise TypeError(f"`{name}` has dtype {x.dtype} but {owner}'s parameters have {reference.dtype}; "
+                            f"convert one of them (`{name}.to({reference.dtype})` or `module.to({x.dtype})`).")
+    return check_finite_tensor(name, x)
+
+
 def check_sequence_input(name: str, x, *, width: int, reference: torch.Tensor) -> torch.Tensor:
     """A time-first ``(T, B, width)`` input of a network: real float, T >= 1, B >= 1, on the device and with the
     dtype of the module's parameters (``reference``), no NaN/inf. Run once per forward call.
@@ -228,6 +274,24 @@ def check_callable(name: str, value, allow_none: bool = True):
         raise TypeError(f"`{name}` must be callable (e.g. brf_plugins.surrogate.double_gaussian()), got "
                         f"{type(value).__name__} {value!r}.")
     return value
+
+
+def check_threshold(name: str, value):
+    """A threshold: a number > 0 (``inf``: a neuron that never fires) or a tensor (learnable or per neuron)."""
+    if isinstance(value, torch.Tensor):
+        if not torch.is_floating_point(value):
+            raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {value.dtype}.")
+        if not value.requires_grad and bool(torch.isnan(value).any()):
+            raise ValueError(f"`{name}` contains NaN.")
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number or a tensor, got {type(value).__name__} {value!r}.")
+    if math.isnan(value):
+        raise ValueError(f"`{name}` is NaN.")
+    if value <= 0:
+        raise ValueError(f"`{name}` must be > 0, got {value}: a threshold at or below the resting membrane makes the "
+                         f"neuron fire on every step (the refractory variable then grows until the state is NaN).")
+    return float(value)
 
 
 def check_unit_interval(name: str, value, *, closed_high: bool = False) -> float:

@@ -29,9 +29,10 @@ from typing import Callable, Optional, Union
 
 import torch
 
+from . import functional as F
 from ._checks import check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
 
-__all__ = ["Init", "Uniform", "Normal", "init_values", "constant_tensor", "uniform_or_value", "normal_parameter", "omega_parameter",
+__all__ = ["Init", "Uniform", "Normal", "init_values", "constant_tensor", "check_brf_damping", "uniform_or_value", "normal_parameter", "omega_parameter",
            "b_offset_parameter", "default_input_gain", "xavier_uniform_"]
 
 SPECTRUM = "spectrum"
@@ -166,6 +167,24 @@ def omega_parameter(n: int, init: Init, dt: float, *, name: str = "omega", gener
 def b_offset_parameter(n: int, init: Init, *, name: str = "b_offset", generator=None, dtype=None) -> torch.Tensor:
     """Initial raw damping offsets b' (used as |b'|, so any sign is accepted)."""
     return uniform_or_value(name, n, init, generator=generator, dtype=dtype)
+
+
+def check_brf_damping(omega: torch.Tensor, b_offset: torch.Tensor, dt: float, *, name: str = "b_offset") -> None:
+    r"""BRF offsets must stay within the overdamping limit (:func:`brf_plugins.functional.overdamping_limit`).
+
+    Beyond :math:`2\sqrt{1 - (\delta\omega)^2}/\delta` (200 for small omega at dt = 0.01) the explicit Euler step
+    overshoots: the free membrane grows and the state is NaN within a few hundred steps.
+    """
+    with torch.no_grad():
+        limit = F.overdamping_limit(F.resonator_omega(omega.detach(), dt), dt)
+        excess = b_offset.detach().abs() - limit
+    if bool((excess > 0).any()):
+        worst = int(torch.argmax(excess))
+        b_offset, omega = b_offset.detach().flatten(), omega.detach().flatten()
+        raise ValueError(f"`{name}` has |b'| = {float(b_offset[worst].abs()):g} for a neuron with omega = "
+                         f"{float(omega[worst]):g}, beyond its overdamping limit "
+                         f"{float(limit.flatten()[worst]):g} (2 sqrt(1 - (dt omega)^2) / dt, dt = {dt:g}): the Euler "
+                         f"step would overshoot and the membrane diverge. Use smaller offsets (or a smaller dt).")
 
 
 def default_input_gain(dt: float) -> float:

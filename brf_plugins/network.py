@@ -34,8 +34,9 @@ from torch.nn import functional as nnf
 
 from . import functional as F
 from ._checks import (check_callable, check_choice, check_finite_float, check_finite_tensor, check_input,
-                      check_like_module, check_nonempty, check_positive_int, check_state, check_state_tuple)
-from .init import Init, b_offset_parameter, normal_parameter, omega_parameter, xavier_uniform_
+                      check_like_module, check_nonempty, check_neuron_input, check_positive_int, check_state,
+                      check_state_tuple)
+from .init import Init, b_offset_parameter, check_brf_damping, normal_parameter, omega_parameter, xavier_uniform_
 from .kernels import RECURRENT_BACKENDS, Plan, li_sequence, neuron_params, plan, recurrent_sequence
 from .kernels._autograd import CellStep
 from .neurons import KINDS, NeuronConfig, neuron_step, reference_step, scaled, zero_state
@@ -172,10 +173,14 @@ class PaperNetwork(nn.Module):
                 parameters, or contains NaN/inf; ``state`` has the wrong number of tensors (another neuron kind),
                 shapes (another batch size or layer size), device, or contains NaN/inf.
         """
+        return self._checked_args(x, state, spike_hook)[1:]
+
+    def _checked_args(self, x: torch.Tensor, state, spike_hook) -> Tuple[torch.Tensor, tuple, Optional[torch.Tensor]]:
+        """:meth:`check_forward_args` returning the input too (cast up under autocast: the dtype policy of
+        :func:`brf_plugins._checks.check_neuron_input`)."""
         check_input("x", x, width=self.input_size, ndim=3)
         check_nonempty("x", x, 1, "batch")
-        check_like_module("x", x, self.recurrent_weight())
-        check_finite_tensor("x", x)
+        x = check_neuron_input(type(self).__name__, "x", x, self.recurrent_weight())
         check_nonempty("x", x, 0, "time")
         check_callable("spike_hook", spike_hook)
         cfg = self.neuron_config()
@@ -186,7 +191,7 @@ class PaperNetwork(nn.Module):
         if o is not None:
             check_state("state[1] (readout o)", o, x.new_empty(x.shape[1], self.output_size))
             check_finite_tensor("state[1] (readout o)", o)
-        return hidden, o
+        return x, hidden, o
 
     def execution_plan(self, x: torch.Tensor, spike_hook=None) -> Plan:
         """The path :meth:`forward` takes for input ``x`` (a :class:`brf_plugins.kernels.Plan` with the reason a
@@ -204,7 +209,7 @@ class PaperNetwork(nn.Module):
                 spike_hook: Optional[Callable[[int, torch.Tensor], torch.Tensor]] = None) -> SNNOutput:
         """Run the network over ``x`` ``(T, B, input_size)``; ``state`` continues a previous call's ``out.state``.
         (:meth:`check_forward_args` lists the exceptions.)"""
-        hidden, o = self.check_forward_args(x, state, spike_hook)
+        x, hidden, o = self._checked_args(x, state, spike_hook)
         cfg, params = self.neuron_config(), tuple(self.neuron_parameters())
         weight = self.recurrent_weight()
         w_out, b_out, tau = self.readout_parameters()
@@ -375,6 +380,8 @@ class RecurrentLayer(nn.Module):
         else:
             omega = omega_parameter(hidden_size, omega_init, self.dt, name="omega_init", generator=generator)
             b_offset = b_offset_parameter(hidden_size, b_offset_init, name="b_offset_init", generator=generator)
+            if neuron == "brf":
+                check_brf_damping(omega, b_offset, self.dt, name="b_offset_init")
             self._register("omega", omega, learn_omega)
             self._register("b_offset", b_offset, learn_b_offset)
 
@@ -419,8 +426,7 @@ class RecurrentLayer(nn.Module):
         """
         check_input("x", x, width=self.input_size, ndim=2)
         check_nonempty("x", x, 0, "batch")
-        check_like_module("x", x, self.linear.weight)
-        check_finite_tensor("x", x)
+        x = check_neuron_input(type(self).__name__, "x", x, self.linear.weight)
         reference = x.new_empty(x.shape[0], self.hidden_size)
         state = zero_state(self.config, reference) if state is None else \
             _check_hidden_state(self.config, state, reference, "state")

@@ -45,7 +45,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 import torch
 
 from . import functional as F
-from ._checks import check_callable, check_choice, check_dt, check_finite_float, check_unit_interval
+from ._checks import check_callable, check_choice, check_dt, check_finite_float, check_threshold, check_unit_interval
 
 __all__ = ["NeuronKind", "KINDS", "NeuronConfig", "neuron_step", "sequence", "zero_state", "STATE_TYPES",
            "BRFFeedForwardState", "RFFeedForwardState", "BHRFFeedForwardState"]
@@ -118,17 +118,6 @@ KINDS: Dict[str, NeuronKind] = {
 STATE_TYPES = {name: kind.state for name, kind in KINDS.items()}
 
 
-def _check_constant(name: str, value, **bounds) -> Number:
-    """A number (checked) or a tensor (a learnable or per-neuron constant, checked for NaN/inf)."""
-    if isinstance(value, torch.Tensor):
-        if not torch.is_floating_point(value):
-            raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {value.dtype}.")
-        if value.requires_grad is False and not bool(torch.isfinite(value).all()):
-            raise ValueError(f"`{name}` contains NaN or inf.")
-        return value
-    return check_finite_float(name, value, **bounds)
-
-
 @dataclass(frozen=True, eq=False)
 class NeuronConfig:
     """Everything one neuron update needs except its tensors (core vocabulary; see the module docstring).
@@ -168,7 +157,7 @@ class NeuronConfig:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
         set_("dt", check_dt(self.dt))
         theta = (F.ALIF_THETA if self.kind == "alif" else F.DEFAULT_THETA) if self.theta is None else self.theta
-        set_("theta", _check_constant("theta", theta))
+        set_("theta", check_threshold("theta", theta))
         set_("gamma", check_unit_interval("gamma", self.gamma))
         check_callable("spike_fn", self.spike_fn)
         set_("input_gain", check_finite_float("input_gain", self.input_gain, positive=True))

@@ -59,7 +59,8 @@ from norse.torch.utils import pytree
 
 from brf_plugins import functional as F
 from brf_plugins import surrogate
-from brf_plugins._checks import check_choice, check_current, check_finite_float, check_named_state, check_omega_init
+from brf_plugins._checks import (check_choice, check_current, check_finite_float, check_named_state, check_neuron_input,
+                                 check_omega_init, check_unit_interval)
 from brf_plugins.functional import ALIFState, BHRFState, BRFState, RFState
 from brf_plugins.init import Normal, Uniform, init_values, omega_parameter
 from brf_plugins.neurons import (KINDS, BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig,
@@ -340,8 +341,16 @@ def _values(p, names: Tuple[str, ...], expected) -> tuple:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _check_input(input_tensor) -> None:
-    check_current("input_tensor", input_tensor)
+def _check_input(input_tensor, reference=None, owner: str = "this step") -> torch.Tensor:
+    """The input of a public step, checked (and cast up under autocast) against ``reference``, a tensor of the
+    step's parameters or weights, where there is one (the package's dtype policy)."""
+    if isinstance(reference, torch.Tensor):
+        return check_neuron_input(owner, "input_tensor", input_tensor, reference)
+    return check_current("input_tensor", input_tensor)
+
+
+def _first_tensor(values):
+    return next((v for v in values if isinstance(v, torch.Tensor)), None)
 
 
 def _check_width(input_tensor: torch.Tensor, values: tuple, names: Tuple[str, ...]) -> None:
@@ -438,23 +447,23 @@ def _make_steps(kind: str):
     ff_tail = (lambda new: new) if kind == "alif" else (lambda new: new[1:])
 
     def feed_forward_step(input_tensor, state, p, dt=DEFAULT_DT):
-        _check_input(input_tensor)
+        values = _values(p, desc.params, params)
+        input_tensor = _check_input(input_tensor, _first_tensor(values), f"{kind}_feed_forward_step")
         _check_state(state, ff_type, input_tensor)
-        _values(p, (), params)
         new = _update(input_tensor, _feed_forward(kind, state), p, dt)
         return new[0], ff_type(*ff_tail(new))
 
     def step(input_tensor, state, input_weights, recurrent_weights, p, dt=DEFAULT_DT):
-        _check_input(input_tensor)
+        input_tensor = _check_input(input_tensor, input_weights, f"{kind}_step")
         reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
         _check_state(state, state_type, reference)
         _values(p, (), params)
         return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
 
     def feed_forward_integral(input_tensor, state, p, dt=DEFAULT_DT):
-        _check_sequence(input_tensor)
-        _check_state(state, ff_type, input_tensor[0])
         values = _values(p, desc.params, params)
+        input_tensor = _check_sequence(input_tensor, _first_tensor(values), f"{kind}_feed_forward_integral")
+        _check_state(state, ff_type, input_tensor[0])
         _check_width(input_tensor, values, desc.params)
         z, final = sequence(neuron_config(p, dt), values, input_tensor, _feed_forward(kind, state))
         return z, ff_type(*ff_tail(final))
@@ -517,9 +526,9 @@ def li_readout_feed_forward_step(input_tensor: torch.Tensor, state: LIReadoutSta
 
     Computed by :func:`brf_plugins.functional.li_step`. Returns ``(o, LIReadoutState(o))``.
     """
-    _check_input(input_tensor)
-    _check_state(state, LIReadoutState, input_tensor)
     (tau_mem,) = _values(p, ("tau_mem",), LIReadoutParameters)
+    input_tensor = _check_input(input_tensor, tau_mem, "li_readout_feed_forward_step")
+    _check_state(state, LIReadoutState, input_tensor)
     _check_width(input_tensor, (tau_mem,), ("tau_mem",))
     o = F.li_step(input_tensor, state.o, tau_mem)
     return o, LIReadoutState(o)
@@ -531,7 +540,7 @@ def li_readout_step(input_tensor: torch.Tensor, state: LIReadoutState, input_wei
 
     ``input_weights`` is ``(outputs, inputs)``. Returns ``(o, LIReadoutState(o))``.
     """
-    _check_input(input_tensor)
+    input_tensor = _check_input(input_tensor, input_weights, "li_readout_step")
     if input_weights.dim() != 2 or input_tensor.shape[-1] != input_weights.shape[1]:
         raise ValueError(f"`input_tensor` of shape {tuple(input_tensor.shape)} does not fit `input_weights` of "
                          f"shape {tuple(input_weights.shape)} (outputs, inputs).")
@@ -543,10 +552,14 @@ def li_readout_step(input_tensor: torch.Tensor, state: LIReadoutState, input_wei
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _check_sequence(input_tensor) -> None:
-    _check_input(input_tensor)
+def _check_sequence(input_tensor, reference=None, owner: str = "this module") -> torch.Tensor:
+    input_tensor = _check_input(input_tensor, reference, owner)
     if input_tensor.dim() < 2:
         raise ValueError(f"`input_tensor` must be time-first (T, ..., neurons), got shape {tuple(input_tensor.shape)}.")
+    if input_tensor.shape[0] == 0:
+        raise ValueError(f"`input_tensor` has no time steps (shape {tuple(input_tensor.shape)}); sequences need "
+                         f"T >= 1.")
+    return input_tensor
 
 
 def _check_choices(p) -> None:
@@ -557,8 +570,10 @@ def _check_choices(p) -> None:
         check_choice("reset", p.reset, F.RF_RESETS)
     if isinstance(p, BHRFParameters):
         check_choice("variant", p.variant, F.BHRF_VARIANTS)
-    for name in ("theta", "gamma", "beta", "alpha"):
+    for name in ("theta", "beta", "alpha"):
         if name in p._fields and not isinstance(getattr(p, name), torch.Tensor):
             check_finite_float(name, getattr(p, name))
+    if "gamma" in p._fields:
+        check_unit_interval("gamma", p.gamma)  # the refractory variable grows without bound at gamma >= 1
     if "input_gain" in p._fields and p.input_gain is not None:
-        check_finite_float("input_gain", p.input_gain)
+        check_finite_float("input_gain", p.input_gain, positive=True)

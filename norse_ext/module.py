@@ -52,7 +52,7 @@ import torch
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell, _merge_states
 
 from brf_plugins._checks import check_dt, check_positive_int
-from brf_plugins.init import xavier_uniform_
+from brf_plugins.init import check_brf_damping, xavier_uniform_
 from brf_plugins.neurons import KINDS
 
 from . import functional as nf
@@ -137,6 +137,8 @@ class _NeuronMixin:
                 setattr(self, name, torch.nn.Parameter(value))
             else:
                 self.register_buffer(name, value)
+        if self._kind.name == "brf" and size is not None:
+            check_brf_damping(self.omega, self.b_offset, self.dt)
         self._static_p = p._replace(**{name: None for name in self._kind.names})
 
     def neuron_config(self):
@@ -170,7 +172,8 @@ def _ff_size(hidden_size, p):
 def _zero_state(module, input_tensor: torch.Tensor, *, sequence: bool, recurrent: bool):
     """Zeros of the module's state type for one step of ``input_tensor`` (time-first when ``sequence``), in its
     dtype and on its device; recurrent layers have ``hidden_size`` neurons, feed-forward ones the input's."""
-    (nf._check_sequence if sequence else nf._check_input)(input_tensor)
+    reference = module.neuron_parameters()[0]   # the state takes the parameters' dtype (the dtype policy)
+    input_tensor = (nf._check_sequence if sequence else nf._check_input)(input_tensor, reference, type(module).__name__)
     shape = tuple(input_tensor.shape[1:] if sequence else input_tensor.shape)
     if recurrent:
         shape = shape[:-1] + (int(module.hidden_size),)
@@ -447,13 +450,13 @@ class LIReadoutLinearCell(torch.nn.Module):
         return LIReadoutParameters(tau_mem=self.tau_mem)
 
     def initial_state(self, input_tensor: torch.Tensor) -> LIReadoutState:
-        nf._check_input(input_tensor)
+        input_tensor = nf._check_input(input_tensor, self.input_weights, type(self).__name__)
         shape = (*input_tensor.shape[:-1], self.output_size)
         return LIReadoutState(torch.zeros(shape, dtype=input_tensor.dtype, device=input_tensor.device))
 
     def forward(self, input_tensor: torch.Tensor, state: Optional[LIReadoutState] = None):
         """One step: ``input_tensor`` ``(..., input_size)`` (spikes); returns ``(o, LIReadoutState(o))``."""
-        nf._check_input(input_tensor)
+        input_tensor = nf._check_input(input_tensor, self.input_weights, type(self).__name__)
         if input_tensor.shape[-1] != self.input_size:
             raise ValueError(f"`input_tensor` has last dimension {input_tensor.shape[-1]} (shape "
                              f"{tuple(input_tensor.shape)}) but the readout expects input_size = {self.input_size}.")

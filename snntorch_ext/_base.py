@@ -33,7 +33,8 @@ import torch
 from torch import nn
 from snntorch import SpikingNeuron
 
-from brf_plugins._checks import check_bool, check_finite_float, check_input, check_positive_int, check_state
+from brf_plugins._checks import (check_bool, check_finite_float, check_neuron_input, check_positive_int, check_state,
+                                 check_threshold)
 from brf_plugins.init import constant_tensor
 from brf_plugins.neurons import neuron_step, sequence
 
@@ -75,6 +76,7 @@ class StatefulNeuron(SpikingNeuron):
                             f"snntorch_ext.surrogate.double_gaussian(), got {type(spike_grad).__name__}.")
         if not isinstance(reset_mechanism, str):
             raise TypeError(f"`reset_mechanism` must be a string, got {type(reset_mechanism).__name__}.")
+        check_threshold("threshold", threshold)
         threshold = constant_tensor("threshold", threshold, num_neurons, learnable=learn_threshold)
         graded_spikes_factor = constant_tensor("graded_spikes_factor", graded_spikes_factor, num_neurons,
                                                learnable=learn_graded_spikes_factor)
@@ -134,13 +136,16 @@ class StatefulNeuron(SpikingNeuron):
 
     # -- the state protocol ---------------------------------------------------------------------------------
 
+    def _reference_tensor(self) -> torch.Tensor:
+        """A per-neuron parameter: its dtype and device are what the input must have."""
+        return self.neuron_parameters()[0]
+
     def _begin(self, input_: torch.Tensor, given: tuple, *, sequence: bool = False) -> tuple:
-        """Check the input and return the states to start from: given ones (checked), else the stored ones,
-        else zeros."""
-        check_input("input_", input_, width=self.num_neurons, width_name="num_neurons",
-                    ndim=3 if sequence else None)
-        if input_.dim() < 1:
-            raise ValueError("`input_` must have at least one dimension (..., num_neurons).")
+        """Check the input (the package's dtype policy, :func:`brf_plugins._checks.check_neuron_input`) and return
+        ``(input_, states)``: the input (cast up under autocast) and the states to start from: given ones
+        (checked), else the stored ones, else zeros."""
+        input_ = check_neuron_input(type(self).__name__, "input_", input_, self._reference_tensor(),
+                                    width=self.num_neurons, width_name="num_neurons", ndim=3 if sequence else None)
         if sequence and input_.shape[0] == 0:
             raise ValueError("`input_` has no time steps (shape (0, B, num_neurons)); sequences need T >= 1.")
         reference = input_[0] if sequence else input_
@@ -161,7 +166,7 @@ class StatefulNeuron(SpikingNeuron):
                     or stored.device != reference.device):
                 stored = torch.zeros_like(reference)
             states.append(stored)
-        return tuple(states)
+        return input_, tuple(states)
 
     def _calling_style(self, given: tuple) -> Tuple[tuple, str]:
         """How ``forward`` was called: ``"packed"`` (one tuple of all states), ``"mem"`` (exactly the states of
@@ -239,14 +244,14 @@ class StatefulNeuron(SpikingNeuron):
 
     def _forward(self, input_: torch.Tensor, given: tuple):
         given, style = self._calling_style(given)
-        states = self._begin(input_, given)
+        input_, states = self._begin(input_, given)
         spk, states = self._advance(input_, states)
         return self._finish(spk, states, style=style)
 
     def _core_sequence(self, input_: torch.Tensor, given: tuple):
         """A whole feed-forward sequence through :func:`brf_plugins.neurons.sequence` (one fast-path call)."""
         given, style = self._calling_style(given)
-        states = self._begin(input_, given, sequence=True)
+        input_, states = self._begin(input_, given, sequence=True)
         z_all, new = sequence(self.neuron_config(), self.neuron_parameters(), input_, self._core_state(states))
         spikes = self._graded(z_all)
         return self._finish(spikes, self._module_states(new, spikes[-1]), sequence=True, style=style)
@@ -255,7 +260,7 @@ class StatefulNeuron(SpikingNeuron):
         """Step through a time-first ``(T, B, num_neurons)`` input; subclasses with a core sequence function
         override this."""
         given, style = self._calling_style(given)
-        states = self._begin(input_, given, sequence=True)
+        input_, states = self._begin(input_, given, sequence=True)
         spikes = []
         for x in input_:
             spk, states = self._advance(x, states)

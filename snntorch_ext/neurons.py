@@ -45,7 +45,8 @@ from brf_plugins import functional as F
 from brf_plugins._checks import check_bool, check_dt, check_finite_float, check_unit_interval
 from brf_plugins.functional import ALIFState
 from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig, RFFeedForwardState
-from brf_plugins.init import Init, b_offset_parameter, default_input_gain, init_values, omega_parameter
+from brf_plugins.init import (Init, b_offset_parameter, check_brf_damping, default_input_gain, init_values,
+                              omega_parameter)
 
 from ._base import StatefulNeuron
 
@@ -185,6 +186,7 @@ class BRF(_Refractory):
     def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
                  divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True, **kwargs):
         super().__init__(num_neurons, omega, b_offset, **kwargs)
+        check_brf_damping(self.omega, self.b_offset, self.dt)
         self.ablation = dict(divergence_boundary=check_bool("divergence_boundary", divergence_boundary),
                              refractory=check_bool("refractory", refractory),
                              smooth_reset=check_bool("smooth_reset", smooth_reset))
@@ -389,15 +391,18 @@ class LI(StatefulNeuron):
         mem = F.li_step(input_, states[0], self.tau_mem)
         return mem, (mem,)
 
+    def neuron_parameters(self) -> tuple:
+        return (self.tau_mem,)
+
     def forward(self, input_: torch.Tensor, mem: Optional[torch.Tensor] = None) -> torch.Tensor:
-        states = self._begin(input_, (mem,))
+        input_, states = self._begin(input_, (mem,))
         mem, states = self._advance(input_, states)
         self._finish(mem, states)
         return mem
 
     def forward_sequence(self, input_: torch.Tensor, mem: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Step through ``(T, batch, num_neurons)``; returns the membrane of every step ``(T, batch, C)``."""
-        states = self._begin(input_, (mem,), sequence=True)
+        input_, states = self._begin(input_, (mem,), sequence=True)
         record = []
         for x in input_:
             out, states = self._advance(x, states)

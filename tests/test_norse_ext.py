@@ -458,7 +458,7 @@ def test_errors_name_the_argument_and_the_fix():
     with pytest.raises(TypeError, match="dtype"):
         cell.double()(torch.rand(3, 4, dtype=D), state)
     with pytest.raises(TypeError, match="BRFState"):
-        cell(torch.rand(3, 4), norse.LIFState(*state[:3]))
+        cell(torch.rand(3, 4, dtype=D), norse.LIFState(*state[:3]))   # the cell is float64 since .double()
     with pytest.raises(ValueError, match="8 neurons|p.omega is for 8"):
         norse_ext.BRFCell(8)(torch.rand(3, 5))
     with pytest.raises(ValueError, match="time-first"):

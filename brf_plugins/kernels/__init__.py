@@ -40,7 +40,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 
 from .. import functional as F
-from .._checks import check_choice
+from .._checks import check_choice, check_step_inputs
 from ..neurons import NeuronConfig
 from ._autograd import CellSequence, CellStep, LISequence, RecurrentCellSequence
 from ._spec import FUSED_DTYPES, CellSpec, SmoothSpike, cell_spec
@@ -194,7 +194,8 @@ def fused_step(spec: CellSpec, current, *args):
 
 
 def _step(kind: str, backend: str, current, state: tuple, params: tuple, **options):
-    cfg = NeuronConfig(kind, **options)
+    cfg = NeuronConfig(kind, **options)   # checks the constants (dt > 0, theta > 0, gamma in [0, 1), ...)
+    check_step_inputs(current, dict(zip(cfg.state_names[1:], state)), dict(zip(cfg.param_names, params)))
     chosen = plan(cfg, (current,) + state + params, scope="step", backend=backend)
     if chosen.path == "reference":
         return getattr(F, f"{kind}_step")(current, *state, *params, **cfg.step_kwargs())

@@ -74,8 +74,8 @@ import torch
 
 from ._spec import CellSpec
 
-__all__ = ["status", "load", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence", "CPULISequence",
-           "run_sequence", "recurrent_sequence", "alif_sequence", "li_sequence", "supported_dtypes", "variant_code",
+__all__ = ["status", "load", "unsupported", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence", "CPULISequence",
+           "run_sequence", "recurrent_sequence", "alif_sequence", "alif_layer", "li_sequence", "supported_dtypes", "variant_code",
            "BUILD_FLAGS"]
 
 _SOURCE = Path(__file__).resolve().parent / "csrc" / "brf_cpu.cpp"
@@ -148,6 +148,61 @@ def _ext():
     if module is None:
         raise RuntimeError(f"brf_plugins compiled CPU kernels unavailable: {_reason}")
     return module
+
+
+def unsupported(cfg, scope: str, tensors=()) -> Optional[str]:
+    """Why the compiled kernels cannot run ``cfg``'s neurons (a :class:`brf_plugins.neurons.NeuronConfig`) for
+    ``scope`` (``"sequence"``: :class:`CPUCellSequence`; ``"recurrent"``: :class:`CPURecurrentCellSequence` or,
+    for ALIF, :class:`CPUALIFSequence`) over ``tensors`` (``None`` entries skipped); ``None`` if they can.
+
+    Checks: the extension builds; the scope is a whole sequence; ALIF only as the recurrent layer; the threshold
+    and the other constants are numbers (not tensors); the spike function is the package's double/multi Gaussian
+    (or :class:`SmoothSpike`); the tensors are CPU float32/float64 tensors of one dtype.
+    """
+    usable, why = status()
+    if not usable:
+        return why
+    if scope not in ("sequence", "recurrent"):
+        return "the compiled kernels run whole sequences (scope 'sequence' or 'recurrent'), not single steps"
+    kind = getattr(cfg, "kind", None)
+    if kind == "alif" and scope != "recurrent":
+        return "the compiled kernels have ALIF only as the recurrent layer (CPUALIFSequence)"
+    if kind not in ("brf", "rf", "bhrf", "alif"):
+        return f"the compiled kernels have no {kind!r} neuron"
+    for name in ("dt", "theta", "gamma", "input_gain", "beta"):
+        value = getattr(cfg, name, 1.0)
+        if isinstance(value, torch.Tensor) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"`{name}` is not a plain number (a tensor, e.g. learnable); the compiled kernels take a constant"
+    from ._spec import cell_spec, surrogate_of
+    if surrogate_of(getattr(cfg, "spike_fn", None)) is None:
+        return "`spike_fn` is not one the compiled kernels implement (brf_plugins.surrogate's double or multi " \
+               "Gaussian, or SmoothSpike)"
+    if kind != "alif":
+        option = {"rf": getattr(cfg, "reset", "none"), "bhrf": getattr(cfg, "variant", "code")}.get(kind, "")
+        ablation = dict(divergence_boundary=cfg.divergence_boundary, refractory=cfg.refractory,
+                        smooth_reset=cfg.smooth_reset) if kind == "brf" else {}
+        spec = cell_spec(kind, cfg.dt, cfg.theta, cfg.gamma, cfg.spike_fn, option=option, **ablation)
+        if spec is None:
+            return "the compiled kernels cannot reproduce this neuron configuration"
+        try:
+            variant_code(spec)
+        except ValueError as err:
+            return str(err)
+    first = None
+    for t in tensors:
+        if t is None:
+            continue
+        if not isinstance(t, torch.Tensor):
+            continue
+        if t.device.type != "cpu":
+            return "the compiled kernels run on CPU tensors"
+        if t.dtype not in supported_dtypes():
+            return f"dtype {t.dtype} is not supported by the compiled kernels (float32 or float64)"
+        if first is None:
+            first = t
+        elif t.dtype != first.dtype:
+            return "the tensors mix dtypes (cast them to one dtype)"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -434,6 +489,13 @@ def alif_sequence(x, weight, state: tuple, tau_mem, tau_adp, theta: float, beta:
     out = CPUALIFSequence.apply(spike_fn, bool(recurrent), x, weight, z, u, a, alpha, rho, float(theta),
                                 float(beta), float(input_gain))
     return out[0], tuple(out[1:])
+
+
+def alif_layer(cfg, x, weight, state: tuple, tau_mem, tau_adp, recurrent: bool = True):
+    """:func:`alif_sequence` for a :class:`brf_plugins.neurons.NeuronConfig` (its ``theta``, ``beta``,
+    ``spike_fn`` and ``input_gain``): ``(z_all, (z, u, a))``."""
+    return alif_sequence(x, weight, tuple(state), tau_mem, tau_adp, float(cfg.theta), float(cfg.beta),
+                         cfg.spike_fn, recurrent, float(getattr(cfg, "input_gain", 1.0)))
 
 
 def li_sequence(currents, o, tau_mem):
