@@ -331,6 +331,28 @@ def test_alif_backward_gradcheck():
         assert (a - b).abs().max() <= 1e-12
 
 
+def test_unsupported_names_what_cannot_run():
+    neurons = pytest.importorskip("brf_plugins.neurons")
+    cfg = neurons.NeuronConfig
+    x = torch.zeros(3, 2, 4)
+    assert _cpu.unsupported(cfg("brf"), "recurrent", (x,)) is None
+    assert _cpu.unsupported(cfg("rf", reset="hard"), "sequence", (x, None)) is None
+    assert _cpu.unsupported(cfg("bhrf", variant="paper"), "recurrent", (x.double(),)) is None
+    assert _cpu.unsupported(cfg("alif"), "recurrent", (x,)) is None
+    assert "whole sequences" in _cpu.unsupported(cfg("brf"), "step", (x,))
+    assert "ALIF only" in _cpu.unsupported(cfg("alif"), "sequence", (x,))
+    assert "spike_fn" in _cpu.unsupported(cfg("brf", spike_fn=torch.sigmoid), "recurrent", (x,))
+    assert "theta" in _cpu.unsupported(cfg("brf", theta=torch.tensor(1.0)), "recurrent", (x,))
+    assert "float16" in _cpu.unsupported(cfg("brf"), "recurrent", (x.half(),))
+    assert "mix" in _cpu.unsupported(cfg("brf"), "recurrent", (x, x.double()))
+    # the NeuronConfig form of the ALIF layer: its theta, beta and input gain
+    leaves = _alif_problem(torch.float64)
+    x, w, tau_mem, tau_adp, z0, u0, a0 = leaves
+    got = _cpu.alif_layer(cfg("alif", beta=1.5, input_gain=2.0), x, w, (z0, u0, a0), tau_mem, tau_adp)
+    core = _alif_core(x, w * 2.0, z0, u0, a0, tau_mem, tau_adp, True, beta=1.5)
+    assert torch.equal(got[0], core[0]) and all((a - b).abs().max() <= STATE_TOL for a, b in zip(got[1], core[1:]))
+
+
 # ------------------------------------------------------------------------------------------- real data
 
 

@@ -74,9 +74,9 @@ import torch
 
 from ._spec import CellSpec
 
-__all__ = ["status", "load", "unsupported", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence", "CPULISequence",
-           "run_sequence", "recurrent_sequence", "alif_sequence", "alif_layer", "li_sequence", "supported_dtypes", "variant_code",
-           "BUILD_FLAGS"]
+__all__ = ["status", "load", "unsupported", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence",
+           "CPULISequence", "run_sequence", "recurrent_sequence", "alif_sequence", "alif_layer", "li_sequence",
+           "supported_dtypes", "variant_code", "BUILD_FLAGS"]
 
 _SOURCE = Path(__file__).resolve().parent / "csrc" / "brf_cpu.cpp"
 BUILD_FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-march=native", "-std=c++17"]
