@@ -14,7 +14,6 @@ data folder); ``--checkpoints`` can point elsewhere. SHD rows need the SHD test 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import torch
 
 from ..data import DataMissingError
 from ..data._files import resolve_root
-from .cli import evaluate_checkpoint
+from .cli import CLIParser, evaluate_checkpoint, run_cli
 from .trainer import TrainConfig, recipe
 
 __all__ = ["Reference", "REFERENCES", "reproduce", "main"]
@@ -135,7 +134,9 @@ def format_table(rows: List[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="brf-reproduce", description=__doc__.split("\n\n")[0])
+    """Entry point of ``brf-reproduce``: 0 when every evaluated row is within tolerance, 1 on a mismatch, 2 for an
+    expected error (one line; ``--traceback`` for the trace)."""
+    parser = CLIParser(prog="brf-reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", default=None,
                         help="folder with mnist/, ecg_qtdb/, reference_checkpoints/ (default $BRF_PLUGINS_DATA)")
     parser.add_argument("--checkpoints", default=None, help="folder of the released .pt files")
@@ -144,14 +145,19 @@ def main(argv=None) -> int:
     parser.add_argument("--subset", type=int, default=None, help="evaluate only the first N test samples")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback of an error")
     args = parser.parse_args(argv)
     known = {r.name for r in REFERENCES}
     if args.only and not set(args.only) <= known:
         parser.error(f"unknown checkpoint(s) {sorted(set(args.only) - known)}; choose from {sorted(known)}")
-    rows = reproduce(args.data_root, args.checkpoints, args.only, args.subset, args.device, args.batch_size,
-                     args.shd_root, log=lambda s: print(s, file=sys.stderr))
-    print(format_table(rows))
-    return 1 if any(r["status"] == "MISMATCH" for r in rows) else 0
+
+    def body() -> int:
+        rows = reproduce(args.data_root, args.checkpoints, args.only, args.subset, args.device, args.batch_size,
+                         args.shd_root, log=lambda s: print(s, file=sys.stderr))
+        print(format_table(rows))
+        return 1 if any(r["status"] == "MISMATCH" for r in rows) else 0
+
+    return run_cli("brf-reproduce", body, show_traceback=args.traceback)
 
 
 if __name__ == "__main__":
