@@ -49,7 +49,9 @@ Example:
 from __future__ import annotations
 
 import functools
+import math
 import numbers
+import warnings
 from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import torch
@@ -60,11 +62,9 @@ from norse.torch.utils import pytree
 from brf_plugins import functional as F
 from brf_plugins import surrogate
 from brf_plugins._checks import (check_choice, check_current, check_finite_float, check_named_state, check_neuron_input,
-                                 check_omega_init, check_unit_interval)
-from brf_plugins.functional import ALIFState, BHRFState, BRFState, RFState
+                                 check_omega_init, check_threshold, check_unit_interval)
 from brf_plugins.init import Normal, Uniform, init_values, omega_parameter
-from brf_plugins.neurons import (KINDS, BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig,
-                                 RFFeedForwardState, neuron_step, sequence)
+from brf_plugins.neurons import KINDS, NeuronConfig, neuron_step, sequence
 
 __all__ = ["DEFAULT_DT", "GAUSSIAN_METHODS", "NORSE_METHODS", "METHODS", "Normal", "Uniform", "BRFParameters",
            "RFParameters", "BHRFParameters", "ALIFParameters", "LIReadoutParameters", "BRFFeedForwardState",
@@ -97,11 +97,56 @@ _GAUSSIAN_SPIKES = {
 # --------------------------------------------------------------------------------------------------------------
 
 
+_NO_MEMBRANE_TAU = ("a {cls} has no membrane time constant: its decay is `b_offset` (the damping offset b', "
+                    "per neuron, default range {b_offset}) and its resonance `omega` (rad per unit time, default "
+                    "range {omega}); the equivalent of a faster leak is a larger b_offset")
+_NORSE_NAMES = {
+    # Norse's LIFParameters / LSNNParameters / LIParameters / IzhikevichParameters fields -> what to use here
+    "tau_mem_inv": {"resonator": _NO_MEMBRANE_TAU,
+                    "alif": "ALIFParameters has `tau_mem`, the membrane time constant in steps (not its inverse in "
+                            "1/s): tau_mem = 1 / (tau_mem_inv * dt)",
+                    "readout": "LIReadoutParameters has `tau_mem`, the time constant in steps (not its inverse in "
+                               "1/s): tau_mem = 1 / (tau_mem_inv * dt)"},
+    "tau_syn_inv": {"resonator": "a {cls} has no synaptic current: the input current drives the membrane "
+                                 "directly (scaled by `input_gain`, default 1/dt)",
+                    "alif": "the ALIF neuron has no synaptic current: the input current drives the membrane "
+                            "directly"},
+    "tau_adapt_inv": {"alif": "ALIFParameters has `tau_adp`, the adaptation time constant in steps: "
+                              "tau_adp = 1 / (tau_adapt_inv * dt)"},
+    "v_leak": {"any": "the resting potential is 0 and is not a parameter (shift the input current instead)"},
+    "v_reset": {"resonator": "a {cls} does not reset to a potential: spikes raise the refractory variable q "
+                             "(decay `gamma`), which lifts the threshold and damps the membrane",
+                "rf": "RFParameters resets by `reset` = 'none' (the paper's RF), 'soft' or 'hard' (to 0)",
+                "alif": "the ALIF neuron resets by subtracting its (adaptive) threshold"},
+    "tau_inv": {"any": "see tau_mem_inv: a resonator's decay is `b_offset`, its frequency `omega`"},
+    "threshold": {"any": "Norse's name for the threshold is `v_th` (snnTorch's `threshold` is not used here)"},
+}
+_THRESHOLD_ALIASES = ("theta",)
+
+
+def _unknown_argument(cls, name: str) -> TypeError:
+    """The error for a keyword ``cls`` does not take, naming what to use instead where we know what was meant."""
+    kind = _KIND_OF.get(cls)
+    group = {"alif": "alif", None: "readout"}.get(kind, "resonator")
+    hints = _NORSE_NAMES.get(name, {})
+    hint = hints.get(kind) or hints.get(group) or hints.get("any")
+    defaults = cls._field_defaults
+    title = {"brf": "BRF neuron", "rf": "RF neuron", "bhrf": "BHRF neuron", "alif": "ALIF neuron"}.get(kind, "neuron")
+    text = f"{cls.__name__} got an unexpected keyword argument {name!r}"
+    if hint:
+        text += ": " + hint.format(cls=title, omega=defaults.get("omega"), b_offset=defaults.get("b_offset"))
+    return TypeError(f"{text}. Its fields: {', '.join(cls._fields)}.")
+
+
 class _ParametersMeta(pytree.MultipleInheritanceNamedTupleMeta):
-    """Norse's metaclass for ``StateTuple`` parameters, keeping the class's module, name and docstring.
+    """Norse's metaclass for ``StateTuple`` parameters, keeping the class's module, name and docstring, and
+    answering the names a Norse user brings.
 
     Norse's own metaclass builds the final class with ``type(...)`` and loses them, so its parameter tuples cannot
-    be pickled (``LIFParameters`` cannot); ours can.
+    be pickled (``LIFParameters`` cannot); ours can. The constructor accepts the package's old threshold name
+    ``theta`` for ``v_th`` (with a ``DeprecationWarning``) and turns an unknown keyword into a ``TypeError`` that
+    names the class, the argument and what to use instead (``tau_mem_inv``: a resonator has no membrane time
+    constant, ...), where the tuple's own constructor would only say "unexpected keyword argument".
     """
 
     def __new__(mcls, typename, bases, ns):
@@ -109,6 +154,25 @@ class _ParametersMeta(pytree.MultipleInheritanceNamedTupleMeta):
         cls.__module__ = ns.get("__module__", cls.__module__)
         cls.__qualname__ = ns.get("__qualname__", typename)
         cls.__doc__ = ns.get("__doc__")
+        tuple_new = cls.__new__
+
+        def __new__(klass, *args, **kwargs):
+            for name in list(kwargs):
+                if name in klass._fields:
+                    continue
+                if name in _THRESHOLD_ALIASES and "v_th" in klass._fields:
+                    if "v_th" in kwargs:
+                        raise TypeError(f"{klass.__name__} got both v_th and {name}; they are one threshold, "
+                                        f"pass v_th only.")
+                    warnings.warn(f"{klass.__name__}({name}=...) is deprecated: the threshold is `v_th`, Norse's "
+                                  f"name.", DeprecationWarning, stacklevel=2)
+                    kwargs["v_th"] = kwargs.pop(name)
+                    continue
+                raise _unknown_argument(klass, name)
+            return tuple_new(klass, *args, **kwargs)
+
+        __new__.__doc__ = tuple_new.__doc__
+        cls.__new__ = staticmethod(__new__)
         return cls
 
 
@@ -125,7 +189,8 @@ class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
             ``(low, high)`` uniform range. Default ``(5.0, 10.0)``, the paper code's module default (the tasks use
             their own ranges, :mod:`brf_plugins.tasks`).
         b_offset: raw damping offset :math:`b'`, used as :math:`|b'|`. Default range ``(0.0, 1.0)``.
-        theta: threshold :math:`\vartheta_c` (1.0).
+        v_th: threshold :math:`\vartheta_c` (1.0), Norse's name (``LIFParameters.v_th``); the package's core calls
+            it ``theta`` (``theta=`` is still accepted here, with a ``DeprecationWarning``).
         gamma: decay of the refractory variable :math:`q` (0.9).
         input_gain: factor on the input current before the update; ``None`` means ``1/dt`` (see the module
             docstring), ``1.0`` is the paper verbatim.
@@ -140,7 +205,7 @@ class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
 
     omega: Init = (5.0, 10.0)
     b_offset: Init = (0.0, 1.0)
-    theta: float = F.DEFAULT_THETA
+    v_th: float = F.DEFAULT_THETA
     gamma: float = F.DEFAULT_GAMMA
     input_gain: Optional[float] = None
     method: SpikeMethod = "double_gaussian"
@@ -153,13 +218,13 @@ class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
 class RFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
     r"""Parameters of the Izhikevich resonate-and-fire neuron of the paper's "RF" rows (spec 1.2).
 
-    ``omega``, ``b_offset`` (:math:`b = -|b'|`), ``theta``, ``input_gain``, ``method``, ``alpha`` as in
+    ``omega``, ``b_offset`` (:math:`b = -|b'|`), ``v_th``, ``input_gain``, ``method``, ``alpha`` as in
     :class:`BRFParameters`; ``reset`` is ``"none"`` (the released models), ``"soft"`` or ``"hard"`` (paper A.1).
     """
 
     omega: Init = (5.0, 10.0)
     b_offset: Init = (0.0, 1.0)
-    theta: float = F.DEFAULT_THETA
+    v_th: float = F.DEFAULT_THETA
     input_gain: Optional[float] = None
     method: SpikeMethod = "double_gaussian"
     alpha: float = 100.0
@@ -176,7 +241,7 @@ class BHRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
 
     omega: Init = (10.0, 50.0)
     b_offset: Init = (1.0, 6.0)
-    theta: float = F.DEFAULT_THETA
+    v_th: float = F.DEFAULT_THETA
     gamma: float = F.DEFAULT_GAMMA
     input_gain: Optional[float] = None
     method: SpikeMethod = "double_gaussian"
@@ -188,13 +253,13 @@ class ALIFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
     r"""Parameters of the adaptive LIF baseline of the paper (spec 1.5; time constants in steps).
 
     ``tau_mem``, ``tau_adp``: raw time constants (used as :math:`|\tau|`); modules draw them from ``Normal``
-    specs (defaults N(20, 5) and N(200, 50)). ``theta`` base threshold (0.01), ``beta`` adaptation strength (1.8).
+    specs (defaults N(20, 5) and N(200, 50)). ``v_th`` base threshold (0.01), ``beta`` adaptation strength (1.8).
     ``input_gain`` defaults to 1.0: the ALIF update has no ``dt`` in it.
     """
 
     tau_mem: Init = Normal(20.0, 5.0)
     tau_adp: Init = Normal(200.0, 50.0)
-    theta: float = F.ALIF_THETA
+    v_th: float = F.ALIF_THETA
     beta: float = F.ALIF_BETA
     input_gain: Optional[float] = 1.0
     method: SpikeMethod = "double_gaussian"
@@ -210,8 +275,134 @@ class LIReadoutParameters(pytree.StateTuple, metaclass=_ParametersMeta):
     tau_mem: Init = Normal(20.0, 5.0)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# States: Norse's field names where they mean what Norse means, none where they would mean something else
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _renamed(old: str, new: str, meaning: str):
+    """A read-only alias of a field renamed for Norse (the package's earlier name), warning on use."""
+
+    def get(self):
+        warnings.warn(f"{type(self).__name__}.{old} is deprecated: it is `{new}` ({meaning}). Norse's LIF state "
+                      f"calls its membrane `v`; here the part compared with the threshold v_th is "
+                      f"`{self._fields[1] if self._fields[0] == 'z' else self._fields[0]}`.", FutureWarning,
+                      stacklevel=2)
+        return getattr(self, new)
+
+    return property(get, doc=f"Deprecated alias of ``{new}`` ({meaning}).")
+
+
+_STATE_DOC = """
+
+    The membrane is complex, :math:`U = v_{{re}} + i\\,v_{{im}}`, stored as its real part ``v_re`` (the part compared
+    with the threshold ``v_th``: what LIF's ``v`` is, what you plot) and its imaginary part ``v_im``. Positionally
+    the fields are the core's (:class:`brf_plugins.functional.{core}` ``({core_fields})``: ``u`` is ``v_re``, ``v``
+    is ``v_im``); no field is called ``v`` or ``u``, so no Norse user's ``state.v`` silently reads the imaginary
+    part (``state.u`` / ``state.v`` still work for old code, with a ``FutureWarning`` naming the new field)."""
+
+
+class BRFState(NamedTuple):
+    """State of a recurrent BRF layer: last spikes ``z``, membrane ``v_re`` (real part, thresholded) and ``v_im``
+    (imaginary part), refractory variable ``q``."""
+
+    z: torch.Tensor
+    v_re: torch.Tensor
+    v_im: torch.Tensor
+    q: torch.Tensor
+
+    u = _renamed("u", "v_re", "the real part of the membrane")
+    v = _renamed("v", "v_im", "the imaginary part of the membrane")
+
+
+class BRFFeedForwardState(NamedTuple):
+    """State of a feed-forward BRF layer: membrane ``v_re`` (real part, thresholded) and ``v_im`` (imaginary
+    part), refractory variable ``q``."""
+
+    v_re: torch.Tensor
+    v_im: torch.Tensor
+    q: torch.Tensor
+
+    u = _renamed("u", "v_re", "the real part of the membrane")
+    v = _renamed("v", "v_im", "the imaginary part of the membrane")
+
+
+class RFState(NamedTuple):
+    """State of a recurrent RF layer: last spikes ``z``, membrane ``v_re`` (real part, thresholded), ``v_im``."""
+
+    z: torch.Tensor
+    v_re: torch.Tensor
+    v_im: torch.Tensor
+
+    u = _renamed("u", "v_re", "the real part of the membrane")
+    v = _renamed("v", "v_im", "the imaginary part of the membrane")
+
+
+class RFFeedForwardState(NamedTuple):
+    """State of a feed-forward RF layer: membrane ``v_re`` (real part, thresholded) and ``v_im``."""
+
+    v_re: torch.Tensor
+    v_im: torch.Tensor
+
+    u = _renamed("u", "v_re", "the real part of the membrane")
+    v = _renamed("v", "v_im", "the imaginary part of the membrane")
+
+
+for _state, _core in ((BRFState, "BRFState"), (BRFFeedForwardState, "BRFState"), (RFState, "RFState"),
+                      (RFFeedForwardState, "RFState")):
+    _state.__doc__ += _STATE_DOC.format(core=_core, core_fields=", ".join(getattr(F, _core)._fields))
+del _state, _core
+
+
+class BHRFState(NamedTuple):
+    """State of a recurrent BHRF layer (a damped harmonic oscillator): last spikes ``z``, ``velocity`` (the
+    variable compared with the threshold ``v_th``, what LIF's ``v`` is), ``position``, refractory ``q``.
+
+    Positionally the core's :class:`brf_plugins.functional.BHRFState` ``(z, u, v, q)``: ``u`` is ``velocity``,
+    ``v`` is ``position`` (``state.u`` / ``state.v`` still work, with a ``FutureWarning``)."""
+
+    z: torch.Tensor
+    velocity: torch.Tensor
+    position: torch.Tensor
+    q: torch.Tensor
+
+    u = _renamed("u", "velocity", "the thresholded velocity")
+    v = _renamed("v", "position", "the oscillator's position")
+
+
+class BHRFFeedForwardState(NamedTuple):
+    """State of a feed-forward BHRF layer: ``velocity`` (thresholded), ``position``, refractory ``q`` (the core's
+    ``(u, v, q)``)."""
+
+    velocity: torch.Tensor
+    position: torch.Tensor
+    q: torch.Tensor
+
+    u = _renamed("u", "velocity", "the thresholded velocity")
+    v = _renamed("v", "position", "the oscillator's position")
+
+
+class ALIFState(NamedTuple):
+    """State of ALIF neurons: last spikes ``z`` (the next step's adaptation reads them), membrane ``v`` (as in
+    Norse's ``LIFState`` and ``LSNNState``: the potential compared with the adaptive threshold), adaptation ``a``.
+
+    Positionally the core's :class:`brf_plugins.functional.ALIFState` ``(z, u, a)``: ``u`` is ``v``
+    (``state.u`` still works, with a ``FutureWarning``)."""
+
+    z: torch.Tensor
+    v: torch.Tensor
+    a: torch.Tensor
+
+    u = _renamed("u", "v", "the membrane potential")
+
+
 ALIFFeedForwardState = ALIFState
 """A feed-forward ALIF layer keeps its last spikes too (the adaptation reads them): the same state type."""
+
+STATES = {"brf": (BRFState, BRFFeedForwardState), "rf": (RFState, RFFeedForwardState),
+          "bhrf": (BHRFState, BHRFFeedForwardState), "alif": (ALIFState, ALIFFeedForwardState)}
+"""Norse state types per kind: ``(recurrent, feed-forward)``; positionally the core's
+(:data:`brf_plugins.neurons.KINDS`)."""
 
 
 class LIReadoutState(NamedTuple):
@@ -402,7 +593,7 @@ def neuron_config(p, dt: float) -> NeuronConfig:
     """The core :class:`brf_plugins.neurons.NeuronConfig` of Norse-style parameters ``p`` and step ``dt``."""
     kind = _KIND_OF[type(p)]
     fields = p._fields
-    options = dict(theta=p.theta, spike_fn=spike_function(p.method, p.alpha), input_gain=input_gain(p, dt))
+    options = dict(theta=p.v_th, spike_fn=spike_function(p.method, p.alpha), input_gain=input_gain(p, dt))
     if kind != "alif":
         options["dt"] = dt
     if "gamma" in fields:
@@ -415,13 +606,35 @@ def neuron_config(p, dt: float) -> NeuronConfig:
     return NeuronConfig(kind, **options)
 
 
+def _backend(values) -> str:
+    """``"reference"`` where a per-neuron parameter is not laid out along the last dimension (e.g. ``(C, 1, 1)``
+    broadcasting over a ``(B, C, H, W)`` feature map: the fused and compiled kernels take parameters of shape
+    ``(h,)``), otherwise ``"auto"`` (:func:`brf_plugins.kernels.plan` decides). The modules' ``per_channel`` layout
+    moves the channels last instead and keeps the fast paths."""
+    return "reference" if any(isinstance(v, torch.Tensor) and v.dim() > 1 for v in values) else "auto"
+
+
 def _update(current, state: tuple, p, dt):
     """One core update (:func:`brf_plugins.neurons.neuron_step`) of ``state`` ``(z, ...)``; ``z`` may be None
     for feed-forward resonators."""
     names = _PER_NEURON[type(p)]
     values = _values(p, names, type(p))
     _check_width(current, values, names)
-    return neuron_step(neuron_config(p, dt), values, current, state)
+    return neuron_step(neuron_config(p, dt), values, current, state, backend=_backend(values))
+
+
+def _run_sequence(cfg, values, currents, state):
+    """:func:`brf_plugins.neurons.sequence` on currents of any shape ``(T, ..., h)``: the whole-sequence kernels
+    take ``(T, B, h)``, so the middle dimensions are flattened into one batch (and restored), which computes the
+    same values; parameters not along the last dimension run the reference path (:func:`_backend`)."""
+    backend = _backend(values)
+    shape = currents.shape
+    if backend == "reference" or currents.dim() == 3:
+        return sequence(cfg, values, currents, state, backend=backend)
+    flat = currents.reshape(shape[0], -1, shape[-1])
+    start = tuple(None if s is None else s.reshape(-1, shape[-1]) for s in state)
+    z, final = sequence(cfg, values, flat, start, backend=backend)
+    return z.reshape(shape), type(final)(*(s.reshape(shape[1:]) for s in final))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -443,7 +656,7 @@ def _recurrent(input_tensor, state, weight, p, dt):
 def _make_steps(kind: str):
     """``<kind>_feed_forward_step``, ``<kind>_step`` and ``<kind>_feed_forward_integral`` from one template."""
     desc, params = KINDS[kind], _PARAMETERS_OF[kind]
-    state_type, ff_type = desc.state, desc.feed_forward_state
+    state_type, ff_type = STATES[kind]
     ff_tail = (lambda new: new) if kind == "alif" else (lambda new: new[1:])
 
     def feed_forward_step(input_tensor, state, p, dt=DEFAULT_DT):
@@ -465,7 +678,7 @@ def _make_steps(kind: str):
         input_tensor = _check_sequence(input_tensor, _first_tensor(values), f"{kind}_feed_forward_integral")
         _check_state(state, ff_type, input_tensor[0])
         _check_width(input_tensor, values, desc.params)
-        z, final = sequence(neuron_config(p, dt), values, input_tensor, _feed_forward(kind, state))
+        z, final = _run_sequence(neuron_config(p, dt), values, input_tensor, _feed_forward(kind, state))
         return z, ff_type(*ff_tail(final))
 
     fields = ", ".join(ff_type._fields)
@@ -570,9 +783,11 @@ def _check_choices(p) -> None:
         check_choice("reset", p.reset, F.RF_RESETS)
     if isinstance(p, BHRFParameters):
         check_choice("variant", p.variant, F.BHRF_VARIANTS)
-    for name in ("theta", "beta", "alpha"):
+    for name in ("beta", "alpha"):
         if name in p._fields and not isinstance(getattr(p, name), torch.Tensor):
             check_finite_float(name, getattr(p, name))
+    if "v_th" in p._fields:
+        check_threshold("v_th", p.v_th)
     if "gamma" in p._fields:
         check_unit_interval("gamma", p.gamma)  # the refractory variable grows without bound at gamma >= 1
     if "input_gain" in p._fields and p.input_gain is not None:

@@ -50,6 +50,7 @@ from typing import Callable, Dict, NamedTuple, Optional
 
 import torch
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell, _merge_states
+from torch.nn.modules.lazy import LazyModuleMixin
 
 from brf_plugins._checks import check_dt, check_positive_int
 from brf_plugins.init import check_brf_damping, xavier_uniform_
@@ -80,8 +81,8 @@ class _Kind(NamedTuple):
     integral: Callable           # feed-forward whole sequence
 
 
-_KINDS = {name: _Kind(name, nf._PARAMETERS_OF[name], KINDS[name].params, KINDS[name].feed_forward_state,
-                      KINDS[name].state, getattr(nf, f"{name}_feed_forward_step"), getattr(nf, f"{name}_step"),
+_KINDS = {name: _Kind(name, nf._PARAMETERS_OF[name], KINDS[name].params, nf.STATES[name][1], nf.STATES[name][0],
+                      getattr(nf, f"{name}_feed_forward_step"), getattr(nf, f"{name}_step"),
                       getattr(nf, f"{name}_feed_forward_integral"))
           for name in ("brf", "rf", "bhrf", "alif")}
 
@@ -127,18 +128,29 @@ class _NeuronMixin:
                             f"{cls._keywords}, {accepted}, generator.")
         return learn
 
-    def _setup_neuron(self, size: Optional[int], learn: Dict[str, bool], generator) -> None:
-        p = self._static_p
+    def _setup_neuron(self, size: Optional[int], learn: Dict[str, bool], generator, lazy: bool = False) -> None:
+        """Register the per-neuron parameters, drawn for ``size`` neurons now, or (``lazy``) as PyTorch's
+        uninitialised parameters that :meth:`initialize_parameters` draws on the first call."""
+        p = _plain_constants(self._static_p)
         nf._check_choices(p)
-        resolved = nf.resolve_parameters(p, size, self.dt, generator=generator)
-        for name in self._kind.names:
-            value = getattr(resolved, name)
-            if learn.get(name, True):
-                setattr(self, name, torch.nn.Parameter(value))
-            else:
-                self.register_buffer(name, value)
-        if self._kind.name == "brf" and size is not None:
-            check_brf_damping(self.omega, self.b_offset, self.dt)
+        self._lazy_specs = None
+        if lazy:
+            self._lazy_specs = ({name: getattr(p, name) for name in self._kind.names}, learn, generator)
+            for name in self._kind.names:
+                if learn.get(name, True):
+                    setattr(self, name, torch.nn.UninitializedParameter())
+                else:
+                    self.register_buffer(name, torch.nn.UninitializedBuffer())
+        else:
+            resolved = nf.resolve_parameters(p, size, self.dt, generator=generator)
+            for name in self._kind.names:
+                value = getattr(resolved, name)
+                if learn.get(name, True):
+                    setattr(self, name, torch.nn.Parameter(value))
+                else:
+                    self.register_buffer(name, value)
+            if self._kind.name == "brf" and size is not None:
+                check_brf_damping(self.omega, self.b_offset, self.dt)
         self._static_p = p._replace(**{name: None for name in self._kind.names})
 
     def neuron_config(self):
@@ -151,7 +163,7 @@ class _NeuronMixin:
     def _neuron_repr(self) -> str:
         p = self._static_p
         shown = [f"{k}={getattr(p, k)!r}" for k in p._fields if k not in self._kind.names + ("input_gain",)]
-        sizes = ", ".join(f"{n}: {tuple(getattr(self, n).shape)}" for n in self._kind.names)
+        sizes = ", ".join(f"{n}: {_shape_text(getattr(self, n))}" for n in self._kind.names)
         return f"dt={self.dt}, input_gain={nf.input_gain(p, self.dt):g}, {', '.join(shown)} ({sizes})"
 
 
@@ -162,6 +174,25 @@ def _ff_size(hidden_size, p):
     if hidden_size is not None:
         hidden_size = check_positive_int("hidden_size", hidden_size)
     return hidden_size, p
+
+
+def _plain_constants(p):
+    """``p`` with 0-dim tensors that need no gradient in ``v_th`` and ``alpha`` as numbers: Norse users write
+    ``v_th=torch.as_tensor(0.7)`` (Norse's ``LIFParameters`` holds tensors), and the fused and compiled kernels
+    take a number (a tensor threshold sends every call down the reference path)."""
+    changes = {}
+    for name in ("v_th", "alpha"):
+        value = getattr(p, name, None)
+        if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.requires_grad \
+                and torch.is_floating_point(value) and value.device.type == "cpu":
+            changes[name] = float(value)
+    return p._replace(**changes) if changes else p
+
+
+def _shape_text(value) -> str:
+    if isinstance(value, torch.nn.parameter.UninitializedTensorMixin):
+        return "inferred on the first call"
+    return str(tuple(value.shape))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -182,50 +213,185 @@ def _zero_state(module, input_tensor: torch.Tensor, *, sequence: bool, recurrent
 
 
 class _FeedForward(_NeuronMixin):
-    """Constructor of the feed-forward shapes: ``(hidden_size=None, p=None, *, dt, generator, **kwargs)``."""
+    """Constructor of the feed-forward shapes: ``(hidden_size=None, p=None, *, per_channel=False, dt, generator,
+    **kwargs)``.
 
-    def __init__(self, hidden_size: Optional[int] = None, p=None, *, dt: float = nf.DEFAULT_DT,
-                 generator: Optional[torch.Generator] = None, **kwargs):
+    Where the neurons' parameters lie in the input (:attr:`neuron_shape`):
+
+    * ``hidden_size=h``: ``(h,)`` along the last dimension (Norse's and PyTorch's convention for features);
+    * ``hidden_size`` omitted while ``p`` asks for per-neuron draws (the default ranges): PyTorch's lazy-module
+      convention, the parameters are uninitialised until the first call, which gives every neuron of one step's
+      input its own values: ``(h,)`` for ``(B, h)``, ``(C, H, W)`` for a ``(B, C, H, W)`` feature map (the
+      sequence modules read one step, ``(T, B, ...)``). Build the optimizer after that first call (or load a
+      state dict, which sets the shapes), as for ``torch.nn.LazyLinear``;
+    * ``per_channel=True``: one value per channel of a ``(..., C, H, W)`` feature map (dimension -3), shared over
+      space, as a ``BatchNorm2d`` shares its weights; ``hidden_size`` is then C, or omitted and inferred.
+
+    The state always has the input's layout. Per-channel and per-(C, H, W) parameters are applied by moving the
+    channels last / flattening the neuron dimensions (views, no copy for a step), so the core's fused and compiled
+    paths, which take parameters along the last dimension, still run.
+    """
+
+    def __init__(self, hidden_size: Optional[int] = None, p=None, *, per_channel: bool = False,
+                 dt: float = nf.DEFAULT_DT, generator: Optional[torch.Generator] = None, **kwargs):
         learn = self._learn_flags(kwargs)
         options = {"record_states": bool(kwargs.pop("record_states"))} if "record_states" in kwargs else {}
         hidden_size, p = _ff_size(hidden_size, p)
-        super().__init__(activation=self._kind.ff_step, state_fallback=self.initial_state,
-                         p=_as_parameters(p, self._kind, type(self).__name__), dt=check_dt(dt), **options)
-        self.hidden_size = hidden_size
-        self._setup_neuron(hidden_size, learn, generator)
+        p = _as_parameters(p, self._kind, type(self).__name__)
+        super().__init__(activation=self._kind.ff_step, state_fallback=self.initial_state, p=p, dt=check_dt(dt),
+                         **options)
+        self.per_channel = bool(per_channel)
+        self._given_size = hidden_size
+        lazy = hidden_size is None and any(nf._is_spec(getattr(p, n)) for n in self._kind.names)
+        self._setup_neuron(hidden_size, learn, generator, lazy=lazy)
+
+    # -- sizes ---------------------------------------------------------------------------------------------------
+    @property
+    def neuron_shape(self) -> Optional[tuple]:
+        """The shape of the per-neuron parameters: ``(h,)``, ``(C,)`` (``per_channel``), ``(C, H, W)``, ``()`` for
+        one shared value, or ``None`` before a lazy module's first call."""
+        first = self.neuron_parameters()[0]
+        return None if isinstance(first, torch.nn.parameter.UninitializedTensorMixin) else tuple(first.shape)
+
+    @property
+    def hidden_size(self) -> Optional[int]:
+        """Neurons with their own parameters (channels when ``per_channel``); ``None`` for one shared value or
+        before a lazy module's first call."""
+        shape = self.neuron_shape
+        return None if not shape else math.prod(shape)
+
+    def _infer_shape(self, input_tensor: torch.Tensor) -> tuple:
+        sequence = isinstance(self, SNN)
+        step = input_tensor.shape[1:] if sequence else input_tensor.shape
+        if self.per_channel:
+            if len(step) < 3:
+                raise ValueError(f"{type(self).__name__}(per_channel=True) needs feature maps (..., C, H, W) with the "
+                                 f"channels at dimension -3; got input of shape {tuple(input_tensor.shape)}.")
+            return (step[-3],)
+        if len(step) <= 1:
+            return tuple(step)
+        return tuple(step[1:])   # every neuron of one step's (B, ...) input
+
+    def initialize_parameters(self, input_tensor: torch.Tensor, state=None) -> None:
+        """Draw the per-neuron parameters of a lazy module from the first input's shape (PyTorch's
+        ``LazyModuleMixin`` calls this before the first ``forward``)."""
+        if self._lazy_specs is None or not self.has_uninitialized_params():
+            return
+        specs, learn, generator = self._lazy_specs
+        shape = self._infer_shape(input_tensor)
+        n = math.prod(shape)
+        reference = self.neuron_parameters()[0]
+        dtype = reference.dtype if reference.dtype.is_floating_point else torch.get_default_dtype()
+        drawn = nf.resolve_parameters(self._static_p._replace(**specs), n, self.dt, generator=generator, dtype=dtype)
+        with torch.no_grad():
+            for name in self._kind.names:
+                tensor = getattr(self, name)
+                tensor.materialize(shape, device=input_tensor.device, dtype=dtype)
+                tensor.copy_(getattr(drawn, name).reshape(shape))
+        if self._kind.name == "brf":
+            check_brf_damping(self.omega.reshape(-1), self.b_offset.reshape(-1), self.dt)
+        self._lazy_specs = None
+
+    # -- layout ----------------------------------------------------------------------------------------------------
+    def _layout(self, input_tensor: torch.Tensor, sequence: bool) -> str:
+        """``"last"`` (parameters along the last dimension, or shared), ``"channel"`` or ``"flat"``, after
+        checking that the input fits the parameters."""
+        shape = self.neuron_shape
+        step = tuple(input_tensor.shape[1:] if sequence else input_tensor.shape)
+        if self.per_channel and shape:
+            if len(step) < 3 or step[-3] != shape[0]:
+                raise ValueError(f"{type(self).__name__}(per_channel=True) has {shape[0]} channels, so it takes "
+                                 f"(..., {shape[0]}, H, W) with the channels at dimension -3; got input of shape "
+                                 f"{tuple(input_tensor.shape)}.")
+            return "channel"
+        if len(shape or ()) > 1:
+            if step[-len(shape):] != shape:
+                raise ValueError(f"{type(self).__name__} has per-neuron parameters of shape {shape} (inferred from "
+                                 f"its first input), so it takes (..., {', '.join(map(str, shape))}); got input of "
+                                 f"shape {tuple(input_tensor.shape)}.")
+            return "flat"
+        return "last"
+
+    def _pack(self, layout: str, t: torch.Tensor) -> torch.Tensor:
+        """``t`` with the neurons in the last dimension, as the core takes them."""
+        if layout == "channel":
+            return t.movedim(-3, -1)
+        k = len(self.neuron_shape)
+        return t.reshape(*t.shape[:t.dim() - k], -1)
+
+    def _unpack(self, layout: str, t: torch.Tensor, shape) -> torch.Tensor:
+        """``t`` from :meth:`_pack` back to the user's ``shape``."""
+        if layout == "channel":
+            moved = shape[:-3] + shape[-2:] + shape[-3:-2]
+            return t.reshape(moved).movedim(-1, -3)
+        return t.reshape(shape)
+
+    def _packed_p(self, layout: str):
+        p = self.p
+        if layout == "flat":
+            p = p._replace(**{n: getattr(p, n).reshape(-1) for n in self._kind.names})
+        return p
+
+    def _step(self, input_tensor: torch.Tensor, state, p=None):
+        """One step in the user's layout (the state too)."""
+        state = state if state is not None else self.state_fallback(input_tensor)
+        layout = self._layout(input_tensor, sequence=False)
+        if layout == "last":
+            return self.activation(input_tensor, state, self.p if p is None else p, self.dt)
+        z, new = self.activation(self._pack(layout, input_tensor),
+                                 type(state)(*(self._pack(layout, s) for s in state)),
+                                 self._packed_p(layout) if p is None else p, self.dt)
+        shape = tuple(input_tensor.shape)
+        return self._unpack(layout, z, shape), type(new)(*(self._unpack(layout, s, shape) for s in new))
+
+    def _replicate_for_data_parallel(self):
+        if self.has_uninitialized_params():   # PyTorch's message: run a first forward pass
+            return LazyModuleMixin._replicate_for_data_parallel(self)
+        return torch.nn.Module._replicate_for_data_parallel(self)
 
     def initial_state(self, input_tensor: torch.Tensor):
         """Zeros of the input's (one step's) shape, dtype and device."""
+        if self._lazy_specs is not None:
+            self.initialize_parameters(input_tensor)
         return _zero_state(self, input_tensor, sequence=isinstance(self, SNN), recurrent=False)
 
     def extra_repr(self) -> str:
         record = f", record_states={self.record_states}" if isinstance(self, SNN) else ""
-        return f"hidden_size={self.hidden_size}, {self._neuron_repr()}{record}"
+        channel = ", per_channel=True" if self.per_channel else ""
+        return f"hidden_size={self.hidden_size}{channel}, {self._neuron_repr()}{record}"
 
 
-class _FeedForwardCell(_FeedForward, SNNCell):
-    _keywords = "dt"
-
-    def forward(self, input_tensor: torch.Tensor, state=None):
-        """One step: ``input_tensor`` is the current ``(..., hidden_size)``; returns ``(z, state)``."""
-        state = state if state is not None else self.state_fallback(input_tensor)
-        return self.activation(input_tensor, state, self.p, self.dt)
-
-
-class _Sequence(_FeedForward, SNN):
-    _keywords = "dt, record_states"
+class _FeedForwardCell(_FeedForward, LazyModuleMixin, SNNCell):
+    _keywords = "dt, per_channel"
 
     def forward(self, input_tensor: torch.Tensor, state=None):
-        """``input_tensor``: time-first current ``(T, ..., hidden_size)``. Returns ``(z (T, ...), state)``; the
-        state is the last step's, or every step's stacked over time with ``record_states=True``."""
+        """One step: ``input_tensor`` is the current, ``(..., h)`` or a feature map (see the layouts of the
+        class); returns ``(z, state)`` in the input's layout."""
+        return self._step(input_tensor, state)
+
+
+class _Sequence(_FeedForward, LazyModuleMixin, SNN):
+    _keywords = "dt, per_channel, record_states"
+
+    def forward(self, input_tensor: torch.Tensor, state=None):
+        """``input_tensor``: time-first current ``(T, ..., h)`` or feature maps ``(T, B, C, H, W)``. Returns ``(z (T,
+        ...), state)``; the state is the last step's, or every step's stacked over time with
+        ``record_states=True``."""
         nf._check_sequence(input_tensor)
         state = state if state is not None else self.state_fallback(input_tensor)
-        p = self.p
         if not self.record_states:
-            return self._kind.integral(input_tensor, state, p, self.dt)
+            layout = self._layout(input_tensor, sequence=True)
+            if layout == "last":
+                return self._kind.integral(input_tensor, state, self.p, self.dt)
+            shape = tuple(input_tensor.shape)
+            z, final = self._kind.integral(self._pack(layout, input_tensor),
+                                           type(state)(*(self._pack(layout, s) for s in state)),
+                                           self._packed_p(layout), self.dt)
+            return (self._unpack(layout, z, shape),
+                    type(final)(*(self._unpack(layout, s, shape[1:]) for s in final)))
         outputs, states = [], []
         for x in input_tensor:
-            z, state = self.activation(x, state, p, self.dt)
+            z, state = self._step(x, state)
             outputs.append(z)
             states.append(state)
         return torch.stack(outputs), _merge_states(states)

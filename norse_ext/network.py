@@ -105,7 +105,7 @@ class PaperNetwork(core.PaperNetwork):
         xavier_uniform_(weight, generator=generator)  # over the whole concatenated matrix, as the paper
         if theta is None:
             theta = F.ALIF_THETA if neuron == "alif" else F.DEFAULT_THETA
-        common = dict(theta=theta, input_gain=input_gain, method=method, alpha=alpha)
+        common = dict(v_th=theta, input_gain=input_gain, method=method, alpha=alpha)
         if neuron == "alif":
             p = ALIFParameters(tau_mem=tau_mem_init, tau_adp=tau_adp_init, **common)
             learn = {}
@@ -140,12 +140,21 @@ class PaperNetwork(core.PaperNetwork):
         return self.out.input_weights, self.out.bias, self.out.tau_mem
 
     def pack_state(self, hidden: tuple, o: torch.Tensor):
+        """The core's hidden state ``(z, u, v[, q])`` as this layer's Norse state (e.g. :class:`norse_ext.BRFState`
+        ``(z, v_re, v_im, q)``: the same tensors in the same order, Norse-side names) and the readout's."""
         return self.hidden._kind.state(*hidden), LIReadoutState(o)
 
     def unpack_state(self, state):
         hidden, readout = super().unpack_state(state)
         if readout is not None and not isinstance(readout, LIReadoutState):
             raise TypeError(f"`state[1]` must be a LIReadoutState(o), got {type(readout).__name__}.")
+        ours = self.hidden._kind.state
+        if isinstance(hidden, ours):
+            hidden = self.neuron_config().state_type(*hidden)   # positionally the core's (z, u, v[, q])
+        elif hasattr(hidden, "_fields") and type(hidden).__module__ == ours.__module__:
+            raise ValueError(f"`state[0]` is a {type(hidden).__name__} but this {self.neuron!r} network needs a "
+                             f"{ours.__name__}({', '.join(ours._fields)}): it comes from another neuron kind. Pass "
+                             f"None to start from zeros.")
         return hidden, None if readout is None else readout.o
 
 
