@@ -20,7 +20,8 @@ Paths (``--paths`` to choose):
 
 * ``brf-plain``: :class:`brf_plugins.RecurrentSNN` with ``backend="reference"`` (the plain step loop; baseline);
 * ``brf-fused-step``: the step loop with the fused one-node neuron step (``spike_hook`` forces the step loop);
-* ``brf-fused``: the default ``backend="auto"``: whole sequence as one autograd node;
+* ``brf-fused``: ``backend="fused"``: the torch fused sequence, whole sequence as one autograd node (time loop in
+  Python);
 * ``brf-compiled``: the compiled C++ whole-sequence kernels (:mod:`brf_plugins.kernels._cpu`: recurrent layer and
   LI readout, one C++ call forward and one backward each);
 * ``floor``: the layer's matmuls alone, timed in the same run: the forward's T dependent
@@ -67,7 +68,7 @@ TASKS = {  # task: (input size m, hidden h, classes C, steps T)
 DESCRIPTIONS = {
     "brf-plain": "BRF recurrent, plain step loop (reference)",
     "brf-fused-step": "BRF recurrent, step loop + fused step",
-    "brf-fused": "BRF recurrent, fused sequence (default)",
+    "brf-fused": "BRF recurrent, torch fused sequence",
     "brf-compiled": "BRF recurrent, compiled C++ sequence (kernels._cpu)",
     "floor": "floor: the layer's matmuls alone",
     "ff-plain": "BRF feed-forward, plain step loop",
@@ -118,7 +119,8 @@ def _build(path: str, hidden: int, device, seed: int, task: str = "smnist"):
         from brf_plugins.tasks import get_task
         m, _, classes, _ = TASKS[task]
         net = RecurrentSNN(m, hidden, classes, "brf", **get_task(task).init_kwargs("brf"))
-        net.hidden.backend = "reference" if path == "brf-plain" else "auto"
+        # brf-fused: the torch fused sequence explicitly (backend="auto" may now pick the compiled kernels)
+        net.hidden.backend = {"brf-plain": "reference", "brf-fused": "fused"}.get(path, "auto")
         net.to(device)
         if path == "brf-compiled":
             return _CompiledSNN(net), net
