@@ -199,10 +199,9 @@ class PaperNetwork(nn.Module):
         cfg = self.neuron_config()
         tensors = (x, self.recurrent_weight()) + tuple(self.neuron_parameters())
         whole = plan(cfg, tensors, scope="recurrent", backend=self.backend)
-        if spike_hook is not None or whole.path == "compiled" and cfg.kind == "alif":
+        if spike_hook is not None:
             step = plan(cfg, tensors, scope="step", backend="auto" if self.backend == "compiled" else self.backend)
-            why = "a spike_hook edits every step" if spike_hook is not None else "no compiled ALIF network path"
-            return step._replace(reason=why)
+            return step._replace(reason="a spike_hook edits every step")
         return whole
 
     def forward(self, x: torch.Tensor, state=None, record: bool = False,

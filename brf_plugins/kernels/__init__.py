@@ -68,6 +68,7 @@ class Plan(NamedTuple):
     path: str
     spec: Optional[CellSpec]
     reason: str = ""
+    config: Optional[NeuronConfig] = None
 
 
 def triton_status(device: Optional[torch.device] = None) -> Tuple[bool, str]:
@@ -175,9 +176,9 @@ def plan(cfg: NeuronConfig, tensors, *, scope: str = "step", backend: str = "aut
     if backend == "compiled":
         if compiled_reason is not None:
             raise ValueError(f"backend='compiled' cannot run: {compiled_reason}.")
-        return Plan("compiled", spec)
+        return Plan("compiled", spec, "", cfg)
     if backend == "auto" and scope != "step" and compiled_reason is None:
-        return Plan("compiled", spec)
+        return Plan("compiled", spec, "", cfg)
     if fused_reason is not None:
         return Plan("reference", None, fused_reason)
     return Plan("fused", spec, compiled_reason or "")
@@ -250,9 +251,13 @@ def recurrent_sequence(chosen: Plan, x, weight, state: tuple, omega, b_offset, r
     r"""The recurrent layer :math:`I_t = g\,W[x_t; z_{t-1}]` and its neurons over ``x`` ``(T, B, m)`` on the path
     of ``chosen`` (a :func:`plan` for scope ``"recurrent"``).
 
-    ``state`` is ``(z, u, v[, q])``. Returns ``(z_all, state_T)``: the values of stepping
+    ``state`` is ``(z, u, v[, q])`` (ALIF on the compiled path: ``(z, u, a)``, with ``tau_mem, tau_adp`` in place of
+    ``omega, b_offset``). Returns ``(z_all, state_T)``: the values of stepping
     :func:`brf_plugins.neurons.neuron_step` over the sequence, as one autograd node.
     """
+    if chosen.config is not None and chosen.config.kind == "alif":   # omega, b_offset are tau_mem, tau_adp here
+        from ._cpu import alif_layer
+        return alif_layer(chosen.config, x, weight, tuple(state), omega, b_offset, bool(recurrent))
     spec = chosen.spec
     z, u, v = state[:3]
     q = state[3] if spec.has_q else None
