@@ -5,7 +5,8 @@ Follows Norse's layout: :mod:`norse_ext.functional` holds parameter/state NamedT
 returning ``(z, new_state)``); :mod:`norse_ext.module` the modules on Norse's base classes (``BRFCell``,
 ``BRFRecurrentCell``, ``BRF``, ``BRFRecurrent``, and the same for RF, BHRF, ALIF) and the paper's LI readout;
 :mod:`norse_ext.network` the paper's network (:func:`build_paper_network`) and the authors' checkpoints
-(:func:`from_authors_checkpoint`). The math is :mod:`brf_plugins.functional`'s.
+(:func:`from_authors_checkpoint`); :func:`to_nir` (:mod:`norse_ext.export_nir`) the NIR export. The math is
+:mod:`brf_plugins.functional`'s.
 
 Defaults to know: ``dt = 0.01`` (the paper's, not Norse's 0.001), and the input current is multiplied by
 ``input_gain = 1/dt`` so that the neurons train as drop-in replacements of Norse's LIF; ``input_gain=1.0`` is the
@@ -32,6 +33,9 @@ from .module import (ALIF, BHRF, BRF, RF, ALIFCell, ALIFRecurrent, ALIFRecurrent
                      BHRFRecurrentCell, BRFCell, BRFRecurrent, BRFRecurrentCell, LIReadoutCell, LIReadoutLinearCell,
                      RFCell, RFRecurrent, RFRecurrentCell)
 from .network import PaperNetwork, build_paper_network, core_options, from_authors_checkpoint
+from .export_nir import NIRExportError, install_into_norse, to_nir
+
+install_into_norse()   # Norse's own to_nir then raises for our resonators instead of writing None nodes
 
 __all__ = [
     "functional", "METHODS",
@@ -46,4 +50,5 @@ __all__ = [
     "ALIFCell", "ALIFRecurrentCell", "ALIF", "ALIFRecurrent",
     "LIReadoutCell", "LIReadoutLinearCell",
     "PaperNetwork", "build_paper_network", "from_authors_checkpoint", "core_options",
+    "to_nir", "NIRExportError",
 ]
