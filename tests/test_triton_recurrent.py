@@ -100,10 +100,14 @@ def layer_core(cfg, inputs, recurrent=True):
     return (torch.stack(spikes),) + tuple(state)
 
 
-def output_grads(outputs, inputs, seed=1):
-    """Gradients of a random weighting of every output with respect to every input."""
+def loss_weights(outputs, seed=1):
     gen = torch.Generator().manual_seed(seed)
-    weights = [torch.randn(o.shape, generator=gen, dtype=o.dtype).to(o.device) for o in outputs]
+    return [torch.randn(o.shape, generator=gen, dtype=o.dtype).to(o.device) for o in outputs]
+
+
+def output_grads(outputs, inputs, weights=None):
+    """Gradients of a random weighting of every output with respect to every input."""
+    weights = loss_weights(outputs) if weights is None else weights
     loss = sum((o * w).sum() for o, w in zip(outputs, weights))
     return torch.autograd.grad(loss, inputs, allow_unused=True)
 
@@ -423,16 +427,43 @@ def test_aot_float64_compiles():
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
+CUDA_SIZES = ((8, True), (40, True), (150, True), (20, False))   # (h, recurrent): resident, resident, chunked, ff
+
+
 @pytest.mark.gpu
 @cuda
-@pytest.mark.parametrize("kind,options", VARIANTS, ids=VARIANT_IDS)
-def test_cuda_float64_equals_torch_path(kind, options):
+@pytest.mark.parametrize("index", range(len(VARIANTS)), ids=VARIANT_IDS)
+def test_cuda_float64_equals_torch_path(index):
+    """float64 on CUDA (exact tl.dot in double): every variant at one size (rotating through both dot forms and the
+    feed-forward form), the default BRF at all of them."""
     from brf_plugins.kernels import _triton_recurrent as tr
-    for h, recurrent in ((8, True), (40, True), (150, True), (20, False)):
-        cfg, inputs = make_case(kind, options, steps=30, batch=20, m=3, h=h, recurrent=recurrent, device="cuda")
+    kind, options = VARIANTS[index]
+    for h, recurrent in CUDA_SIZES if index == 0 else (CUDA_SIZES[index % len(CUDA_SIZES)],):
+        cfg, inputs = make_case(kind, options, steps=30, batch=20, m=3, h=h, recurrent=recurrent, device="cuda",
+                                seed=index)
         tri = layer_function(tr.TritonRecurrentCellSequence, cfg, inputs, recurrent)
         r = compare(tri, layer_function(RecurrentCellSequence, cfg, inputs, recurrent), inputs)
         assert r["spikes_equal"] and r["state_err"] <= 1e-11 and r["grad_err"] <= 1e-9, (h, r)
+
+
+@pytest.mark.gpu
+@cuda
+def test_cuda_graph_capture_of_the_layer():
+    """The Function's launches replay from a CUDA graph (no host copies or syncs inside): same spikes."""
+    from brf_plugins.kernels import _triton_recurrent as tr
+    cfg, inputs = make_case("brf", {}, dtype=torch.float32, steps=50, batch=32, m=2, h=64, device="cuda")
+    eager = layer_function(tr.TritonRecurrentCellSequence, cfg, inputs)
+    weights = loss_weights(eager)
+    eager_grads = output_grads(eager, inputs, weights)   # compiles both kernels outside the capture
+    graph = torch.cuda.CUDAGraph()
+    torch.cuda.synchronize()
+    with torch.cuda.graph(graph):
+        captured = layer_function(tr.TritonRecurrentCellSequence, cfg, inputs)
+        captured_grads = output_grads(captured, inputs, weights)
+    graph.replay()
+    torch.cuda.synchronize()
+    assert all(torch.equal(a, b) for a, b in zip(captured, eager))
+    assert all(torch.equal(a, b) for a, b in zip(captured_grads, eager_grads))
 
 
 @pytest.mark.gpu

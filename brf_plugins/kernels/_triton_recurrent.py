@@ -258,8 +258,18 @@ def _precision(dtype: torch.dtype) -> str:
     return DOT_PRECISION if dtype == torch.float32 else "ieee"
 
 
+_CONSTS: dict = {}
+
+
 def _consts(spec: CellSpec, like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(spec.constants() + (spec.input_gain,), dtype=like.dtype, device=like.device)
+    """The kernels' scalars (``CellSpec.constants()`` and the gain) as a tensor of the data's dtype, made once per
+    spec, dtype and device: no host-to-device copy per call, so a training step can be captured in a CUDA graph."""
+    key = (spec, like.dtype, like.device)
+    found = _CONSTS.get(key)
+    if found is None:
+        found = _CONSTS[key] = torch.tensor(spec.constants() + (spec.input_gain,), dtype=like.dtype,
+                                            device=like.device)
+    return found
 
 
 def _full(s: Optional[torch.Tensor], shape) -> Optional[torch.Tensor]:
