@@ -37,12 +37,12 @@ from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, RFFee
 from .neurons import ALIF, BHRF, BRF, LI, RF, RF_RESET_MECHANISMS, LIState
 from .recurrent import RALIF, RBHRF, RBRF, RRF
 from .surrogate import double_gaussian, multi_gaussian
-from .utils import install_reset_hook, reset, uninstall_reset_hook
+from .utils import NIRExportError, install_hooks, install_reset_hook, reset, uninstall_hooks, uninstall_reset_hook
 
-install_reset_hook()
+install_hooks()
 
 __all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RBRF", "RRF", "RBHRF", "RALIF", "StatefulNeuron",
            "RF_RESET_MECHANISMS", "surrogate", "double_gaussian", "multi_gaussian", "utils", "reset",
-           "install_reset_hook", "uninstall_reset_hook", "PaperNetwork", "build_paper_network",
+           "install_reset_hook", "uninstall_reset_hook", "install_hooks", "uninstall_hooks", "NIRExportError", "PaperNetwork", "build_paper_network",
            "from_authors_checkpoint", "core_options", "AUTHORS_KEYS", "BRFState", "RFState", "BHRFState",
            "ALIFState", "LIState", "BRFFeedForwardState", "RFFeedForwardState", "BHRFFeedForwardState"]

@@ -16,7 +16,17 @@ snnTorch's conventions (``snntorch/_neurons/leaky.py``, ``synaptic.py``, ``rleak
     Recurrent neurons follow ``snn.RLeaky``: ``spk, mem = rbrf(cur, spk, mem)``;
 
   passing states with ``init_hidden=True`` is a ``TypeError``;
-* with ``init_hidden=True`` the neuron returns the spikes only, unless ``output=True``;
+* with ``init_hidden=True`` the neuron returns the spikes only, unless ``output=True``: then ``(spk, mem)`` as
+  ``snn.Leaky`` (``mem`` the membrane that is thresholded; the rest of the state is in the attributes ``.v``,
+  ``.q``, ... and ``.states``), so ``spk, mem = net(x)`` and :mod:`snntorch.backprop` work unchanged;
+* the size may be omitted (``BRF()`` as ``snn.Leaky(beta=...)``): it is inferred from the first input, PyTorch's
+  lazy-module convention (the per-neuron parameters are ``nn.UninitializedParameter`` until then; an optimiser
+  built before the first call still trains them, since materialising keeps the same Parameter objects);
+* ``per_channel=True`` makes dimension 1 the neuron dimension (``(B, C, H, W)`` conv feature maps: parameters per
+  channel, shared over space); the core update runs on a view with that dimension last
+  (``movedim(1, -1)``), so every execution path of :func:`brf_plugins.kernels.plan` applies unchanged;
+* ``spk, mem = neuron(cur, mem)`` with a ``mem`` that is not the one the neuron returned last and is all zeros
+  (``mem = torch.zeros(...)`` at the start of a sample) starts the whole state afresh, as ``init_leaky()`` does;
 * ``reset_mem()`` clears the state, ``reset_hidden()`` / ``detach_hidden()`` are classmethods over
   ``SpikingNeuron.instances``.
 
@@ -27,7 +37,7 @@ no elements, which is what ``reset_mem()`` returns, still means "start from zero
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -40,7 +50,59 @@ from brf_plugins.neurons import neuron_step, sequence
 
 from .surrogate import double_gaussian
 
-__all__ = ["StatefulNeuron"]
+__all__ = ["StatefulNeuron", "SNNTORCH_ONLY_ARGS", "reject_unsupported"]
+
+SNNTORCH_ONLY_ARGS: Dict[str, str] = {
+    "beta": "{cls} has no leak factor `beta`: a resonator's membrane decays through its damping, set per neuron by "
+            "`b_offset` (a larger |b'| decays faster) together with its frequency `omega`. Pass b_offset=(low, high) (and omega=(low, high)) instead of beta.",
+    "learn_beta": "{cls} has no `learn_beta` (it has no leak factor beta): its decay `b_offset` and frequency "
+                  "`omega` are trained by default; switch them with learn_b_offset=... / learn_omega=....",
+    "inhibition": "{cls} does not implement snnTorch's `inhibition` (only the most active neuron may fire); leave "
+                  "it out.",
+    "state_quant": "{cls} does not implement `state_quant`: the resonator state must stay in float32/float64 "
+                   "(its phase drifts in lower precision). Quantise the weights instead.",
+    "reset_delay": "{cls} has no `reset_delay`: its reset is built into the dynamics (the refractory variable q, "
+                   "or RF's reset_mechanism), applied on the step of the spike.",
+    "conv2d_channels": "{cls}'s recurrence is dense over the neurons (all_to_all=True) or one-to-one "
+                       "(all_to_all=False, V); a convolutional recurrence is not implemented. For conv feature maps "
+                       "use per_channel=True (dense over channels at each position, or one-to-one).",
+    "kernel_size": "{cls}'s recurrence is dense over the neurons (all_to_all=True) or one-to-one (all_to_all=False, "
+                   "V); a convolutional recurrence (kernel_size) is not implemented.",
+}
+"""snnTorch's constructor arguments that mean nothing for the neurons of :mod:`snntorch_ext`, and what to use
+instead (formatted with the public class name; subclasses override entries through ``snntorch_hints``)."""
+
+
+def reject_unsupported(owner: type, kwargs: dict) -> None:
+    """Raise ``TypeError`` for keyword arguments ``owner`` does not take: snnTorch's names with what to use
+    instead, anything else as Python's own message, both naming the public class."""
+    if not kwargs:
+        return
+    name = next(iter(kwargs))
+    hints = {**SNNTORCH_ONLY_ARGS, **getattr(owner, "snntorch_hints", {})}
+    if name in hints:
+        raise TypeError(f"{owner.__name__}() does not take `{name}` (an snnTorch argument): "
+                        + hints[name].format(cls=owner.__name__))
+    raise TypeError(f"{owner.__name__}() got an unexpected keyword argument {name!r}.")
+
+
+def check_size(owner: type, num_neurons, *inits) -> Optional[int]:
+    """The layer size: a positive int, or ``None`` (inferred from a 1-D tensor among ``inits``, else from the first
+    input). A float in first position is most likely snn.Leaky's ``beta`` passed positionally: say so."""
+    if num_neurons is None:
+        for init in inits:
+            if isinstance(init, torch.Tensor) and init.dim() == 1 and init.numel() > 1:
+                return init.numel()
+        return None
+    if isinstance(num_neurons, float) or (isinstance(num_neurons, torch.Tensor) and num_neurons.is_floating_point()):
+        value = float(num_neurons) if not isinstance(num_neurons, torch.Tensor) or num_neurons.numel() == 1 else None
+        hint = ""
+        if value is not None and 0.0 <= value <= 1.0:
+            hint = (" If that was snn.Leaky's beta: " + {**SNNTORCH_ONLY_ARGS, **getattr(owner, "snntorch_hints", {})}
+                    ["beta"].format(cls=owner.__name__))
+        raise TypeError(f"`num_neurons` must be a positive int: {owner.__name__}'s first argument is the layer size "
+                        f"(omit it to infer it from the first input), got {num_neurons!r}.{hint}")
+    return check_positive_int("num_neurons", num_neurons)
 
 
 class StatefulNeuron(SpikingNeuron):
@@ -60,14 +122,17 @@ class StatefulNeuron(SpikingNeuron):
     reset_choices: Tuple[str, ...] = ("subtract", "zero", "none")
     reset_help: str = ""
 
-    def __init__(self, num_neurons: int, *, threshold=1.0, spike_grad=None, surrogate_disable: bool = False,
-                 init_hidden: bool = False, output: bool = False, reset_mechanism: str = "none",
-                 learn_threshold: bool = False, graded_spikes_factor=1.0, learn_graded_spikes_factor: bool = False,
-                 input_gain: float = 1.0):
-        num_neurons = check_positive_int("num_neurons", num_neurons)
+    snntorch_hints: Dict[str, str] = {}
+    """Per-class overrides of :data:`SNNTORCH_ONLY_ARGS` (the messages for snnTorch's arguments and attributes)."""
+
+    def __init__(self, num_neurons: Optional[int] = None, *, threshold=1.0, spike_grad=None,
+                 surrogate_disable: bool = False, init_hidden: bool = False, output: bool = False,
+                 reset_mechanism: str = "none", learn_threshold: bool = False, graded_spikes_factor=1.0,
+                 learn_graded_spikes_factor: bool = False, input_gain: float = 1.0, per_channel: bool = False):
+        num_neurons = check_size(type(self), num_neurons, threshold)
         for flag, value in (("surrogate_disable", surrogate_disable), ("init_hidden", init_hidden),
                             ("output", output), ("learn_threshold", learn_threshold),
-                            ("learn_graded_spikes_factor", learn_graded_spikes_factor)):
+                            ("learn_graded_spikes_factor", learn_graded_spikes_factor), ("per_channel", per_channel)):
             check_bool(flag, value)
         if spike_grad is None:
             spike_grad = double_gaussian()
@@ -77,8 +142,8 @@ class StatefulNeuron(SpikingNeuron):
         if not isinstance(reset_mechanism, str):
             raise TypeError(f"`reset_mechanism` must be a string, got {type(reset_mechanism).__name__}.")
         check_threshold("threshold", threshold)
-        threshold = constant_tensor("threshold", threshold, num_neurons, learnable=learn_threshold)
-        graded_spikes_factor = constant_tensor("graded_spikes_factor", graded_spikes_factor, num_neurons,
+        threshold = constant_tensor("threshold", threshold, num_neurons or 1, learnable=learn_threshold)
+        graded_spikes_factor = constant_tensor("graded_spikes_factor", graded_spikes_factor, num_neurons or 1,
                                                learnable=learn_graded_spikes_factor)
         super().__init__(threshold=threshold, spike_grad=spike_grad, surrogate_disable=surrogate_disable,
                          init_hidden=init_hidden, inhibition=False, learn_threshold=learn_threshold,
@@ -86,7 +151,9 @@ class StatefulNeuron(SpikingNeuron):
                          graded_spikes_factor=graded_spikes_factor,
                          learn_graded_spikes_factor=learn_graded_spikes_factor)
         self.num_neurons = num_neurons
+        self.per_channel = per_channel
         self.input_gain = check_finite_float("input_gain", input_gain, positive=True)
+        self._lazy: Dict[str, Callable[[int], torch.Tensor]] = {}
         for name in self.state_names:
             self.register_buffer(name, torch.zeros(0), persistent=False)
 
@@ -97,12 +164,95 @@ class StatefulNeuron(SpikingNeuron):
             raise ValueError(f"`reset_mechanism` of {type(self).__name__} must be one of {choices}; got "
                              f"{reset_mechanism!r}. {self.reset_help}".rstrip())
 
-    def _register(self, name: str, value: torch.Tensor, learnable: bool) -> None:
+    def _register(self, name: str, value, learnable: bool) -> None:
+        """A per-neuron tensor: ``value`` a tensor, or ``value(n)`` making one once the size ``n`` is known (lazy:
+        an uninitialised Parameter/buffer until the first input)."""
         check_bool(f"learn_{name}", learnable)
+        if callable(value) and not isinstance(value, torch.Tensor):
+            if self.num_neurons is not None:
+                value = value(self.num_neurons)
+            else:
+                self._lazy[name] = value
+                value = nn.UninitializedParameter() if learnable else nn.UninitializedBuffer()
         if learnable:
-            setattr(self, name, nn.Parameter(value))
+            setattr(self, name, value if isinstance(value, nn.Parameter) else nn.Parameter(value))
         else:
             self.register_buffer(name, value)
+
+    # -- lazy size ---------------------------------------------------------------------------------------------
+    @property
+    def is_lazy(self) -> bool:
+        """True until the size is known (``num_neurons`` omitted and no input seen yet)."""
+        return self.num_neurons is None
+
+    def _neuron_dim(self, sequence: bool = False) -> int:
+        """The input dimension that indexes the neurons: the last one, or the channels (``per_channel``)."""
+        return (2 if sequence else 1) if self.per_channel else -1
+
+    def materialize(self, num_neurons: int) -> None:
+        """Create the per-neuron parameters for ``num_neurons`` neurons (done by the first call when the size was
+        omitted; the draws are those of a module built with that size and the same generator)."""
+        num_neurons = check_positive_int("num_neurons", num_neurons)
+        if self.num_neurons is not None:
+            if num_neurons != self.num_neurons:
+                raise ValueError(f"{type(self).__name__} already has {self.num_neurons} neurons, not {num_neurons}.")
+            return
+        self.num_neurons = num_neurons
+        for name, make in self._lazy.items():
+            value = make(num_neurons)
+            tensor = getattr(self, name)
+            tensor.materialize((num_neurons,))
+            with torch.no_grad():
+                tensor.copy_(value)
+        self._lazy = {}
+        self._after_materialize()
+
+    def _after_materialize(self) -> None:
+        """Checks and modules that need the size (BRF's damping limit, the recurrent weights)."""
+
+    def _infer_size(self, input_: torch.Tensor, sequence: bool) -> None:
+        if not (self.per_channel or self.is_lazy):
+            return   # the usual checks (check_neuron_input) follow
+        if not isinstance(input_, torch.Tensor):
+            raise TypeError(f"`input_` must be a torch.Tensor, got {type(input_).__name__}.")
+        if self.per_channel:
+            need, layout = (3, "(T, B, C, ...)") if sequence else (2, "(B, C, ...)")
+            if input_.dim() < need:
+                raise ValueError(f"`input_` must have at least {need} dimensions {layout} for {type(self).__name__}"
+                                 f"(per_channel=True), got shape {tuple(input_.shape)}.")
+        elif sequence and input_.dim() != 3:
+            raise ValueError(f"`input_` must have 3 dimensions (T, B, num_neurons), got shape {tuple(input_.shape)}.")
+        elif input_.dim() == 0:
+            raise ValueError("`input_` must have at least one dimension (..., neurons), got a scalar.")
+        if self.is_lazy:
+            self.materialize(input_.shape[self._neuron_dim(sequence)])
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # A lazy module loads a saved one: the saved tensors give the size (as PyTorch's lazy modules do).
+        if self.is_lazy:
+            for name in self._lazy:
+                if prefix + name in state_dict:
+                    self.materialize(state_dict[prefix + name].shape[0])
+                    break
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        # SpikingNeuron stores the reset as a buffer index; keep the string the update reads in sync with it.
+        if hasattr(self, "reset_mechanism_val") and (prefix + "reset_mechanism_val") in state_dict:
+            name = list(SpikingNeuron.reset_dict)[int(self.reset_mechanism_val)]
+            if name in self.reset_choices:
+                self._reset_mechanism = name
+
+    # -- snnTorch's attribute names ------------------------------------------------------------------------------
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            hints = {**SNNTORCH_ONLY_ARGS, **type(self).snntorch_hints}
+            if name in hints and not name.startswith("_"):
+                raise AttributeError(f"{type(self).__name__} has no attribute `{name}` (an snnTorch name): "
+                                     + hints[name].format(cls=type(self).__name__)) from None
+            raise
 
     # -- the core neuron this module adapts ------------------------------------------------------------------
     def neuron_config(self):
@@ -140,12 +290,23 @@ class StatefulNeuron(SpikingNeuron):
         """A per-neuron parameter: its dtype and device are what the input must have."""
         return self.neuron_parameters()[0]
 
-    def _begin(self, input_: torch.Tensor, given: tuple, *, sequence: bool = False) -> tuple:
+    def _begin(self, input_: torch.Tensor, given: tuple, *, sequence: bool = False, style: str = "full") -> tuple:
         """Check the input (the package's dtype policy, :func:`brf_plugins._checks.check_neuron_input`) and return
         ``(input_, states)``: the input (cast up under autocast) and the states to start from: given ones
-        (checked), else the stored ones, else zeros."""
-        input_ = check_neuron_input(type(self).__name__, "input_", input_, self._reference_tensor(),
-                                    width=self.num_neurons, width_name="num_neurons", ndim=3 if sequence else None)
+        (checked), else the stored ones, else zeros. The first call of a lazy neuron fixes its size here."""
+        self._infer_size(input_, sequence)
+        d = self._neuron_dim(sequence)
+        if self.per_channel:
+            if input_.shape[d] != self.num_neurons:
+                raise ValueError(f"`input_` has {input_.shape[d]} channels (dimension {d}, shape "
+                                 f"{tuple(input_.shape)}) but {type(self).__name__} has num_neurons = "
+                                 f"{self.num_neurons} (per_channel=True).")
+            input_ = check_neuron_input(type(self).__name__, "input_", input_.movedim(d, -1),
+                                        self._reference_tensor()).movedim(-1, d)
+        else:
+            input_ = check_neuron_input(type(self).__name__, "input_", input_, self._reference_tensor(),
+                                        width=self.num_neurons, width_name="num_neurons",
+                                        ndim=3 if sequence else None)
         if sequence and input_.shape[0] == 0:
             raise ValueError("`input_` has no time steps (shape (0, B, num_neurons)); sequences need T >= 1.")
         reference = input_[0] if sequence else input_
@@ -156,6 +317,14 @@ class StatefulNeuron(SpikingNeuron):
             raise TypeError(f"{', '.join(f'`{n}`' for n in self.state_names)} should not be passed as arguments "
                             f"while `init_hidden=True`: the neuron keeps its state itself (clear it with "
                             f"snntorch.utils.reset(net) or .reset_mem()).")
+        # spk, mem = neuron(cur, mem) with a mem the neuron did not return (user code's torch.zeros at the start of
+        # a sample): all zeros means a fresh start of the states kept inside, as init_leaky() gives.
+        zeros_start = None
+        if style == "mem" and not fresh:
+            k = len(self.mem_style)
+            mem = given[k - 1]
+            if mem is not getattr(self, self.mem_style[-1]):
+                zeros_start = ~mem.ne(0).any()   # a 0-dim tensor: no host synchronisation
         states = []
         for name, state in zip(self.state_names, given):
             if state is not None and state.numel() > 0:
@@ -165,6 +334,8 @@ class StatefulNeuron(SpikingNeuron):
             if (state is not None or fresh or stored.shape != reference.shape or stored.dtype != reference.dtype
                     or stored.device != reference.device):
                 stored = torch.zeros_like(reference)
+            elif zeros_start is not None:
+                stored = torch.where(zeros_start, torch.zeros_like(stored), stored)
             states.append(stored)
         return input_, tuple(states)
 
@@ -189,11 +360,12 @@ class StatefulNeuron(SpikingNeuron):
 
     def _finish(self, spk: torch.Tensor, states: tuple, *, sequence: bool = False, style: str = "full"):
         """Store the new states and return what ``forward`` returns: the spikes, then the states in the calling
-        style (the spikes only once when they are themselves the first state, as in ``snn.RLeaky``)."""
+        style (the spikes only once when they are themselves the first state, as in ``snn.RLeaky``); with
+        ``init_hidden=True`` the spikes alone, or ``(spk, mem)`` with ``output=True`` (snnTorch's convention)."""
         for name, state in zip(self.state_names, states):
             setattr(self, name, state)
-        if self.init_hidden and not self.output:
-            return spk
+        if self.init_hidden:
+            return (spk, states[self.state_names.index(self.mem_style[-1])]) if self.output else spk
         if style == "packed":
             return spk, self.State(*states)
         if style == "mem":
@@ -205,12 +377,20 @@ class StatefulNeuron(SpikingNeuron):
     def _graded(self, z: torch.Tensor) -> torch.Tensor:
         return z * self.graded_spikes_factor
 
+    def _to_core(self, t: Optional[torch.Tensor], d: int) -> Optional[torch.Tensor]:
+        """The core's layout (neurons last): a view with the channel dimension moved last (``per_channel``)."""
+        return t.movedim(d, -1) if (self.per_channel and t is not None) else t
+
+    def _to_user(self, t: Optional[torch.Tensor], d: int) -> Optional[torch.Tensor]:
+        return t.movedim(-1, d) if (self.per_channel and t is not None) else t
+
     def _advance(self, input_: torch.Tensor, states: tuple):
         """One core update (:func:`brf_plugins.neurons.neuron_step`): ``(spikes, new_states)``."""
-        new = neuron_step(self.neuron_config(), self.neuron_parameters(), self._current(input_, states),
-                          self._core_state(states))
+        states = tuple(self._to_core(s, 1) for s in states)
+        new = neuron_step(self.neuron_config(), self.neuron_parameters(),
+                          self._current(self._to_core(input_, 1), states), self._core_state(states))
         spk = self._graded(new[0])
-        return spk, self._module_states(new, spk)
+        return self._to_user(spk, 1), tuple(self._to_user(s, 1) for s in self._module_states(new, spk))
 
     def forward(self, input_: torch.Tensor, *states, **named):
         """One step: ``input_`` (the current, ``(batch, num_neurons)``), then the state in :attr:`state_names`
@@ -244,23 +424,33 @@ class StatefulNeuron(SpikingNeuron):
 
     def _forward(self, input_: torch.Tensor, given: tuple):
         given, style = self._calling_style(given)
-        input_, states = self._begin(input_, given)
+        input_, states = self._begin(input_, given, style=style)
         spk, states = self._advance(input_, states)
         return self._finish(spk, states, style=style)
 
     def _core_sequence(self, input_: torch.Tensor, given: tuple):
         """A whole feed-forward sequence through :func:`brf_plugins.neurons.sequence` (one fast-path call)."""
         given, style = self._calling_style(given)
-        input_, states = self._begin(input_, given, sequence=True)
+        input_, states = self._begin(input_, given, sequence=True, style=style)
+        if self.per_channel:
+            # the core's sequences (and the compiled/Triton kernels) take (T, B, h): the channels last and every
+            # position a row, (T, B, C, *S) -> (T, B*prod(S), C); the same neurons, so the same values.
+            core_shape = input_.movedim(2, -1).shape
+            input_ = input_.movedim(2, -1).reshape(input_.shape[0], -1, self.num_neurons)
+            states = tuple(s.movedim(1, -1).reshape(-1, self.num_neurons) for s in states)
         z_all, new = sequence(self.neuron_config(), self.neuron_parameters(), input_, self._core_state(states))
         spikes = self._graded(z_all)
-        return self._finish(spikes, self._module_states(new, spikes[-1]), sequence=True, style=style)
+        new = self._module_states(new, spikes[-1])
+        if self.per_channel:
+            spikes = spikes.reshape(core_shape).movedim(-1, 2)
+            new = tuple(s.reshape(core_shape[1:]).movedim(-1, 1) for s in new)
+        return self._finish(spikes, new, sequence=True, style=style)
 
     def _forward_sequence(self, input_: torch.Tensor, given: tuple):
         """Step through a time-first ``(T, B, num_neurons)`` input; subclasses with a core sequence function
         override this."""
         given, style = self._calling_style(given)
-        input_, states = self._begin(input_, given, sequence=True)
+        input_, states = self._begin(input_, given, sequence=True, style=style)
         spikes = []
         for x in input_:
             spk, states = self._advance(x, states)
@@ -291,18 +481,12 @@ class StatefulNeuron(SpikingNeuron):
         # snnTorch's bypass returns float32 whatever the input; keep the dtype (float64 runs stay float64).
         return (input_ > 0).to(input_.dtype)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        # SpikingNeuron stores the reset as a buffer index; keep the string the update reads in sync with it.
-        if hasattr(self, "reset_mechanism_val") and (prefix + "reset_mechanism_val") in state_dict:
-            name = list(SpikingNeuron.reset_dict)[int(self.reset_mechanism_val)]
-            if name in self.reset_choices:
-                self._reset_mechanism = name
-
     def detach_states(self) -> None:
         """Detach the stored states from the autograd graph (truncated BPTT), keeping their values."""
         for name in self.state_names:
-            setattr(self, name, getattr(self, name).detach())
+            state = self._buffers.get(name)   # absent in an instance whose constructor raised (still in instances)
+            if state is not None:
+                self._buffers[name] = state.detach()
 
     @property
     def states(self) -> tuple:
@@ -313,7 +497,7 @@ class StatefulNeuron(SpikingNeuron):
     def reset_hidden(cls) -> None:
         """Clear the state of every instance of this class (snnTorch's classmethod over ``instances``)."""
         for neuron in cls.instances:
-            if isinstance(neuron, cls):
+            if isinstance(neuron, cls) and all(n in neuron._buffers for n in neuron.state_names):
                 neuron.reset_mem()
 
     @classmethod
@@ -324,7 +508,9 @@ class StatefulNeuron(SpikingNeuron):
                 neuron.detach_states()
 
     def extra_repr(self) -> str:
-        parts = [str(self.num_neurons)]
+        parts = [str(self.num_neurons) if self.num_neurons is not None else "num_neurons=<inferred on first call>"]
+        if self.per_channel:
+            parts.append("per_channel=True")
         if self.input_gain != 1.0:
             parts.append(f"input_gain={self.input_gain:g}")
         if self.init_hidden:

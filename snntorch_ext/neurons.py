@@ -48,7 +48,7 @@ from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, Neuro
 from brf_plugins.init import (Init, b_offset_parameter, check_brf_damping, default_input_gain, init_values,
                               omega_parameter)
 
-from ._base import StatefulNeuron
+from ._base import StatefulNeuron, check_size, reject_unsupported
 
 __all__ = ["BRF", "RF", "BHRF", "ALIF", "LI", "RF_RESET_MECHANISMS", "LIState"]
 
@@ -66,7 +66,12 @@ _RESONATOR_RESET_HELP = ("{name}'s reset is built in: the refractory variable q 
                          "'subtract' or 'zero' resets.")
 
 _RESONATOR_ARGS = """
-        num_neurons: number of neurons; the input is ``(batch, num_neurons)`` (any leading shape works).
+        num_neurons: number of neurons; the input is ``(batch, num_neurons)`` (any leading shape works). Omit it
+            (``BRF()``, as ``snn.Leaky(beta=...)`` takes no size) to infer it from the first input (PyTorch's
+            lazy-module convention; the random draws happen then, from ``generator`` or the global RNG).
+        per_channel: the neurons are the channels (dimension 1) of ``(B, C, ...)`` conv feature maps: ``omega``,
+            ``b'`` and the threshold are per channel and shared over the spatial positions; each position keeps
+            its own state. Default False: the last dimension indexes the neurons.
         omega: initial angular frequencies (rad/s): a number, a ``(low, high)`` uniform range (the paper's
             initialisation) or a tensor of shape ``(num_neurons,)``. ``|omega|`` must stay below ``1/dt``.
         b_offset: initial damping offsets ``b'`` (used as ``|b'|``): number, ``(low, high)`` range or tensor.
@@ -78,7 +83,8 @@ _RESONATOR_ARGS = """
             :func:`snntorch_ext.surrogate.double_gaussian`; any ``snntorch.surrogate`` function works).
         surrogate_disable: plain Heaviside, no surrogate (as in snnTorch).
         init_hidden: keep the state inside the module; ``forward`` then takes the current only.
-        output: with ``init_hidden=True``, still return the states after the spikes.
+        output: with ``init_hidden=True``, return ``(spk, mem)`` as ``snn.Leaky`` (``mem = u``; the rest of the
+            state in the attributes ``.v``, ``.q``).
         learn_omega, learn_b_offset: train the frequencies and damping offsets (default True, as the paper).
         learn_threshold: train the threshold (snnTorch's option; default False).
         graded_spikes_factor, learn_graded_spikes_factor: scale of the output spikes (snnTorch's option; the
@@ -86,29 +92,47 @@ _RESONATOR_ARGS = """
         generator: ``torch.Generator`` for the random initialisation."""
 
 
-class _Resonator(StatefulNeuron):
+class _MembraneAlias:
+    """``.mem``: snnTorch's name of the membrane that is thresholded (``u``), readable and settable."""
+
+    @property
+    def mem(self) -> torch.Tensor:
+        return self.u
+
+    @mem.setter
+    def mem(self, value: torch.Tensor) -> None:
+        self.u = value
+
+
+class _Resonator(_MembraneAlias, StatefulNeuron):
     """Shared constructor of RF, BRF and BHRF: per-neuron omega and b', dt, input gain."""
 
     default_reset = "none"
 
-    def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+    def __init__(self, num_neurons: Optional[int] = None, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
                  dt: float = F.DEFAULT_DT, threshold=F.DEFAULT_THETA, input_gain: Optional[float] = None,
                  spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False, output: bool = False,
                  reset_mechanism: Optional[str] = None, learn_omega: bool = True, learn_b_offset: bool = True,
                  learn_threshold: bool = False, graded_spikes_factor=1.0, learn_graded_spikes_factor: bool = False,
-                 generator: Optional[torch.Generator] = None):
+                 per_channel: bool = False, generator: Optional[torch.Generator] = None, **unsupported):
+        reject_unsupported(type(self), unsupported)
+        num_neurons = check_size(type(self), num_neurons, omega, b_offset, threshold)
         dt = check_dt(dt)
         super().__init__(num_neurons, threshold=threshold, spike_grad=spike_grad,
                          surrogate_disable=surrogate_disable, init_hidden=init_hidden, output=output,
                          reset_mechanism=self.default_reset if reset_mechanism is None else reset_mechanism,
                          learn_threshold=learn_threshold, graded_spikes_factor=graded_spikes_factor,
                          learn_graded_spikes_factor=learn_graded_spikes_factor,
-                         input_gain=default_input_gain(dt) if input_gain is None else input_gain)
+                         input_gain=default_input_gain(dt) if input_gain is None else input_gain,
+                         per_channel=per_channel)
         self.dt = dt
-        self._register("omega", omega_parameter(self.num_neurons, omega, dt, name="omega", generator=generator),
+        if self.num_neurons is None:   # check the specs now; the draws happen on the first input
+            omega_parameter(1, omega if not isinstance(omega, torch.Tensor) else omega.flatten()[:1], dt)
+            b_offset_parameter(1, b_offset if not isinstance(b_offset, torch.Tensor) else b_offset.flatten()[:1])
+        self._register("omega", lambda n: omega_parameter(n, omega, dt, name="omega", generator=generator),
                        learn_omega)
-        self._register("b_offset", b_offset_parameter(self.num_neurons, b_offset, name="b_offset",
-                                                      generator=generator), learn_b_offset)
+        self._register("b_offset", lambda n: b_offset_parameter(n, b_offset, name="b_offset", generator=generator),
+                       learn_b_offset)
 
     def neuron_parameters(self) -> tuple:
         return self.omega, self.b_offset
@@ -125,7 +149,7 @@ class _Refractory(_Resonator):
     mem_style = ("u",)
     reset_choices = ("none",)
 
-    def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+    def __init__(self, num_neurons: Optional[int] = None, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
                  gamma: float = F.DEFAULT_GAMMA, **kwargs):
         super().__init__(num_neurons, omega, b_offset, **kwargs)
         self.gamma = check_unit_interval("gamma", gamma)  # q grows without bound at gamma >= 1
@@ -165,7 +189,8 @@ class BRF(_Refractory):
     (another batch size, dtype or device) raises.
 
     Outputs: the spikes, then the state in the form it was passed; only ``spk`` when ``init_hidden=True`` and
-    ``output=False`` (``spk, u, v, q`` with ``output=True``).
+    ``output=False``; ``spk, mem`` (``mem = u``) with ``init_hidden=True, output=True``, as ``snn.Leaky`` (the
+    whole state is ``.u``/``.mem``, ``.v``, ``.q``, ``.states``).
 
     Example:
         >>> import torch, torch.nn as nn, snntorch as snn
@@ -175,21 +200,26 @@ class BRF(_Refractory):
         ...                     BRF(2, init_hidden=True, output=True))
         >>> utils.reset(net)      # clears the BRF states too
         >>> for step in range(10):
-        ...     spk, u, v, q = net(torch.rand(8, 4))
-        >>> spk.shape
-        torch.Size([8, 2])
+        ...     spk, mem = net(torch.rand(8, 4))     # snnTorch's output=True convention
+        >>> spk.shape, net[3].mem is mem, net[3].q.shape
+        (torch.Size([8, 2]), True, torch.Size([8, 2]))
     """
 
     State = BRFFeedForwardState
     reset_help = _RESONATOR_RESET_HELP.format(name="BRF")
 
-    def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+    def __init__(self, num_neurons: Optional[int] = None, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
                  divergence_boundary: bool = True, refractory: bool = True, smooth_reset: bool = True, **kwargs):
         super().__init__(num_neurons, omega, b_offset, **kwargs)
-        check_brf_damping(self.omega, self.b_offset, self.dt)
+        if not self.is_lazy:
+            check_brf_damping(self.omega, self.b_offset, self.dt)
         self.ablation = dict(divergence_boundary=check_bool("divergence_boundary", divergence_boundary),
                              refractory=check_bool("refractory", refractory),
                              smooth_reset=check_bool("smooth_reset", smooth_reset))
+
+    def _after_materialize(self) -> None:
+        super()._after_materialize()
+        check_brf_damping(self.omega, self.b_offset, self.dt)
 
     def neuron_config(self) -> NeuronConfig:
         return NeuronConfig("brf", dt=self.dt, theta=self._theta(), gamma=self.gamma, spike_fn=self._spike_fn(),
@@ -223,7 +253,8 @@ class RF(_Resonator):
     Args:""" + _RESONATOR_ARGS + r"""
         reset_mechanism: ``'none'``, ``'subtract'`` or ``'zero'``.
 
-    Outputs: ``spk, u, v`` (``spk`` only with ``init_hidden=True``, ``output=False``).
+    Outputs: ``spk, u, v`` (``spk`` only with ``init_hidden=True``, ``output=False``; ``spk, mem`` with
+    ``output=True``).
     """
 
     state_names = ("u", "v")
@@ -263,13 +294,14 @@ class BHRF(_Refractory):
         gamma: decay of ``q`` (0.9).
         variant: ``"code"``, ``"paper"`` or ``"explicit"``.
 
-    Outputs: ``spk, u, v, q`` (``spk`` only with ``init_hidden=True``, ``output=False``).
+    Outputs: ``spk, u, v, q`` (``spk`` only with ``init_hidden=True``, ``output=False``; ``spk, mem`` with
+    ``output=True``).
     """
 
     State = BHRFFeedForwardState
     reset_help = _RESONATOR_RESET_HELP.format(name="BHRF")
 
-    def __init__(self, num_neurons: int, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+    def __init__(self, num_neurons: Optional[int] = None, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
                  variant: str = "code", **kwargs):
         super().__init__(num_neurons, omega, b_offset, **kwargs)
         if variant not in F.BHRF_VARIANTS:
@@ -289,7 +321,7 @@ class BHRF(_Refractory):
         return f"{super().extra_repr()}, variant={self.variant!r}"
 
 
-class ALIF(StatefulNeuron):
+class ALIF(_MembraneAlias, StatefulNeuron):
     r"""Adaptive leaky integrate-and-fire neuron, the paper's baseline (spec 1.5), as an snnTorch neuron.
 
     One step is :func:`brf_plugins.functional.alif_step` (time constants in steps):
@@ -322,18 +354,30 @@ class ALIF(StatefulNeuron):
     State = ALIFState
     reset_choices = ("subtract",)
     reset_help = "ALIF's reset subtracts its adaptive threshold (spec 1.5)."
+    snntorch_hints = {
+        "beta": "{cls}'s leak is set by its membrane time constant `tau_mem` in steps (decay exp(-1/tau_mem), "
+                "snnTorch's beta = exp(-1/tau_mem)); its `adaptation` is the adaptation strength. Pass tau_mem=... "
+                "instead of beta.",
+        "learn_beta": "{cls} has no `learn_beta`: its leak is `tau_mem`, trained unless learn_tau_mem=False.",
+    }
 
-    def __init__(self, num_neurons: int, tau_mem: Init = (20.0, 5.0), tau_adp: Init = (200.0, 50.0), *,
-                 threshold=F.ALIF_THETA, adaptation: float = F.ALIF_BETA, input_gain: float = 1.0,
-                 spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False, output: bool = False,
-                 reset_mechanism: str = "subtract", learn_tau_mem: bool = True, learn_tau_adp: bool = True,
-                 learn_threshold: bool = False, generator: Optional[torch.Generator] = None):
+    def __init__(self, num_neurons: Optional[int] = None, tau_mem: Init = (20.0, 5.0),
+                 tau_adp: Init = (200.0, 50.0), *, threshold=F.ALIF_THETA, adaptation: float = F.ALIF_BETA,
+                 input_gain: float = 1.0, spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False,
+                 output: bool = False, reset_mechanism: str = "subtract", learn_tau_mem: bool = True,
+                 learn_tau_adp: bool = True, learn_threshold: bool = False, per_channel: bool = False,
+                 generator: Optional[torch.Generator] = None, **unsupported):
+        reject_unsupported(type(self), unsupported)
+        num_neurons = check_size(type(self), num_neurons, tau_mem, tau_adp, threshold)
         super().__init__(num_neurons, threshold=threshold, spike_grad=spike_grad,
                          surrogate_disable=surrogate_disable, init_hidden=init_hidden, output=output,
-                         reset_mechanism=reset_mechanism, learn_threshold=learn_threshold, input_gain=input_gain)
+                         reset_mechanism=reset_mechanism, learn_threshold=learn_threshold, input_gain=input_gain,
+                         per_channel=per_channel)
         self.adaptation = check_finite_float("adaptation", adaptation)
-        self._register("tau_mem", init_values("tau_mem", self.num_neurons, tau_mem, pair="normal", generator=generator), learn_tau_mem)
-        self._register("tau_adp", init_values("tau_adp", self.num_neurons, tau_adp, pair="normal", generator=generator), learn_tau_adp)
+        self._register("tau_mem", lambda n: init_values("tau_mem", n, tau_mem, pair="normal", generator=generator),
+                       learn_tau_mem)
+        self._register("tau_adp", lambda n: init_values("tau_adp", n, tau_adp, pair="normal", generator=generator),
+                       learn_tau_adp)
 
     def neuron_config(self) -> NeuronConfig:
         return NeuronConfig("alif", theta=self._theta(), beta=self.adaptation, spike_fn=self._spike_fn(),
@@ -380,15 +424,25 @@ class LI(StatefulNeuron):
     reset_choices = ("none",)
     reset_help = "A readout does not spike."
 
-    def __init__(self, num_neurons: int, tau_mem: Init = (20.0, 5.0), *, learn_tau_mem: bool = True,
-                 init_hidden: bool = False, generator: Optional[torch.Generator] = None):
-        super().__init__(num_neurons, init_hidden=init_hidden, reset_mechanism="none")
+    snntorch_hints = {
+        "beta": "{cls}'s leak is its time constant `tau_mem` in steps (decay exp(-1/tau_mem)); pass tau_mem=... "
+                "instead of beta.",
+        "learn_beta": "{cls} has no `learn_beta`: `tau_mem` is trained unless learn_tau_mem=False.",
+    }
+
+    def __init__(self, num_neurons: Optional[int] = None, tau_mem: Init = (20.0, 5.0), *, learn_tau_mem: bool = True,
+                 init_hidden: bool = False, per_channel: bool = False, generator: Optional[torch.Generator] = None,
+                 **unsupported):
+        reject_unsupported(type(self), unsupported)
+        num_neurons = check_size(type(self), num_neurons, tau_mem)
+        super().__init__(num_neurons, init_hidden=init_hidden, reset_mechanism="none", per_channel=per_channel)
         # A readout has no threshold, spikes or reset: drop SpikingNeuron's buffers so state_dict holds tau only.
         del self.threshold, self.graded_spikes_factor, self.reset_mechanism_val
-        self._register("tau_mem", init_values("tau_mem", self.num_neurons, tau_mem, pair="normal", generator=generator), learn_tau_mem)
+        self._register("tau_mem", lambda n: init_values("tau_mem", n, tau_mem, pair="normal", generator=generator),
+                       learn_tau_mem)
 
     def _advance(self, input_, states):
-        mem = F.li_step(input_, states[0], self.tau_mem)
+        mem = self._to_user(F.li_step(self._to_core(input_, 1), self._to_core(states[0], 1), self.tau_mem), 1)
         return mem, (mem,)
 
     def neuron_parameters(self) -> tuple:

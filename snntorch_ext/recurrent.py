@@ -47,7 +47,8 @@ _RECURRENT_ARGS = """
         V: one-to-one recurrent weight (number or ``(num_neurons,)`` tensor), used when ``all_to_all=False``.
         all_to_all: dense recurrent ``nn.Linear(num_neurons, num_neurons)`` (default) or one-to-one ``V``.
         linear_features: size of the dense recurrence; must equal ``num_neurons`` (default), accepted for
-            ``snn.RLeaky`` compatibility.
+            ``snn.RLeaky`` compatibility (``RBRF(linear_features=h)`` gives the size as ``snn.RLeaky`` does). With
+            ``per_channel=True`` the dense recurrence mixes the channels at each position (a 1x1 convolution).
         learn_recurrent: train the recurrent weights (default True, as ``snn.RLeaky``).
         recurrent_bias: bias of the dense recurrence (default True, as ``snn.RLeaky``'s ``nn.Linear``).
         **kwargs: the arguments of the feed-forward neuron."""
@@ -67,7 +68,13 @@ class _Recurrent:
                 raise ValueError(f"`linear_features` ({linear_features}) must equal num_neurons "
                                  f"({self.num_neurons}): the recurrence maps the layer's spikes onto itself.")
             self.linear_features = self.num_neurons
-            self.recurrent = nn.Linear(self.num_neurons, self.num_neurons, bias=recurrent_bias)
+            if self.num_neurons is None:   # lazy: PyTorch's LazyLinear way, the same Parameter objects later
+                self.recurrent = nn.Linear(1, 1, bias=recurrent_bias)
+                self.recurrent.weight = nn.UninitializedParameter(requires_grad=learn_recurrent)
+                if recurrent_bias:
+                    self.recurrent.bias = nn.UninitializedParameter(requires_grad=learn_recurrent)
+            else:
+                self.recurrent = nn.Linear(self.num_neurons, self.num_neurons, bias=recurrent_bias)
             if not learn_recurrent:
                 for param in self.recurrent.parameters():
                     param.requires_grad_(False)
@@ -76,11 +83,21 @@ class _Recurrent:
                 raise TypeError("When `all_to_all=False`, `linear_features` must not be given: the one-to-one "
                                 "weight `V` is used instead.")
             self.linear_features = None
-            V = constant_tensor("V", V, self.num_neurons, learnable=True)
+            V = constant_tensor("V", V, self.num_neurons or 1, learnable=True)
             if learn_recurrent:
                 self.V = nn.Parameter(V)
             else:
                 self.register_buffer("V", V)
+
+    def _after_materialize(self) -> None:
+        super()._after_materialize()
+        if self.all_to_all and isinstance(self.recurrent.weight, nn.UninitializedParameter):
+            n = self.num_neurons
+            self.linear_features = self.recurrent.in_features = self.recurrent.out_features = n
+            self.recurrent.weight.materialize((n, n))
+            if self.recurrent.bias is not None:
+                self.recurrent.bias.materialize((n,))
+            self.recurrent.reset_parameters()
 
     def _current(self, input_: torch.Tensor, states: tuple) -> torch.Tensor:
         spk = states[0]
@@ -97,8 +114,13 @@ class _Recurrent:
 def _recurrent_init(cls_init):
     """The constructor of a recurrent class: the feed-forward one plus the recurrence."""
 
-    def __init__(self, num_neurons: int, *args, V=1.0, all_to_all: bool = True, linear_features: Optional[int] = None,
-                 learn_recurrent: bool = True, recurrent_bias: bool = True, **kwargs):
+    def __init__(self, num_neurons: Optional[int] = None, *args, V=1.0, all_to_all: bool = True,
+                 linear_features: Optional[int] = None, learn_recurrent: bool = True, recurrent_bias: bool = True,
+                 **kwargs):
+        if num_neurons is None and all_to_all and linear_features is not None:
+            num_neurons = linear_features          # snn.RLeaky(beta, linear_features=h): the size
+        if num_neurons is None and isinstance(V, torch.Tensor) and V.dim() == 1 and V.numel() > 1:
+            num_neurons = V.numel()
         cls_init(self, num_neurons, *args, **kwargs)
         self._init_recurrent(V, all_to_all, linear_features, learn_recurrent, recurrent_bias)
 
@@ -116,7 +138,8 @@ def _recurrent_class(feed_forward: type, state: type) -> type:
     Args: those of :class:`~snntorch_ext.{feed_forward.__name__}`, plus""" + _RECURRENT_ARGS + f"""
 
     Inputs: ``input_, {", ".join(names)}`` (states optional; packed: a :class:`~brf_plugins.functional.{state.__name__}`).
-    Outputs: ``{", ".join(names)}``; ``spk`` only with ``init_hidden=True`` and ``output=False``.
+    Outputs: ``{", ".join(names)}``; ``spk`` only with ``init_hidden=True`` and ``output=False``, ``spk, mem`` with
+    ``output=True`` (as ``snn.RLeaky``).
     """
 
     def init_state(self):

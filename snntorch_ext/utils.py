@@ -7,6 +7,21 @@ original and then clears every :mod:`snntorch_ext` neuron inside ``net`` (all ne
 included). Code that calls ``utils.reset(net)`` or ``snntorch.utils.reset(net)``, including snnTorch's own
 ``snntorch.backprop`` helpers, therefore resets BRF layers too.
 
+snnTorch's other helpers find neurons the same way, by ``isinstance`` against its own classes, so importing
+:mod:`snntorch_ext` also installs (:func:`install_hooks`, idempotent; :func:`uninstall_hooks` restores all):
+
+* ``snntorch.utils._final_layer_check``: :mod:`snntorch.backprop` asks it how many values the network returns; a
+  :mod:`snntorch_ext` last layer with ``init_hidden=True, output=True`` returns ``(spk, mem)``: 2 (without
+  ``output=True``, or an ``LI`` readout, a ``TypeError`` says what to change, where snnTorch would fail with an
+  ``UnboundLocalError``);
+* truncated BPTT: ``backprop.TBPTT`` / ``RTRL`` detach the hidden states between truncations by calling
+  ``detach_hidden()`` of the snnTorch class found in the network. Each snnTorch class's ``detach_hidden`` also
+  detaches the whole state (``u``, ``v``, ``q``, ...) of the :mod:`snntorch_ext` neurons, and ``utils.reset`` of a
+  network with :mod:`snntorch_ext` neurons marks it as holding a hidden-state neuron so that the call happens;
+* ``snntorch.export_nir._extract_snntorch_module`` (what ``export_to_nir`` maps each module with): an ``LI``
+  readout becomes ``nir.LI``; the resonators and ALIF raise :class:`NIRExportError` saying that NIR 1.0 has no
+  resonator (or adaptive-threshold) node, instead of a warning and a ``None`` node.
+
 The one case the wrapper cannot reach is a name bound before :mod:`snntorch_ext` was imported
 (``from snntorch.utils import reset`` executed first). :func:`reset` here is the same function and works
 regardless of import order; :func:`uninstall_reset_hook` restores snnTorch's original.
@@ -26,12 +41,15 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+import snntorch as _snn
 import snntorch.utils as _snn_utils
 from torch import nn
 
 from ._base import StatefulNeuron
 
-__all__ = ["reset", "reset_brf_neurons", "install_reset_hook", "uninstall_reset_hook"]
+__all__ = ["reset", "reset_brf_neurons", "install_reset_hook", "uninstall_reset_hook", "install_hooks",
+           "uninstall_hooks", "detach_brf_neurons", "nir_node", "NIRExportError"]
 
 _MARK = "_snntorch_ext_wrapper"
 
@@ -52,6 +70,7 @@ def reset(net: nn.Module) -> None:
     """snnTorch's ``utils.reset(net)`` plus the :mod:`snntorch_ext` neurons anywhere inside ``net``."""
     _original_reset()(net)
     reset_brf_neurons(net)
+    _mark_hidden(net)
 
 
 def install_reset_hook() -> None:
@@ -64,6 +83,7 @@ def install_reset_hook() -> None:
     def wrapped_reset(net):
         current(net)
         reset_brf_neurons(net)
+        _mark_hidden(net)
 
     wrapped_reset.__doc__ = (current.__doc__ or "") + (
         "\n\n    Wrapped by snntorch_ext: also clears snntorch_ext neurons (BRF, RF, BHRF, ALIF, LI, ...) anywhere "
@@ -75,3 +95,157 @@ def install_reset_hook() -> None:
 def uninstall_reset_hook() -> None:
     """Restore snnTorch's original ``snntorch.utils.reset``."""
     _snn_utils.reset = _original_reset()
+
+
+# -- snntorch.backprop -------------------------------------------------------------------------------------------
+
+_HIDDEN_FLAGS = ("is_lapicque", "is_leaky", "is_linearleaky", "is_synaptic", "is_alpha", "is_rleaky", "is_rsynaptic",
+                 "is_sconv2dlstm", "is_slstm")
+"""The flags ``utils.reset`` sets and ``backprop.TBPTT`` reads to pick the class whose ``detach_hidden`` it calls."""
+
+_SNN_CLASSES = ("Lapicque", "Leaky", "LinearLeaky", "Synaptic", "Alpha", "RLeaky", "RSynaptic", "SConv2dLSTM",
+                "SLSTM")
+
+
+def detach_brf_neurons() -> None:
+    """Detach the whole stored state of every :mod:`snntorch_ext` neuron (snnTorch's ``detach_hidden`` is global
+    over ``SpikingNeuron.instances`` too)."""
+    StatefulNeuron.detach_hidden()
+
+
+def _has_brf_neurons(net) -> bool:
+    return isinstance(net, nn.Module) and any(isinstance(m, StatefulNeuron) for m in net.modules())
+
+
+def _mark_hidden(net) -> None:
+    """After ``utils.reset(net)``: if ``net`` holds our neurons and no snnTorch class was found, mark ``is_leaky``
+    so that ``backprop.TBPTT`` calls ``snn.Leaky.detach_hidden()`` (wrapped: it detaches ours too). The flags are
+    read only by ``backprop`` and re-cleared by the next ``utils.reset``."""
+    if _has_brf_neurons(net) and not any(getattr(_snn_utils, f, False) for f in _HIDDEN_FLAGS):
+        _snn_utils.is_leaky = True
+
+
+def _final_layer_check(original):
+    @functools.wraps(original)
+    def final_layer_check(net):
+        modules = list(net._modules.values())
+        last = modules[-1] if modules else None
+        if isinstance(last, StatefulNeuron):
+            name = type(last).__name__
+            if "mem" in last.state_names and not last.mem_style:   # LI: a readout returns the membrane only
+                raise TypeError(f"snntorch.backprop needs a last layer that returns (spk, mem); {name} is a "
+                                f"readout returning the membrane alone. End the network with a spiking layer "
+                                f"(e.g. snntorch_ext.BRF(..., init_hidden=True, output=True)).")
+            if not (last.init_hidden and last.output):
+                raise TypeError(f"snntorch.backprop needs the last layer to return (spk, mem): build the last "
+                                f"{name} with init_hidden=True and output=True.")
+            return 2
+        return original(net)
+
+    setattr(final_layer_check, _MARK, True)
+    return final_layer_check
+
+
+def _wrap_detach(cls):
+    original = cls.__dict__.get("detach_hidden")
+    if original is None or getattr(original.__func__, _MARK, False):
+        return
+
+    def detach_hidden(klass):
+        original.__func__(klass)
+        detach_brf_neurons()
+
+    detach_hidden.__doc__ = (original.__func__.__doc__ or "") + "\n\nWrapped by snntorch_ext: also detaches the " \
+        "whole state of the snntorch_ext neurons."
+    setattr(detach_hidden, _MARK, True)
+    detach_hidden.__wrapped__ = original
+    setattr(cls, "detach_hidden", classmethod(detach_hidden))
+
+
+def _unwrap_detach(cls):
+    current = cls.__dict__.get("detach_hidden")
+    if current is not None and getattr(current.__func__, _MARK, False):
+        setattr(cls, "detach_hidden", current.__func__.__wrapped__)
+
+
+# -- NIR -------------------------------------------------------------------------------------------------------------
+
+NIR_DT = 1e-4
+"""The step snnTorch's own NIR export assumes for its discrete-time neurons (``export_nir.py``)."""
+
+
+class NIRExportError(NotImplementedError):
+    """A module NIR cannot express."""
+
+
+def nir_node(module: StatefulNeuron):
+    """The NIR node of a :mod:`snntorch_ext` module, or :class:`NIRExportError` saying why there is none.
+
+    ``LI`` (``o_t = a o_{t-1} + (1-a) I_t``, ``a = exp(-1/tau)``) is NIR's leaky integrator
+    ``tau_n dv/dt = (v_leak - v) + r I`` stepped with snnTorch's export step ``dt = 1e-4``: ``tau_n = dt/(1-a)``,
+    ``r = 1``, ``v_leak = 0``. NIR 1.0 has no node for the others.
+    """
+    import nir
+    import torch
+
+    from .neurons import LI
+    name = type(module).__name__
+    if isinstance(module, LI):
+        alpha = torch.exp(-1.0 / module.tau_mem.detach().abs()).cpu().double().numpy()
+        return nir.LI(tau=NIR_DT / (1.0 - alpha), r=np.ones_like(alpha), v_leak=np.zeros_like(alpha))
+    kind = module.neuron_config().kind
+    if kind == "alif":
+        why = ("NIR 1.0 has no adaptive-threshold node (its neurons are I, LI, IF, LIF, CubaLI, CubaLIF): the "
+               "adaptation state a and the threshold theta_0 + beta*a cannot be written in it")
+    else:
+        why = ("NIR 1.0 has no resonator node (its neurons are I, LI, IF, LIF, CubaLI, CubaLIF, all with one real "
+               "membrane): a resonate-and-fire neuron's complex membrane u + iv oscillates at omega, which no NIR node "
+               "or composition of linear nodes with a threshold reproduces"
+               + (", nor the refractory q that raises threshold and damping" if kind in ("brf", "bhrf") else ""))
+    raise NIRExportError(f"Cannot export {name} to NIR: {why}. Export the parts NIR can express (Linear, Conv, LI, "
+                         f"snn.Leaky layers) separately, or save the model with torch.save.")
+
+
+def _extract_module(original):
+    @functools.wraps(original)
+    def extract(module):
+        if isinstance(module, StatefulNeuron):
+            return nir_node(module)
+        return original(module)
+
+    setattr(extract, _MARK, True)
+    return extract
+
+
+def _export_nir_module():
+    try:
+        import snntorch.export_nir as export_nir
+    except ImportError:   # nir / nirtorch not installed: nothing to hook
+        return None
+    return export_nir
+
+
+def install_hooks() -> None:
+    """Install every hook of this module (done on import; idempotent)."""
+    install_reset_hook()
+    if not getattr(_snn_utils._final_layer_check, _MARK, False):
+        _snn_utils._final_layer_check = _final_layer_check(_snn_utils._final_layer_check)
+    for name in _SNN_CLASSES:
+        if hasattr(_snn, name):
+            _wrap_detach(getattr(_snn, name))
+    export_nir = _export_nir_module()
+    if export_nir is not None and not getattr(export_nir._extract_snntorch_module, _MARK, False):
+        export_nir._extract_snntorch_module = _extract_module(export_nir._extract_snntorch_module)
+
+
+def uninstall_hooks() -> None:
+    """Restore snnTorch's originals."""
+    uninstall_reset_hook()
+    if getattr(_snn_utils._final_layer_check, _MARK, False):
+        _snn_utils._final_layer_check = _snn_utils._final_layer_check.__wrapped__
+    for name in _SNN_CLASSES:
+        if hasattr(_snn, name):
+            _unwrap_detach(getattr(_snn, name))
+    export_nir = _export_nir_module()
+    if export_nir is not None and getattr(export_nir._extract_snntorch_module, _MARK, False):
+        export_nir._extract_snntorch_module = export_nir._extract_snntorch_module.__wrapped__

@@ -172,8 +172,9 @@ def test_init_hidden_returns_spikes_and_rejects_explicit_states():
     assert isinstance(out, torch.Tensor) and out.shape == (B, H)
     with pytest.raises(TypeError, match="init_hidden=True"):
         brf(torch.rand(B, H), torch.zeros(B, H))
-    spk, u, v, q = snnx.BRF(H, init_hidden=True, output=True)(torch.rand(B, H))
-    assert u.shape == v.shape == q.shape == (B, H)
+    brf = snnx.BRF(H, init_hidden=True, output=True)
+    spk, mem = brf(torch.rand(B, H))         # snnTorch's convention: (spk, mem), the rest as attributes
+    assert mem is brf.u is brf.mem and brf.v.shape == brf.q.shape == (B, H)
 
 
 def test_gradients_reach_omega_b_offset_and_weights():
