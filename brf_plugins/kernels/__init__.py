@@ -137,9 +137,12 @@ def _compiled_reason(cfg: NeuronConfig, scope: str, tensors) -> Optional[str]:
     if not usable:
         return why
     from . import _cpu
-    if not hasattr(_cpu, "unsupported"):
-        return "the compiled kernels are not wired into plan() in this build"
-    return _cpu.unsupported(cfg, scope)
+    shape = tensors[0].shape
+    if scope == "sequence" and len(shape) != 3:
+        return f"the compiled kernels take (T, B, h) sequences, got shape {tuple(shape)}"
+    if any(t.dim() > 1 for t in tensors[-2:]):
+        return "the compiled kernels take per-neuron parameters of shape (h,) or ()"
+    return _cpu.unsupported(cfg, scope, tensors)
 
 
 def plan(cfg: NeuronConfig, tensors, *, scope: str = "step", backend: str = "auto") -> Plan:
