@@ -353,6 +353,8 @@ class TritonRecurrentCellSequence(torch.autograd.Function):
         qs = cur.new_empty((n_slots, batch, hidden)) if spec.has_q else us
         w_t = weight[:, m:].t().contiguous() if recurrent else consts
         cfg = config(hidden, batch)
+        if cfg.block_h < hidden or cfg.block_h % cfg.block_k or (cfg.resident and cfg.block_k != cfg.block_h):
+            raise ValueError(f"launch configuration {cfg} does not fit h = {hidden}")
         grid = (triton.cdiv(batch, cfg.block_b),)
         recurrent_forward_kernel[grid](cur, w_t, z0, u0, v0, q0, z_all, us, vs, qs, batch * hidden if save else 0,
                                        pa_c, pb_c, consts, batch, hidden, batch * hidden, steps,
