@@ -356,6 +356,16 @@ def test_unsupported_names_what_cannot_run():
 # ------------------------------------------------------------------------------------------- real data
 
 
+@pytest.fixture
+def one_thread():
+    """The real-data checks run single-threaded: on a busy 2-core machine, intra-op threads spin in every
+    per-step parallel region (10x the CPU time); test_threads_give_the_same_bits checks the threaded path."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _compiled_net(net, x):
     """RecurrentSNN.forward on the compiled kernels: (readout, hidden spikes)."""
     layer = net.hidden
@@ -404,7 +414,7 @@ def _check_checkpoint(name, x, y, grad_batch):
 
 @needs_data("ecg_qtdb", "QTDB_test.mat")
 @pytest.mark.parametrize("name", ["ecg_brf", "ecg_rf", "ecg_alif"])
-def test_ecg_checkpoints_full_test_set(name):
+def test_ecg_checkpoints_full_test_set(name, one_thread):
     """Full ECG test set (141 x 1300 steps) forward in float64; gradients on 8 sequences."""
     from brf_plugins.data import ECGQTDB
     data = ECGQTDB(DATA_ROOT, split="test")
@@ -416,7 +426,7 @@ def test_ecg_checkpoints_full_test_set(name):
 
 @needs_data("mnist", "t10k-images-idx3-ubyte.gz")
 @needs_data("reference_checkpoints", "smnist_brf.pt")
-def test_smnist_checkpoint_200_images():
+def test_smnist_checkpoint_200_images(one_thread):
     """200 S-MNIST test images forward in float64 (the label-last rule's logits); gradients on 16."""
     from brf_plugins.data import SequentialMNIST
     data = SequentialMNIST(DATA_ROOT, split="test")
