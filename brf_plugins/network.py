@@ -213,7 +213,7 @@ class PaperNetwork(nn.Module):
         weight = self.recurrent_weight()
         w_out, b_out, tau = self.readout_parameters()
         chosen = self.execution_plan(x, spike_hook)
-        if chosen.path in ("fused", "compiled") and spike_hook is None:
+        if chosen.path != "reference" and spike_hook is None:
             z_all, final = recurrent_sequence(chosen, x, weight, hidden, *params, self.recurrent)
             readout = li_sequence(nnf.linear(z_all, w_out, b_out), o, tau, compiled=chosen.path == "compiled")
             return SNNOutput(readout, z_all.sum(), z_all if record else None,

@@ -300,7 +300,9 @@ def test_network_state_hook_and_opt_out():
     with pytest.raises(ValueError, match="ALIF"):
         alif(torch.rand(5, 2, 3))
     with pytest.raises(ValueError, match="backend"):
-        RecurrentSNN(3, 8, 2, backend="triton")
+        RecurrentSNN(3, 8, 2, backend="cuda")
+    with pytest.raises(ValueError, match="backend='triton' cannot run"):     # on CPU without the interpreter
+        RecurrentSNN(3, 8, 2, backend="triton")(torch.rand(5, 2, 3))
 
 
 # ---------------------------------------------------------------------------------------------- training

@@ -9,8 +9,8 @@ dozen autograd nodes. The paths here compute the same update faster:
   device;
 * ``"compiled"``: the whole sequence as one compiled C++ forward and one backward (:mod:`._cpu`, CPU tensors;
   built on first use);
-* ``"triton"``: a feed-forward sequence as one Triton launch forward and one backward (CUDA, or CPU under
-  ``TRITON_INTERPRET=1``).
+* ``"triton"``: a feed-forward sequence or the paper's recurrent layer as one Triton launch forward and one
+  backward (CUDA, or CPU under ``TRITON_INTERPRET=1``; :mod:`._triton_ops`, :mod:`._triton_recurrent`).
 
 :func:`plan` returns a :class:`Plan` ``(path, spec, reason)`` for a neuron configuration, its tensors and the
 scope of the call (one step, a feed-forward sequence or the paper's recurrent layer); ``reason`` says why a
@@ -53,8 +53,8 @@ __all__ = ["BACKENDS", "RECURRENT_BACKENDS", "SCOPES", "Plan", "plan", "spec_of"
 BACKENDS = ("auto", "reference", "fused", "compiled", "triton")
 """``auto`` takes the fastest path that reproduces the core for the call, the others insist on one (a
 ``ValueError`` says why it cannot run)."""
-RECURRENT_BACKENDS = ("auto", "reference", "fused", "compiled")
-"""The backends that can run the paper's recurrent layer (Triton runs feed-forward sequences only)."""
+RECURRENT_BACKENDS = BACKENDS
+"""The backends that can run the paper's recurrent layer (all: Triton's persistent recurrent kernel on CUDA)."""
 SCOPES = ("step", "sequence", "recurrent")
 """What is computed: one neuron step, a feed-forward layer over a sequence, or the paper's recurrent layer
 :math:`I_t = W[x_t; z_{t-1}]` over a sequence."""
@@ -149,8 +149,8 @@ def plan(cfg: NeuronConfig, tensors, *, scope: str = "step", backend: str = "aut
     """Choose the implementation of one call: ``cfg``'s neurons over ``tensors`` (the call's current/input first,
     then states and parameters; ``None`` entries are skipped) for ``scope`` (:data:`SCOPES`).
 
-    ``backend="auto"`` takes, in this order, ``"triton"`` (feed-forward sequences of CUDA tensors, Triton
-    installed), ``"compiled"`` (sequences of CPU tensors, C++ kernels built), ``"fused"``, ``"reference"``,
+    ``backend="auto"`` takes, in this order, ``"triton"`` (sequences and the recurrent layer on CUDA tensors,
+    Triton installed), ``"compiled"`` (sequences of CPU tensors, C++ kernels built), ``"fused"``, ``"reference"``,
     the first that reproduces the core. A named backend that cannot run raises ``ValueError`` with the reason.
     """
     check_choice("backend", backend, BACKENDS)
@@ -162,15 +162,19 @@ def plan(cfg: NeuronConfig, tensors, *, scope: str = "step", backend: str = "aut
     fused_reason = _ineligible(cfg, spec, tensors)
     if backend in ("fused", "triton") and fused_reason is not None:
         raise ValueError(f"backend={backend!r} cannot run: {fused_reason}.")
-    if backend == "triton" or (backend == "auto" and scope == "sequence" and fused_reason is None
+    if backend == "triton" or (backend == "auto" and scope != "step" and fused_reason is None
                                and tensors[0].is_cuda):
         usable, why = triton_status(tensors[0].device)
-        if scope != "sequence":
-            why, usable = "the Triton kernels run feed-forward sequences only", False
+        if scope == "step":
+            why, usable = "the Triton kernels run whole sequences, not single steps", False
         elif any(p.dim() > 1 for p in tensors[-2:]):
             why, usable = "the Triton kernels need per-neuron `omega` and `b_offset` of shape (h,) or ()", False
+        elif usable and scope == "recurrent":
+            from . import _triton_recurrent
+            why = _triton_recurrent.supported(spec, tensors[0], tensors[1])
+            usable = why is None
         if usable:
-            return Plan("triton", spec)
+            return Plan("triton", spec, "", cfg)
         if backend == "triton":
             raise ValueError(f"backend='triton' cannot run: {why}.")
     compiled_reason = None
@@ -267,6 +271,8 @@ def recurrent_sequence(chosen: Plan, x, weight, state: tuple, omega, b_offset, r
     pa, pb = neuron_params(spec, omega, b_offset)
     if chosen.path == "compiled":
         from ._cpu import CPURecurrentCellSequence as Function
+    elif chosen.path == "triton":
+        from ._triton_recurrent import TritonRecurrentCellSequence as Function
     else:
         Function = RecurrentCellSequence
     out = Function.apply(spec, bool(recurrent), x, weight, z, u, v, q, pa, pb)
