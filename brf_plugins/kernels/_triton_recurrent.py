@@ -336,6 +336,9 @@ class TritonRecurrentCellSequence(torch.autograd.Function):
             raise ValueError(f"weight of shape {tuple(weight.shape)} does not fit x (T, B, {m}) with "
                              f"recurrent={bool(recurrent)}: (h, m + h) for the recurrent layer, (h, m) without")
         recurrent = bool(recurrent)
+        for t in (z, u, v, q, pa, pb):
+            if t is not None and (t.dtype != x.dtype or t.device != x.device):
+                raise ValueError("the Triton recurrent kernels need the state and parameters in x's dtype and device")
         if any(p.dim() > 1 for p in (pa, pb)):
             raise ValueError("the Triton recurrent kernels need per-neuron parameters of shape (h,) or ()")
         save = getattr(_grad_mode, "enabled", True) and any(ctx.needs_input_grad)
