@@ -114,7 +114,8 @@ def output_grads(outputs, inputs, weights=None):
 
 def compare(got, want, inputs, got_grads=None):
     """``dict``: spikes and final spikes identical, largest state error (relative to the state's largest value, or
-    absolute below 1), largest relative gradient error over all inputs (``got_grads``: ``got``'s gradients if already computed)."""
+    absolute below 1), largest relative gradient error over all inputs (``got_grads``: ``got``'s gradients if
+    already computed)."""
     got_grads = output_grads(got, inputs) if got_grads is None else got_grads
     grad_err = 0.0
     for g, w in zip(got_grads, output_grads(want, inputs)):
@@ -197,7 +198,8 @@ def _cases_every_variant():
     cases = [(i, forms[i % 2], {}) for i in range(len(VARIANTS))]
     brf, rf_hard, bhrf_paper = 0, VARIANT_IDS.index("rf-reset=hard"), VARIANT_IDS.index("bhrf-variant=paper")
     cases += [(brf, "chunked", dict(recurrent=False)), (rf_hard, "resident", dict(recurrent=False)),
-              (brf, "chunked", dict(cfg=dict(input_gain=0.6))), (bhrf_paper, "resident", dict(cfg=dict(input_gain=1.7))),
+              (brf, "chunked", dict(cfg=dict(input_gain=0.6))),
+              (bhrf_paper, "resident", dict(cfg=dict(input_gain=1.7))),
               (brf, "resident", dict(multi=True)), (rf_hard, "chunked", dict(multi=True)),
               (brf, "chunked", dict(scalar_params=True, broadcast_state=True)),
               (VARIANT_IDS.index("bhrf-variant=code"), "resident", dict(broadcast_state=True, batch=5, h=13))]
@@ -205,8 +207,8 @@ def _cases_every_variant():
 
 
 def test_interpreter_every_variant_equals_torch_and_core():
-    """All 14 cell variants (alternating the two recurrent-dot forms; both for each in the slow test), plus the feed-forward form, gains, the multi Gaussian and
-    broadcast shapes: float64 against the torch path and the core loop (about 30 s on 2 cores)."""
+    """All 14 cell variants (alternating the two recurrent-dot forms; both for each in the slow test), plus the
+    feed-forward form, gains, the multi Gaussian and broadcast shapes: float64 against the torch path and the core loop (about 30 s on 2 cores)."""
     _interpreted(_cases_every_variant())
 
 

@@ -42,7 +42,6 @@ torch path and compile every configuration ahead of time for sm_80 and sm_90 (``
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import NamedTuple, Optional
 
