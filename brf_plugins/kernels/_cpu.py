@@ -429,7 +429,8 @@ class CPUALIFSequence(_GradModeAware, torch.autograd.Function):
 
 class CPULISequence(_GradModeAware, torch.autograd.Function):
     r""":class:`LISequence` compiled: ``apply(currents, o, alpha, beta) -> o_all``,
-    :math:`o_t = o_{t-1}\alpha + c_t\beta` (``o`` the initial potential or ``None`` for zeros)."""
+    :math:`o_t = o_{t-1}\alpha + c_t\beta` (``o`` the initial potential or ``None`` for zeros; ``beta`` must be
+    ``1 - alpha``, whose gradient goes through ``alpha`` as in :class:`LISequence`)."""
 
     @staticmethod
     def forward(ctx, currents, o, alpha, beta):
@@ -452,9 +453,9 @@ class CPULISequence(_GradModeAware, torch.autograd.Function):
         currents, alpha, beta, out, alpha_c, beta_c = ctx.saved_tensors
         o = ctx.o0
         o0 = currents.new_zeros(()) if o is None else o
-        g_c, g_o, acc_a, acc_b = _ext().li_backward(g_out.contiguous(), currents, out, o0, alpha_c, beta_c)
-        return (_sum_to(g_c, currents), None if o is None else _sum_to(g_o, o), _sum_to(acc_a, alpha),
-                _sum_to(acc_b, beta))
+        g_c, g_o, acc_a = _ext().li_backward(g_out.contiguous(), currents, out, o0, alpha_c, beta_c)
+        # beta is 1 - alpha: the whole derivative goes through alpha (as LISequence's backward)
+        return _sum_to(g_c, currents), None if o is None else _sum_to(g_o, o), _sum_to(acc_a, alpha), None
 
 
 # ----------------------------------------------------------------------------- convenience (kernels API)

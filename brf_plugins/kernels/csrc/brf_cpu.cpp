@@ -751,7 +751,7 @@ std::vector<Tensor> li_backward(Tensor g_out, Tensor currents, Tensor out, Tenso
   const int64_t T = currents.size(0), B = currents.size(1), C = currents.size(2);
   auto opts = currents.options();
   Tensor gc = at::empty({T, B, C}, opts), go = at::empty({B, C}, opts);
-  Tensor aa = at::zeros({B, C}, opts), ab = at::zeros({B, C}, opts);
+  Tensor aa = at::zeros({B, C}, opts);
   Tensor init = at::empty({B, C}, opts);
   init.copy_(o0);
   const int64_t as = alpha.dim() == 2 ? C : 0, bs = beta.dim() == 2 ? C : 0;
@@ -766,7 +766,6 @@ std::vector<Tensor> li_backward(Tensor g_out, Tensor currents, Tensor out, Tenso
     T_* gcp = gc.mutable_data_ptr<T_>();
     T_* gop = go.mutable_data_ptr<T_>();
     T_* aap = aa.mutable_data_ptr<T_>();
-    T_* abp = ab.mutable_data_ptr<T_>();
     at::parallel_for(0, B, std::max<int64_t>(1, grain_rows(C * T)), [&](int64_t b0, int64_t b1) {
       std::vector<T_> state(C, T_(0));
       for (int64_t b = b0; b < b1; ++b) {
@@ -779,15 +778,16 @@ std::vector<Tensor> li_backward(Tensor g_out, Tensor currents, Tensor out, Tenso
             const T_ gs = t == T - 1 ? g[o + j] : g[o + j] + state[j] * a[j];
             state[j] = gs;
             gcp[o + j] = gs * be[j];
-            aap[b * C + j] += gs * prev[j];
-            abp[b * C + j] += gs * cp[o + j];
+            // d o_t / d alpha = o_{t-1} - c_t (beta = 1 - alpha): one sum of the small differences keeps
+            // float32 precision (two large sums subtracted afterwards lose about ten times more)
+            aap[b * C + j] += gs * (prev[j] - cp[o + j]);
           }
         }
         for (int64_t j = 0; j < C; ++j) gop[b * C + j] = state[j] * a[j];
       }
     });
   });
-  return {gc, go, aa, ab};
+  return {gc, go, aa};
 }
 
 }  // namespace
