@@ -20,47 +20,32 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 
 
-def snntorch_net(neuron: str, m: int, h: int, c: int):
-    import snntorch as snn
-    import snntorch_ext as snnx
-
-    make = (lambda n: snn.Leaky(beta=0.95)) if neuron == "lif" else (lambda n: snnx.BRF(n))
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.lif1, self.fc2, self.lif2 = nn.Linear(m, h), make(h), nn.Linear(h, c), make(c)
-
-        def forward(self, x):
-            mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
-            out = []
-            for x_t in x:
-                spk1, mem1 = self.lif1(self.fc1(x_t), mem1)
-                spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
-                out.append(mem2)
-            return torch.stack(out)
-
-    return Net()
-
-
-def norse_net(neuron: str, m: int, h: int, c: int):
-    import norse.torch as norse
-    import norse_ext
-
-    make = (lambda n: norse.LIFCell()) if neuron == "lif" else (lambda n: norse_ext.BRFCell(n))
+def two_layer_net(framework: str, neuron: str, m: int, h: int, c: int) -> nn.Module:
+    """``fc1 -> cell -> fc2 -> cell`` stepped over time with explicit states, in the framework's own idiom:
+    snnTorch's ``spk, mem = leaky(cur, mem)`` or Norse's ``z, state = cell(cur, state)``."""
+    if framework == "snnTorch":
+        import snntorch as snn
+        import snntorch_ext as snnx
+        make = (lambda n: snn.Leaky(beta=0.95)) if neuron == "lif" else snnx.BRF
+        first_state = lambda cell: cell.init_leaky()       # noqa: E731
+    else:
+        import norse.torch as norse
+        import norse_ext
+        make = (lambda n: norse.LIFCell()) if neuron == "lif" else norse_ext.BRFCell
+        first_state = lambda cell: None                     # noqa: E731
 
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc1, self.lif1, self.fc2, self.lif2 = nn.Linear(m, h), make(h), nn.Linear(h, c), make(c)
+            self.fc1, self.cell1, self.fc2, self.cell2 = nn.Linear(m, h), make(h), nn.Linear(h, c), make(c)
 
         def forward(self, x):
-            s1 = s2 = None
+            s1, s2 = first_state(self.cell1), first_state(self.cell2)
             out = []
             for x_t in x:
-                z1, s1 = self.lif1(self.fc1(x_t), s1)
-                z2, s2 = self.lif2(self.fc2(z1), s2)
-                out.append(z2)
+                z1, s1 = self.cell1(self.fc1(x_t), s1)
+                z2, s2 = self.cell2(self.fc2(z1), s2)
+                out.append(z2 if framework == "Norse" else s2)
             return torch.stack(out)
 
     return Net()
@@ -92,11 +77,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
-    for framework, build in (("snnTorch", snntorch_net), ("Norse", norse_net)):
+    for framework in ("snnTorch", "Norse"):
         for batch in (int(b) for b in args.batches.split(",")):
             torch.manual_seed(0)
             x = torch.rand(args.steps, batch, args.inputs) * 2
-            times = {n: step_time(build(n, args.inputs, args.hidden, 10), x, args.repeats) for n in ("lif", "brf")}
+            times = {n: step_time(two_layer_net(framework, n, args.inputs, args.hidden, 10), x, args.repeats)
+                     for n in ("lif", "brf")}
             rows.append((framework, batch, 1e3 * times["lif"], 1e3 * times["brf"], times["brf"] / times["lif"]))
             print(f"{framework:8s} batch {batch:4d}: LIF {rows[-1][2]:8.1f} ms  BRF {rows[-1][3]:8.1f} ms  "
                   f"ratio {rows[-1][4]:.2f}", flush=True)

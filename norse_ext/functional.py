@@ -49,7 +49,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 import warnings
 from typing import Callable, NamedTuple, Optional, Tuple, Union
@@ -302,98 +301,45 @@ _STATE_DOC = """
     part (``state.u`` / ``state.v`` still work for old code, with a ``FutureWarning`` naming the new field)."""
 
 
-class BRFState(NamedTuple):
-    """State of a recurrent BRF layer: last spikes ``z``, membrane ``v_re`` (real part, thresholded) and ``v_im``
-    (imaginary part), refractory variable ``q``."""
-
-    z: torch.Tensor
-    v_re: torch.Tensor
-    v_im: torch.Tensor
-    q: torch.Tensor
-
-    u = _renamed("u", "v_re", "the real part of the membrane")
-    v = _renamed("v", "v_im", "the imaginary part of the membrane")
+_MEMBRANE = {"u": ("v_re", "the real part of the membrane"), "v": ("v_im", "the imaginary part of the membrane")}
+_HARMONIC = {"u": ("velocity", "the thresholded velocity"), "v": ("position", "the oscillator's position")}
 
 
-class BRFFeedForwardState(NamedTuple):
-    """State of a feed-forward BRF layer: membrane ``v_re`` (real part, thresholded) and ``v_im`` (imaginary
-    part), refractory variable ``q``."""
-
-    v_re: torch.Tensor
-    v_im: torch.Tensor
-    q: torch.Tensor
-
-    u = _renamed("u", "v_re", "the real part of the membrane")
-    v = _renamed("v", "v_im", "the imaginary part of the membrane")
+def _state(name: str, fields: str, doc: str, renamed: dict) -> type:
+    """A Norse state NamedTuple (positionally the core's) with read-only, warning aliases of its old field names."""
+    cls = NamedTuple(name, [(field, torch.Tensor) for field in fields.split()])
+    cls.__module__, cls.__doc__ = __name__, doc
+    for old, (new, meaning) in renamed.items():
+        setattr(cls, old, _renamed(old, new, meaning))
+    return cls
 
 
-class RFState(NamedTuple):
-    """State of a recurrent RF layer: last spikes ``z``, membrane ``v_re`` (real part, thresholded), ``v_im``."""
-
-    z: torch.Tensor
-    v_re: torch.Tensor
-    v_im: torch.Tensor
-
-    u = _renamed("u", "v_re", "the real part of the membrane")
-    v = _renamed("v", "v_im", "the imaginary part of the membrane")
-
-
-class RFFeedForwardState(NamedTuple):
-    """State of a feed-forward RF layer: membrane ``v_re`` (real part, thresholded) and ``v_im``."""
-
-    v_re: torch.Tensor
-    v_im: torch.Tensor
-
-    u = _renamed("u", "v_re", "the real part of the membrane")
-    v = _renamed("v", "v_im", "the imaginary part of the membrane")
-
-
-for _state, _core in ((BRFState, "BRFState"), (BRFFeedForwardState, "BRFState"), (RFState, "RFState"),
-                      (RFFeedForwardState, "RFState")):
-    _state.__doc__ += _STATE_DOC.format(core=_core, core_fields=", ".join(getattr(F, _core)._fields))
-del _state, _core
-
-
-class BHRFState(NamedTuple):
-    """State of a recurrent BHRF layer (a damped harmonic oscillator): last spikes ``z``, ``velocity`` (the
-    variable compared with the threshold ``v_th``, what LIF's ``v`` is), ``position``, refractory ``q``.
+BRFState = _state("BRFState", "z v_re v_im q", """State of a recurrent BRF layer: last spikes ``z``, membrane
+    ``v_re`` (real part, thresholded) and ``v_im`` (imaginary part), refractory variable ``q``.""", _MEMBRANE)
+BRFFeedForwardState = _state("BRFFeedForwardState", "v_re v_im q", """State of a feed-forward BRF layer: membrane
+    ``v_re`` (real part, thresholded) and ``v_im`` (imaginary part), refractory variable ``q``.""", _MEMBRANE)
+RFState = _state("RFState", "z v_re v_im", """State of a recurrent RF layer: last spikes ``z``, membrane ``v_re``
+    (real part, thresholded), ``v_im``.""", _MEMBRANE)
+RFFeedForwardState = _state("RFFeedForwardState", "v_re v_im", """State of a feed-forward RF layer: membrane
+    ``v_re`` (real part, thresholded) and ``v_im``.""", _MEMBRANE)
+for _s, _core in ((BRFState, "BRFState"), (BRFFeedForwardState, "BRFState"), (RFState, "RFState"),
+                  (RFFeedForwardState, "RFState")):
+    _s.__doc__ += _STATE_DOC.format(core=_core, core_fields=", ".join(getattr(F, _core)._fields))
+del _s, _core
+BHRFState = _state("BHRFState", "z velocity position q", """State of a recurrent BHRF layer (a damped harmonic
+    oscillator): last spikes ``z``, ``velocity`` (the variable compared with the threshold ``v_th``, what LIF's ``v``
+    is), ``position``, refractory ``q``.
 
     Positionally the core's :class:`brf_plugins.functional.BHRFState` ``(z, u, v, q)``: ``u`` is ``velocity``,
-    ``v`` is ``position`` (``state.u`` / ``state.v`` still work, with a ``FutureWarning``)."""
-
-    z: torch.Tensor
-    velocity: torch.Tensor
-    position: torch.Tensor
-    q: torch.Tensor
-
-    u = _renamed("u", "velocity", "the thresholded velocity")
-    v = _renamed("v", "position", "the oscillator's position")
-
-
-class BHRFFeedForwardState(NamedTuple):
-    """State of a feed-forward BHRF layer: ``velocity`` (thresholded), ``position``, refractory ``q`` (the core's
-    ``(u, v, q)``)."""
-
-    velocity: torch.Tensor
-    position: torch.Tensor
-    q: torch.Tensor
-
-    u = _renamed("u", "velocity", "the thresholded velocity")
-    v = _renamed("v", "position", "the oscillator's position")
-
-
-class ALIFState(NamedTuple):
-    """State of ALIF neurons: last spikes ``z`` (the next step's adaptation reads them), membrane ``v`` (as in
-    Norse's ``LIFState`` and ``LSNNState``: the potential compared with the adaptive threshold), adaptation ``a``.
+    ``v`` is ``position`` (``state.u`` / ``state.v`` still work, with a ``FutureWarning``).""", _HARMONIC)
+BHRFFeedForwardState = _state("BHRFFeedForwardState", "velocity position q", """State of a feed-forward BHRF
+    layer: ``velocity`` (thresholded), ``position``, refractory ``q`` (the core's ``(u, v, q)``).""", _HARMONIC)
+ALIFState = _state("ALIFState", "z v a", """State of ALIF neurons: last spikes ``z`` (the next step's adaptation
+    reads them), membrane ``v`` (as in Norse's ``LIFState`` and ``LSNNState``: the potential compared with the
+    adaptive threshold), adaptation ``a``.
 
     Positionally the core's :class:`brf_plugins.functional.ALIFState` ``(z, u, a)``: ``u`` is ``v``
-    (``state.u`` still works, with a ``FutureWarning``)."""
-
-    z: torch.Tensor
-    v: torch.Tensor
-    a: torch.Tensor
-
-    u = _renamed("u", "v", "the membrane potential")
+    (``state.u`` still works, with a ``FutureWarning``).""", {"u": ("v", "the membrane potential")})
 
 
 ALIFFeedForwardState = ALIFState

@@ -30,6 +30,16 @@ def needs_data(*parts):
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not available (set BRF_TEST_DATA)")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module's step-by-step loops over small tensors: more threads only contend on a
+    shared machine (``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def data_root() -> Path:
     return DATA_ROOT

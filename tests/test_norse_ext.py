@@ -31,13 +31,7 @@ VALUES = {"brf": dict(omega=(5.0, 30.0), b_offset=(0.0, 1.0)), "rf": dict(omega=
           "bhrf": dict(omega=(5.0, 30.0), b_offset=(0.1, 1.0)), "alif": {}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Step-by-step loops over small tensors: extra intra-op threads only contend on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _params(neuron, **kw):

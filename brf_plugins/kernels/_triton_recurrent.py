@@ -64,6 +64,20 @@ _GAIN = tl.constexpr(N_CONSTANTS)   # the input gain follows CellSpec.constants(
 
 
 @triton.jit
+def _program_tile(pa_ptr, pb_ptr, pid, B, H, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr):
+    """This program's batch rows and all hidden units: indices, masks, flat offsets into (B, H), the neurons' pa/pb."""
+    rows = pid * BLOCK_B + tl.arange(0, BLOCK_B)
+    cols = tl.arange(0, BLOCK_H)
+    row_ok = rows < B
+    col_ok = cols < H
+    mask = row_ok[:, None] & col_ok[None, :]
+    offs = rows[:, None] * H + cols[None, :]
+    pa = tl.load(pa_ptr + cols, mask=col_ok, other=0.0)[None, :]
+    pb = tl.load(pb_ptr + cols, mask=col_ok, other=0.0)[None, :]
+    return rows, cols, row_ok, col_ok, mask, offs, pa, pb
+
+
+@triton.jit
 def recurrent_forward_kernel(cur_ptr, w_ptr, z0_ptr, u0_ptr, v0_ptr, q0_ptr, z_ptr, u_ptr, v_ptr, q_ptr, s_ts,
                              pa_ptr, pb_ptr, c_ptr, B, H, N, T,
                              KIND: tl.constexpr, OPT: tl.constexpr, REFR: tl.constexpr, SR: tl.constexpr,
@@ -77,14 +91,7 @@ def recurrent_forward_kernel(cur_ptr, w_ptr, z0_ptr, u0_ptr, v0_ptr, q0_ptr, z_p
     after step t goes to slot t * s_ts (s_ts = 0: only the final state survives).
     """
     pid = tl.program_id(0)
-    rows = pid * BLOCK_B + tl.arange(0, BLOCK_B)
-    cols = tl.arange(0, BLOCK_H)
-    row_ok = rows < B
-    col_ok = cols < H
-    mask = row_ok[:, None] & col_ok[None, :]
-    offs = rows[:, None] * H + cols[None, :]
-    pa = tl.load(pa_ptr + cols, mask=col_ok, other=0.0)[None, :]
-    pb = tl.load(pb_ptr + cols, mask=col_ok, other=0.0)[None, :]
+    rows, cols, row_ok, col_ok, mask, offs, pa, pb = _program_tile(pa_ptr, pb_ptr, pid, B, H, BLOCK_B, BLOCK_H)
     gain = tl.load(c_ptr + _GAIN)
     u, v, q = _load_state(u0_ptr, v0_ptr, q0_ptr, offs, mask, HAS_Q)
     z = tl.load(z0_ptr + offs, mask=mask, other=0.0)
@@ -140,14 +147,7 @@ def recurrent_backward_kernel(cur_ptr, w_ptr, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_p
     program's row sums of the per-neuron parameter gradients to row pid of gpa/gpb (n_programs, H).
     """
     pid = tl.program_id(0)
-    rows = pid * BLOCK_B + tl.arange(0, BLOCK_B)
-    cols = tl.arange(0, BLOCK_H)
-    row_ok = rows < B
-    col_ok = cols < H
-    mask = row_ok[:, None] & col_ok[None, :]
-    offs = rows[:, None] * H + cols[None, :]
-    pa = tl.load(pa_ptr + cols, mask=col_ok, other=0.0)[None, :]
-    pb = tl.load(pb_ptr + cols, mask=col_ok, other=0.0)[None, :]
+    rows, cols, row_ok, col_ok, mask, offs, pa, pb = _program_tile(pa_ptr, pb_ptr, pid, B, H, BLOCK_B, BLOCK_H)
     gain = tl.load(c_ptr + _GAIN)
     zero = tl.zeros((BLOCK_B, BLOCK_H), dtype=pa.dtype)
     if HAS_GC:
