@@ -211,3 +211,131 @@ def test_nir_export_raises_a_clear_error_for_resonators_and_exports_li():
     # NIR's LI stepped with dt is the readout: 1 - dt/tau = exp(-1/tau_mem), r = 1
     alpha = torch.exp(torch.tensor(-1 / 20.0, dtype=torch.float64))
     assert abs(1 - snnx_utils.NIR_DT / float(node.tau[0]) - float(alpha)) < 1e-6 and float(node.r[0]) == 1.0
+
+
+# ---- the tutorials' swaps, shrunk to seconds: each learns above chance -----------------------------------------
+
+from tests.conftest import DATA_ROOT, needs_data  # noqa: E402
+
+needs_mnist = needs_data("mnist", "t10k-images-idx3-ubyte.gz")
+
+
+def _mnist(n_train, n_test):
+    from brf_plugins.data import SequentialMNIST
+    data = SequentialMNIST(DATA_ROOT, split="test", verify=False)
+    x = data.images.float().div(255.0).reshape(-1, 1, 28, 28)
+    return (x[:n_train], data.labels[:n_train]), (x[-n_test:], data.labels[-n_test:])
+
+
+@needs_mnist
+def test_tutorial5_fcn_swap_learns_with_rate_coded_mnist():
+    """Tutorial 5's network and loop (init_leaky, CrossEntropy on the membrane of every step, Adam 5e-4) with
+    BRF() for snn.Leaky(beta=0.95), spikegen.rate input, 800 images."""
+    torch.manual_seed(0)
+    (xtr, ytr), (xte, yte) = _mnist(800, 400)
+    fc1, lif1, fc2, lif2 = nn.Linear(784, 100), snnx.BRF(), nn.Linear(100, 10), snnx.BRF()
+    params = list(fc1.parameters()) + list(fc2.parameters()) + list(lif1.parameters()) + list(lif2.parameters())
+    opt = torch.optim.Adam(params, lr=5e-4, betas=(0.9, 0.999))      # before the first call: lazy sizes train
+    loss_fn = nn.CrossEntropyLoss()
+
+    def forward(x, steps=8):
+        mem1, mem2 = lif1.init_leaky(), lif2.init_leaky()
+        mem_rec = []
+        for spikes in spikegen.rate(x.flatten(1), num_steps=steps):
+            spk1, mem1 = lif1(fc1(spikes), mem1)
+            spk2, mem2 = lif2(fc2(spk1), mem2)
+            mem_rec.append(mem2)
+        return torch.stack(mem_rec)
+
+    for epoch in range(2):
+        for i in range(0, 800, 50):
+            mem = forward(xtr[i:i + 50])
+            loss = sum(loss_fn(m, ytr[i:i + 50]) for m in mem)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        acc = float((forward(xte).sum(0).argmax(1) == yte).float().mean())
+    assert lif1.omega.grad is not None and lif1.num_neurons == 100
+    assert acc > 0.3, acc                                             # chance: 0.1
+
+
+@needs_mnist
+def test_tutorial6_cnn_swap_learns_with_per_channel_brf():
+    """Tutorial 6's init_hidden CNN (utils.reset, mse_count_loss, accuracy_rate, Adam 1e-2) with per-channel BRF
+    layers for snn.Leaky."""
+    torch.manual_seed(0)
+    (xtr, ytr), (xte, yte) = _mnist(3072, 300)
+    net = nn.Sequential(nn.Conv2d(1, 12, 5), nn.MaxPool2d(2), snnx.BRF(per_channel=True, init_hidden=True),
+                        nn.Conv2d(12, 32, 5), nn.MaxPool2d(2), snnx.BRF(per_channel=True, init_hidden=True),
+                        nn.Flatten(), nn.Linear(32 * 4 * 4, 10), snnx.BRF(init_hidden=True, output=True))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2, betas=(0.9, 0.999))
+    loss_fn = SF.mse_count_loss(correct_rate=0.8, incorrect_rate=0.2)
+
+    def forward(x, steps=8):
+        utils.reset(net)
+        return torch.stack([net(x)[0] for _ in range(steps)])
+
+    for i in range(0, 3072, 128):
+        loss = loss_fn(forward(xtr[i:i + 128]), ytr[i:i + 128])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        acc = SF.accuracy_rate(forward(xte), yte)
+    assert net[2].omega.shape == (12,) and net[5].omega.shape == (32,)
+    assert acc > 0.2, acc             # chance: 0.1 (at lr 1e-2 this budget is early in training; see the benchmark)
+
+
+def test_regression_swap_rbrf_learns_a_delayed_trace():
+    """Regression tutorial 2's pattern: a recurrent layer (RBRF for snn.RLeaky) and a non-spiking snn.Leaky
+    readout, mse on the readout membrane, Adam 1e-3; R^2 well above 0 (predicting the mean)."""
+    torch.manual_seed(0)
+
+    def data(n, seed, steps=30):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(steps, n, 1, generator=g)
+        y, acc = torch.zeros_like(x), torch.zeros(n, 1)
+        for t in range(steps):
+            acc = 0.9 * acc + 0.1 * (x[t - 3] if t >= 3 else 0.0)
+            y[t] = 3 * acc
+        return x, y
+
+    fc_in, rec, fc_out = nn.Linear(1, 24), snnx.RBRF(), nn.Linear(24, 1)
+    readout = snn.Leaky(beta=0.9, reset_mechanism="none")
+    mods = nn.ModuleList([fc_in, rec, fc_out, readout])
+
+    def forward(x):
+        spk, mem = rec.init_rleaky()
+        mem_out = readout.init_leaky()
+        out = []
+        for t in range(x.shape[0]):
+            spk, mem = rec(fc_in(x[t]), spk, mem)
+            _, mem_out = readout(fc_out(spk), mem_out)
+            out.append(mem_out)
+        return torch.stack(out)
+
+    forward(torch.zeros(1, 1, 1))
+    opt = torch.optim.Adam(mods.parameters(), lr=1e-3)
+    for it in range(60):
+        x, y = data(32, it)
+        loss = torch.nn.functional.mse_loss(forward(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, y = data(128, 10_000)
+    with torch.no_grad():
+        r2 = 1 - float(((forward(x) - y) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+    assert r2 > 0.1, r2                                               # 0: the mean
+
+
+def test_torch_compile_and_lazy_size_together():
+    net = nn.Sequential(nn.Linear(6, 8), snnx.BRF(init_hidden=True), nn.Linear(8, 3),
+                        snnx.BRF(init_hidden=True, output=True))
+    x = torch.rand(4, 6) * 2
+    utils.reset(net)
+    eager = [net(x)[0] for _ in range(3)]
+    compiled = torch.compile(net, backend="eager")
+    utils.reset(net)
+    again = [compiled(x)[0] for _ in range(3)]
+    assert all(torch.equal(a, b) for a, b in zip(eager, again))

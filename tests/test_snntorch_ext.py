@@ -133,8 +133,9 @@ def test_graded_spikes_factor_scales_output_only():
 
 def _sequential():
     torch.manual_seed(1)
-    return nn.Sequential(nn.Linear(4, 8), snnx.BRF(8, init_hidden=True), nn.Linear(8, 3),
-                         snnx.BRF(3, init_hidden=True), nn.Linear(3, 3),
+    paper = dict(omega=(5.0, 10.0), b_offset=(0.0, 1.0))
+    return nn.Sequential(nn.Linear(4, 8), snnx.BRF(8, init_hidden=True, **paper), nn.Linear(8, 3),
+                         snnx.BRF(3, init_hidden=True, **paper), nn.Linear(3, 3),
                          snn.Leaky(0.9, init_hidden=True, output=True))  # snnTorch's own neurons mix in
 
 
