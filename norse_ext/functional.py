@@ -185,9 +185,11 @@ class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
     Parameters:
         omega: raw angular frequency :math:`\omega` in rad per unit time, used as :math:`|\omega|` and clamped
             below :math:`0.999/\delta`. Values (number or tensor) in the functional steps; modules also accept a
-            ``(low, high)`` uniform range. Default ``(5.0, 10.0)``, the paper code's module default (the tasks use
-            their own ranges, :mod:`brf_plugins.tasks`).
-        b_offset: raw damping offset :math:`b'`, used as :math:`|b'|`. Default range ``(0.0, 1.0)``.
+            ``(low, high)`` uniform range. Default ``(10.0, 50.0)``, the drop-in default measured on the
+            frameworks' tutorials (README, snnTorch "Drop-in"; the same as ``snntorch_ext.BRF``'s); the paper's
+            networks use their task's ranges (:mod:`brf_plugins.tasks`), and ``(5.0, 10.0)`` with ``b_offset`` ``(0.0,
+            1.0)`` suits fully connected or recurrent nets at learning rates <= 1e-3.
+        b_offset: raw damping offset :math:`b'`, used as :math:`|b'|`. Default range ``(1.0, 6.0)``.
         v_th: threshold :math:`\vartheta_c` (1.0), Norse's name (``LIFParameters.v_th``); the package's core calls
             it ``theta`` (``theta=`` is still accepted here, with a ``DeprecationWarning``).
         gamma: decay of the refractory variable :math:`q` (0.9).
@@ -202,8 +204,8 @@ class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
         divergence_boundary, refractory, smooth_reset: the paper's ablations (appendix A.8); all on by default.
     """
 
-    omega: Init = (5.0, 10.0)
-    b_offset: Init = (0.0, 1.0)
+    omega: Init = (10.0, 50.0)
+    b_offset: Init = (1.0, 6.0)
     v_th: float = F.DEFAULT_THETA
     gamma: float = F.DEFAULT_GAMMA
     input_gain: Optional[float] = None

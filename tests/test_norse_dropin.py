@@ -83,7 +83,8 @@ def _conv_example():
 def test_conv_net_swap_runs_per_channel_and_trains_every_layer():
     """Norse's task/mnist.py ConvNet4 (small) with its LIFCells swapped for size-free BRFCells: one omega and b'
     per feature map after the convolutions, per neuron after the linear layer; gradients reach all of them."""
-    net = _conv_example().ConvNetTask("brf", steps=4, small=True)
+    torch.manual_seed(0)
+    net = _conv_example().ConvNetTask("brf", steps=8, small=True)   # a resonator needs a few steps to first spike
     log_p = net(torch.rand(3, 784))
     assert log_p.shape == (3, 10)
     assert net.rsnn.lif0.omega.shape == (8,) and net.rsnn.lif1.omega.shape == (16,)   # one per channel
@@ -95,13 +96,13 @@ def test_conv_net_swap_runs_per_channel_and_trains_every_layer():
 
 @pytest.mark.slow
 @MNIST
-@pytest.mark.xfail(reason="measured: at ConvNet4's own settings (lr 2e-3, 10x conv2 current, 30 steps, 1000 images) "
-                          "LIF reaches 0.37 and the BRF swap stays at chance (0.11); the drop-in defaults for conv "
-                          "nets are not settled", strict=False)
 def test_conv_net_swap_learns_mnist():
+    """Norse's ConvNet4 at its own settings (lr 2e-3, 10x conv2 current) with per-channel BRF cells and the drop-in
+    defaults (omega (10, 50), b' (1, 6)): well above chance (measured 0.51 against LIF's 0.37 at this budget; the
+    paper code's (5, 10) / (0, 1) stayed at chance)."""
     result = _conv_example().run("brf", train=1000, test=500, steps=30, epochs=1, small=True,
                                  data_root=str(DATA_ROOT))
-    assert result["accuracy"] > 0.2, result
+    assert result["accuracy"] > 0.3, result
 
 
 def test_lift_swap_learns_a_rate_task():
@@ -137,7 +138,7 @@ def test_an_omitted_size_is_inferred_on_the_first_call():
     z, state = cell(torch.rand(4, 6) * 3)
     assert cell.neuron_shape == (6,) and cell.hidden_size == 6 and not cell.has_uninitialized_params()
     assert z.shape == (4, 6) and isinstance(cell.omega, torch.nn.Parameter)
-    assert bool((cell.omega >= 5.0).all() and (cell.omega <= 10.0).all())   # drawn from the default range
+    assert bool((cell.omega >= 10.0).all() and (cell.omega <= 50.0).all())   # drawn from the default range
     fmap = norse_ext.RFCell()
     fmap(torch.rand(2, 3, 4, 5))
     assert fmap.neuron_shape == (3, 4, 5)       # every neuron of the feature map has its own values
