@@ -109,7 +109,9 @@ class _NeuronMixin:
     def p(self):
         """The neuron parameters, with the module's live per-neuron tensors."""
         static = self._static_p
-        return static._replace(**{name: getattr(self, name) for name in self._kind.names})
+        live = {name: getattr(self, name) for name in self._kind.names}
+        # positionally, in field order: torch.compile's tracer mis-counts the items of NamedTuple._replace here
+        return type(static)(*(live.get(field, value) for field, value in zip(static._fields, static)))
 
     @p.setter
     def p(self, value):

@@ -131,6 +131,8 @@ def _compiled_reason(cfg: NeuronConfig, scope: str, tensors) -> Optional[str]:
     """Why the compiled C++ kernels cannot run this call (``None`` if they can)."""
     if scope == "step":
         return "one step is one fused node; the compiled kernels run whole sequences"
+    if torch.compiler.is_compiling():
+        return "torch.compile is tracing: the fused path is what it can trace (the C++ call is opaque to it)"
     if tensors[0].device.type != "cpu":
         return "the compiled kernels run on CPU tensors"
     usable, why = compiled_status()
