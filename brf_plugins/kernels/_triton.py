@@ -205,6 +205,15 @@ def _load_state(u_ptr, v_ptr, q_ptr, offs, mask, HAS_Q: tl.constexpr):
 
 
 @triton.jit
+def _store_state(u_ptr, v_ptr, q_ptr, offs, mask, u, v, q, HAS_Q: tl.constexpr):
+    """Write ``(u, v, q)`` to one slot (``q`` only with a refractory variable); the twin of :func:`_load_state`."""
+    tl.store(u_ptr + offs, u, mask=mask)
+    tl.store(v_ptr + offs, v, mask=mask)
+    if HAS_Q:
+        tl.store(q_ptr + offs, q, mask=mask)
+
+
+@triton.jit
 def _per_neuron(pa_ptr, pb_ptr, pid, N, H, BLOCK: tl.constexpr):
     """This program's elements ``offs`` (of the flattened ``(B, h)``), their mask, and their neurons' ``pa, pb``."""
     offs = pid * BLOCK + tl.arange(0, BLOCK)
@@ -229,10 +238,7 @@ def cell_forward_kernel(cur_ptr, cur_ts, u0_ptr, v0_ptr, q0_ptr, u_ptr, v_ptr, q
         z, u, v, q, x, u_pre, v_pre = _cell_fwd(cur, u, v, q, pa, pb, c_ptr, KIND, OPT, REFR, SR, MULTI, SMOOTH)
         tl.store(z_ptr + t64 * z_ts + offs, z, mask=mask)
         slot = t64 * s_ts
-        tl.store(u_ptr + slot + offs, u, mask=mask)
-        tl.store(v_ptr + slot + offs, v, mask=mask)
-        if HAS_Q:
-            tl.store(q_ptr + slot + offs, q, mask=mask)
+        _store_state(u_ptr + slot, v_ptr + slot, q_ptr + slot, offs, mask, u, v, q, HAS_Q)
         t += 1
 
 

@@ -51,7 +51,7 @@ import triton.language as tl
 from torch.nn import functional as nnf
 
 from ._spec import FUSED_DTYPES, CellSpec
-from ._triton import N_CONSTANTS, _cell_bwd, _cell_fwd, _load_state
+from ._triton import N_CONSTANTS, _cell_bwd, _cell_fwd, _load_state, _store_state
 from ._triton_ops import INTERPRETED, _launch_options, _meta
 
 __all__ = ["TritonRecurrentCellSequence", "supported", "config", "Config", "MAX_HIDDEN", "INTERPRETED",
@@ -123,10 +123,7 @@ def recurrent_forward_kernel(cur_ptr, w_ptr, z0_ptr, u0_ptr, v0_ptr, q0_ptr, z_p
         tl.store(cur_ptr + slot + offs, cur, mask=mask)
         tl.store(z_ptr + slot + offs, z, mask=mask)
         state = t.to(tl.int64) * s_ts
-        tl.store(u_ptr + state + offs, u, mask=mask)
-        tl.store(v_ptr + state + offs, v, mask=mask)
-        if HAS_Q:
-            tl.store(q_ptr + state + offs, q, mask=mask)
+        _store_state(u_ptr + state, v_ptr + state, q_ptr + state, offs, mask, u, v, q, HAS_Q)
         t += 1
 
 
