@@ -242,21 +242,6 @@ def check_neuron_input(owner: str, name: str, x, reference: torch.Tensor, *, wid
     return check_finite_tensor(name, x)
 
 
-def check_sequence_input(name: str, x, *, width: int, reference: torch.Tensor) -> torch.Tensor:
-    """A time-first ``(T, B, width)`` input of a network: real float, T >= 1, B >= 1, on the device and with the
-    dtype of the module's parameters (``reference``), no NaN/inf. Run once per forward call.
-
-    Raises:
-        TypeError: not a tensor, not real floating, or another dtype than the parameters.
-        ValueError: wrong rank or width, T = 0 or B = 0, another device than the parameters, NaN/inf.
-    """
-    check_input(name, x, width=width, ndim=3)
-    check_nonempty(name, x, 0, "time")
-    check_nonempty(name, x, 1, "batch")
-    check_like_module(name, x, reference)
-    return check_finite_tensor(name, x)
-
-
 def check_state_tuple(name: str, state, names: Sequence[str], reference: torch.Tensor) -> tuple:
     """A state tuple with one tensor per name, each matching ``reference`` (shape, dtype, device)."""
     if not isinstance(state, (tuple, list)):

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
