@@ -74,9 +74,9 @@ DESCRIPTIONS = {
     "ff-plain": "BRF feed-forward, plain step loop",
     "ff-fused": "BRF feed-forward, fused sequence (CPU path)",
     "ff-triton": "BRF feed-forward, Triton sequence kernel",
-    "snntorch-rleaky": "snnTorch RLeaky (recurrent LIF)",
+    "snntorch-rleaky": "snnTorch RLeaky network (brf_plugins.train.baselines)",
     "snntorch-leaky": "snnTorch Leaky (feed-forward LIF)",
-    "norse-lifrecurrent": "Norse LIFRecurrentCell",
+    "norse-lifrecurrent": "Norse LIFRecurrentCell network (brf_plugins.train.baselines)",
     "norse-lif": "Norse LIFCell (feed-forward)",
 }
 
@@ -151,46 +151,42 @@ def _build(path: str, hidden: int, device, seed: int, task: str = "smnist"):
         net = FeedForward().to(device)
         return net, net
 
-    if path.startswith("snntorch"):
+    if path in ("snntorch-rleaky", "norse-lifrecurrent"):   # the trainer's LIF baselines, the same networks
+        from brf_plugins.train.baselines import lif_baseline
+        net = lif_baseline(path.split("-")[0], 1, hidden, 10).to(device)
+        return net, net
+
+    if path == "snntorch-leaky":
         import snntorch as snn
 
         class SnnTorchNet(nn.Module):
-            def __init__(self, recurrent: bool):
+            def __init__(self):
                 super().__init__()
                 self.fc_in = nn.Linear(1, hidden)
-                self.lif = snn.RLeaky(beta=0.95, linear_features=hidden) if recurrent else snn.Leaky(beta=0.95)
+                self.lif = snn.Leaky(beta=0.95)
                 self.fc_out = nn.Linear(hidden, 10)
                 self.readout = snn.Leaky(beta=0.95, reset_mechanism="none")
-                self.recurrent = recurrent
 
             def forward(self, x):
-                if self.recurrent:
-                    spk, mem = self.lif.init_rleaky()
-                else:
-                    mem = self.lif.init_leaky()
-                mem_out = self.readout.init_leaky()
+                mem, mem_out = self.lif.init_leaky(), self.readout.init_leaky()
                 outs, count = [], 0
                 for x_t in x:
-                    if self.recurrent:
-                        spk, mem = self.lif(self.fc_in(x_t), spk, mem)
-                    else:
-                        spk, mem = self.lif(self.fc_in(x_t), mem)
+                    spk, mem = self.lif(self.fc_in(x_t), mem)
                     _, mem_out = self.readout(self.fc_out(spk), mem_out)
                     outs.append(mem_out)
                     count = count + spk.sum()
                 return SNNOutput(torch.stack(outs), count)
 
-        net = SnnTorchNet(path == "snntorch-rleaky").to(device)
+        net = SnnTorchNet().to(device)
         return net, net
 
     import norse.torch as norse
 
     class NorseNet(nn.Module):
-        def __init__(self, recurrent: bool):
+        def __init__(self):
             super().__init__()
-            self.recurrent = recurrent
-            self.fc_in = None if recurrent else nn.Linear(1, hidden)
-            self.lif = norse.LIFRecurrentCell(1, hidden) if recurrent else norse.LIFCell()
+            self.fc_in = nn.Linear(1, hidden)
+            self.lif = norse.LIFCell()
             self.fc_out = nn.Linear(hidden, 10)
             self.readout = norse.LICell()
 
@@ -198,13 +194,13 @@ def _build(path: str, hidden: int, device, seed: int, task: str = "smnist"):
             state = out_state = None
             outs, count = [], 0
             for x_t in x:
-                z, state = self.lif(x_t if self.recurrent else self.fc_in(x_t), state)
+                z, state = self.lif(self.fc_in(x_t), state)
                 v, out_state = self.readout(self.fc_out(z), out_state)
                 outs.append(v)
                 count = count + z.sum()
             return SNNOutput(torch.stack(outs), count)
 
-    net = NorseNet(path == "norse-lifrecurrent").to(device)
+    net = NorseNet().to(device)
     return net, net
 
 

@@ -98,6 +98,13 @@ QUICK_SIZES = dict(train_samples=64, val_samples=32, test_samples=32, epochs=1)
 """What ``--quick`` shrinks a run to (a smoke test of the whole pipeline)."""
 
 
+LIF_DESCRIPTIONS = {
+    "snntorch": "lif: snnTorch's own snn.RLeaky network of the same size (brf_plugins.train.baselines), its swept lr",
+    "norse": "lif: Norse's own LIFRecurrentCell network of the same size (brf_plugins.train.baselines), its swept lr",
+    "core": "lif: the core's ALIF neuron without adaptation (alif_beta=0)",
+}
+
+
 def _pct(value: Optional[float]) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{100 * value:.2f}"
 
@@ -283,8 +290,8 @@ def _train_command(args, parser: argparse.ArgumentParser, where: Dict[str, objec
         print()
         print(f"{args.task} ({framework}): test accuracy at the epoch of minimum validation loss")
         print(format_table(results))
-        if "lif" in results and framework != "core":
-            print("lif: the core's ALIF neuron without adaptation (alif_beta=0), the same for every framework")
+        if "lif" in results:
+            print(LIF_DESCRIPTIONS[framework])
         if args.json:
             print(json.dumps({k: {"test_accuracy": r.test_accuracy, "best_epoch": r.best_epoch,
                                   "convergence": r.convergence, "test_sops": r.test_sops,

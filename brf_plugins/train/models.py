@@ -10,10 +10,11 @@ them alike.
 * ``"norse"``: ``norse_ext.build_paper_network(task, neuron=..., **kw)`` (a ``SequentialState`` with an LI
   readout, built by the adapter).
 
-Neurons: ``"brf"``, ``"rf"``, ``"bhrf"``, ``"alif"``, and ``"lif"``: the LIF baseline is the core ALIF neuron
+Neurons: ``"brf"``, ``"rf"``, ``"bhrf"``, ``"alif"``, and ``"lif"``: the LIF baseline is the framework's own
+recurrent LIF network of the same size (snnTorch ``RLeaky``, Norse ``LIFRecurrentCell``:
+:mod:`brf_plugins.train.baselines`); in the core, which has no LIF neuron of its own, it is the core ALIF neuron
 with adaptation switched off (``alif_beta=0``: :math:`u'_t = \\alpha u_{t-1} + (1-\\alpha) I_t`,
-:math:`z_t = H(u'_t - 0.01)`, soft reset), the same size as the BRF network; it is framework-independent and
-always built by the core.
+:math:`z_t = H(u'_t - 0.01)`, soft reset).
 
 Example:
     >>> from brf_plugins.train.models import build_model
@@ -34,6 +35,7 @@ from torch import nn
 from .._checks import check_choice
 from ..network import RecurrentSNN
 from ..tasks import TaskConfig
+from .baselines import lif_baseline
 
 __all__ = ["FRAMEWORKS", "MODEL_NEURONS", "ABLATION_KWARGS", "AdapterMissingError", "adapter_available",
            "adapter_module", "canonical_framework", "default_framework", "build_model", "count_parameters",
@@ -118,6 +120,12 @@ def build_model(framework: str, task_cfg: TaskConfig, neuron: str = "brf", *,
     if not isinstance(task_cfg, TaskConfig):
         raise TypeError(f"`task_cfg` must be a TaskConfig (see brf_plugins.train.tasks.resolve_task), got "
                         f"{type(task_cfg).__name__}.")
+    if neuron == "lif" and framework != "core":
+        if kw:
+            raise ValueError(f"neuron='lif' in framework={framework!r} is {framework}'s own LIF network with its "
+                             f"defaults; it takes no model options (got {', '.join(sorted(kw))}).")
+        return lif_baseline(framework, task_cfg.input_size, task_cfg.hidden_size, task_cfg.output_size,
+                            generator=generator)
     if neuron == "lif":
         kw.pop("tau_adp_init", None)
         model = RecurrentSNN.from_task(task_cfg, neuron="alif", generator=generator, alif_beta=0.0, **kw)

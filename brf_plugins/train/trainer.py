@@ -75,6 +75,7 @@ from ..longseq import chunk_bounds, detach_state
 from ..metrics import (EvalResult, count_correct, eval_result, evaluation_sums, loss_per_step, sequence_loss,
                        time_first)
 from ..tasks import TaskConfig
+from .baselines import lif_learning_rate
 from .models import build_model, canonical_framework, count_parameters, resonator_parameters
 from .state import (RUN_FORMAT, CheckpointCorruptError, RunExistsError, RunLock, append_run_log, atomic_torch_save,
                     atomic_write_text, capture_rng, load_run_file, move_run_aside, restore_rng, run_files)
@@ -219,11 +220,17 @@ class TrainResult:
 def recipe(cfg: TrainConfig) -> Dict[str, object]:
     """The effective hyper-parameters of a run: the task's recipe with the config's overrides.
 
-    ALIF (and the LIF baseline) use the repo's ALIF recipe (lr, batch size, ``sub_seq_length``, and ``tbptt``:
-    the truncated-BPTT window in steps, 0 for full BPTT)."""
+    ALIF (and the core's LIF baseline) use the repo's ALIF recipe (lr, batch size, ``sub_seq_length``, and
+    ``tbptt``: the truncated-BPTT window in steps, 0 for full BPTT). The snnTorch and Norse LIF baselines train
+    with the BRF recipe (full BPTT) at their swept learning rate
+    (:data:`brf_plugins.train.baselines.LIF_LEARNING_RATES`; the ALIF one for a task not swept)."""
     task = resolve_task(cfg.task)
-    spiking_alif = cfg.neuron in ("alif", "lif")
-    lr = cfg.lr if cfg.lr is not None else (task.alif.lr if spiking_alif else task.lr)
+    framework_lif = cfg.neuron == "lif" and canonical_framework(cfg.framework) != "core"
+    spiking_alif = cfg.neuron in ("alif", "lif") and not framework_lif
+    default_lr = task.alif.lr if spiking_alif else task.lr
+    if framework_lif:
+        default_lr = lif_learning_rate(task.name, canonical_framework(cfg.framework), task.alif.lr)
+    lr = cfg.lr if cfg.lr is not None else default_lr
     batch = cfg.batch_size if cfg.batch_size is not None else (task.alif.batch_size if spiking_alif
                                                                  else task.batch_size)
     clip = task.grad_clip if cfg.grad_clip is None else (cfg.grad_clip or None)
