@@ -156,51 +156,40 @@ def _build(path: str, hidden: int, device, seed: int, task: str = "smnist"):
         net = lif_baseline(path.split("-")[0], 1, hidden, 10).to(device)
         return net, net
 
+    # The feed-forward LIF networks, each stepped in its framework's idiom: snnTorch's `spk, mem = leaky(cur, mem)`
+    # (the readout a Leaky without reset, its membrane recorded), Norse's `out, state = cell(cur, state)`.
     if path == "snntorch-leaky":
         import snntorch as snn
+        cells = (snn.Leaky(beta=0.95), snn.Leaky(beta=0.95, reset_mechanism="none"))
 
-        class SnnTorchNet(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc_in = nn.Linear(1, hidden)
-                self.lif = snn.Leaky(beta=0.95)
-                self.fc_out = nn.Linear(hidden, 10)
-                self.readout = snn.Leaky(beta=0.95, reset_mechanism="none")
+        def step(cell, current, mem):
+            spk, mem = cell(current, cell.init_leaky() if mem is None else mem)
+            return spk, mem, mem
+    else:
+        import norse.torch as norse
+        cells = (norse.LIFCell(), norse.LICell())
 
-            def forward(self, x):
-                mem, mem_out = self.lif.init_leaky(), self.readout.init_leaky()
-                outs, count = [], 0
-                for x_t in x:
-                    spk, mem = self.lif(self.fc_in(x_t), mem)
-                    _, mem_out = self.readout(self.fc_out(spk), mem_out)
-                    outs.append(mem_out)
-                    count = count + spk.sum()
-                return SNNOutput(torch.stack(outs), count)
+        def step(cell, current, state):
+            out, state = cell(current, state)
+            return out, out, state
 
-        net = SnnTorchNet().to(device)
-        return net, net
-
-    import norse.torch as norse
-
-    class NorseNet(nn.Module):
+    class FeedForwardLIF(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc_in = nn.Linear(1, hidden)
-            self.lif = norse.LIFCell()
-            self.fc_out = nn.Linear(hidden, 10)
-            self.readout = norse.LICell()
+            self.fc_in, self.fc_out = nn.Linear(1, hidden), nn.Linear(hidden, 10)
+            self.lif, self.readout = cells
 
         def forward(self, x):
             state = out_state = None
             outs, count = [], 0
             for x_t in x:
-                z, state = self.lif(self.fc_in(x_t), state)
-                v, out_state = self.readout(self.fc_out(z), out_state)
+                z, _, state = step(self.lif, self.fc_in(x_t), state)
+                _, v, out_state = step(self.readout, self.fc_out(z), out_state)
                 outs.append(v)
                 count = count + z.sum()
             return SNNOutput(torch.stack(outs), count)
 
-    net = NorseNet().to(device)
+    net = FeedForwardLIF().to(device)
     return net, net
 
 

@@ -43,12 +43,13 @@ sweep; the README reports the sweep). A task without an entry uses the paper's A
 BETA = 0.95
 
 
-def _seeded(generator: Optional[torch.Generator]):
-    """A forked global RNG seeded from ``generator``: the frameworks' modules initialise from the global RNG,
-    so the same generator gives the same network without touching the caller's random stream."""
-    fork = torch.random.fork_rng(devices=[])
-    seed = None if generator is None else int(torch.randint(2 ** 62, (1,), generator=generator))
-    return fork, seed
+def _built(generator: Optional[torch.Generator], build):
+    """``build()`` under a forked global RNG seeded from ``generator``: the frameworks' modules initialise from the
+    global RNG, so the same generator gives the same network without touching the caller's random stream."""
+    with torch.random.fork_rng(devices=[]):
+        if generator is not None:
+            torch.manual_seed(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        return build()
 
 
 class SnnTorchRLeakyNetwork(nn.Module):
@@ -58,16 +59,11 @@ class SnnTorchRLeakyNetwork(nn.Module):
                  generator: Optional[torch.Generator] = None):
         super().__init__()
         import snntorch as snn
-        fork, seed = _seeded(generator)
-        with fork:
-            if seed is not None:
-                torch.manual_seed(seed)
-            self.fc_in = nn.Linear(input_size, hidden_size)
-            self.lif = snn.RLeaky(beta=torch.full((hidden_size,), beta), linear_features=hidden_size,
-                                  learn_beta=True)
-            self.fc_out = nn.Linear(hidden_size, output_size)
-            self.readout = snn.Leaky(beta=torch.full((output_size,), beta), learn_beta=True,
-                                     reset_mechanism="none")
+        self.fc_in, self.lif, self.fc_out, self.readout = _built(generator, lambda: (
+            nn.Linear(input_size, hidden_size),
+            snn.RLeaky(beta=torch.full((hidden_size,), beta), linear_features=hidden_size, learn_beta=True),
+            nn.Linear(hidden_size, output_size),
+            snn.Leaky(beta=torch.full((output_size,), beta), learn_beta=True, reset_mechanism="none")))
 
     def forward(self, x: torch.Tensor, state=None) -> SNNOutput:
         spk, mem = self.lif.init_rleaky() if state is None else state[0]
@@ -88,13 +84,9 @@ class NorseLIFRecurrentNetwork(nn.Module):
                  generator: Optional[torch.Generator] = None):
         super().__init__()
         import norse.torch as norse
-        fork, seed = _seeded(generator)
-        with fork:
-            if seed is not None:
-                torch.manual_seed(seed)
-            self.lif = norse.LIFRecurrent(input_size, hidden_size)
-            self.fc_out = norse.Lift(nn.Linear(hidden_size, output_size))
-            self.readout = norse.LI()
+        self.lif, self.fc_out, self.readout = _built(generator, lambda: (
+            norse.LIFRecurrent(input_size, hidden_size), norse.Lift(nn.Linear(hidden_size, output_size)),
+            norse.LI()))
 
     def forward(self, x: torch.Tensor, state=None) -> SNNOutput:
         hidden_state, readout_state = (None, None) if state is None else state

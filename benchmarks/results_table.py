@@ -1,0 +1,170 @@
+"""The results table of the from-scratch runs: mean ± std over seeds per task, framework and neuron.
+
+Reads ``brf-train`` run folders (their ``summary.json`` and ``metrics.csv``; a run still going or stopped by
+``--time-limit`` is read from its ``metrics.csv`` and marked "partial"), copies those two files into
+``--store`` (committed, so the table can be rebuilt without the checkpoints), and writes ``--out`` (markdown) and
+its ``.json``, plus one learning-curve plot per task (test accuracy per epoch, every seed) beside it.
+
+    python benchmarks/results_table.py /work/runs/ecg-*-seed* --store benchmarks/results/at_scale/runs \\
+        --out benchmarks/results/at_scale/results.md
+    python benchmarks/results_table.py benchmarks/results/at_scale/runs/*   # rebuild from the stored files
+
+The reported accuracy of a run is the trainer's: the test accuracy at the epoch of minimum validation loss.
+"Epochs to 95 / 98 / 100 %" are the first epochs whose test accuracy reaches that fraction of the run's reported
+accuracy (paper Table 2; mean over seeds). "to 95 % of paper" is the first epoch at 95 % of the paper's figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional
+
+PAPER = {  # (task, neuron): (paper's test accuracy %, its std or None); Table 1 and the issue's figures
+    ("ecg", "brf"): (85.8, 0.7), ("ecg", "bhrf"): (87.0, 0.4), ("ecg", "rf"): (85.5, None),
+    ("ecg", "alif"): (85.9, None), ("smnist", "brf"): (99.0, None), ("smnist", "rf"): (98.0, None),
+    ("smnist", "alif"): (98.7, None), ("psmnist", "brf"): (95.0, None), ("psmnist", "alif"): (94.3, None),
+}
+PAPER_EPOCHS_TO_95 = {("smnist", "brf"): 3, ("psmnist", "brf"): 10}
+"""Paper Table 2: epochs for the BRF network to reach 95 % of its final accuracy."""
+
+
+def _history(run: Path) -> List[Dict[str, float]]:
+    with open(run / "metrics.csv", newline="") as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def _first(acc: List[float], level: float) -> Optional[int]:
+    return next((i for i, a in enumerate(acc) if a >= level), None)
+
+
+def read_run(run: Path) -> Optional[dict]:
+    """One run's figures, or ``None`` for a folder without a ``metrics.csv``."""
+    if not (run / "metrics.csv").exists():
+        return None
+    history = _history(run)
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else None
+    config = summary["config"] if summary else _config_from_name(run.name)
+    acc = [h["test_accuracy"] for h in history]
+    if summary:
+        best, reported, sops = summary["best_epoch"], summary["test_accuracy"], summary["test_sops"]
+        seconds = summary["run_seconds"]
+    else:   # partial: the trainer's rule on the epochs so far (min validation loss, the later of equals for ECG)
+        losses = [h["val_loss"] for h in history]
+        best = min(range(len(losses)), key=lambda i: (losses[i], -i if config["task"] == "ecg" else i))
+        reported, sops = acc[best], history[best].get("test_sops", float("nan"))
+        seconds = sum(h.get("epoch_seconds", 0.0) for h in history)
+    paper = PAPER.get((config["task"], config["neuron"]), (None, None))[0]
+    return dict(run=run.name, task=config["task"], framework=config["framework"], neuron=config["neuron"],
+                seed=config["seed"], epochs=len(history) - 1, partial=summary is None, best_epoch=best,
+                accuracy=100 * reported, sops=sops, hours=seconds / 3600, curve=acc,
+                to=[_first(acc, f * reported) for f in (0.95, 0.98, 1.0)],
+                to_paper95=None if paper is None else _first(acc, 0.95 * paper / 100))
+
+
+def _config_from_name(name: str) -> dict:
+    task, framework, neuron, seed = name.split("-")   # TASK-FRAMEWORK-NEURON-seedN, the runs' folder names
+    return dict(task=task, framework=framework, neuron=neuron, seed=int(seed.removeprefix("seed")))
+
+
+def _mean_std(values: List[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def _mean_int(values) -> str:
+    values = [v for v in values if v is not None]
+    return "-" if not values else f"{statistics.mean(values):.1f}"
+
+
+def table(runs: List[dict]) -> str:
+    groups: Dict[tuple, List[dict]] = defaultdict(list)
+    for r in runs:
+        groups[(r["task"], r["framework"], r["neuron"])].append(r)
+    lines = ["| task | framework | neuron | seeds | test accuracy % (mean ± std) | paper | epochs | "
+             "epochs to 95 / 98 / 100 % | to 95 % of paper (paper) | SOPs/sample | core-hours per run |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    order = {"ecg": 0, "smnist": 1, "psmnist": 2, "shd": 3}
+    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[2], k[1])):
+        rs = sorted(groups[key], key=lambda r: r["seed"])
+        task, framework, neuron = key
+        paper, paper_std = PAPER.get((task, neuron), (None, None))
+        paper_s = "-" if paper is None else (f"{paper}" + (f" ± {paper_std}" if paper_std else ""))
+        seeds = ", ".join(str(r["seed"]) + ("*" if r["partial"] else "") for r in rs)
+        epochs = "/".join(sorted({str(r["epochs"]) for r in rs}))
+        to = " / ".join(_mean_int(r["to"][i] for r in rs) for i in range(3))
+        p95 = _mean_int(r["to_paper95"] for r in rs)
+        if (task, neuron) in PAPER_EPOCHS_TO_95:
+            p95 += f" ({PAPER_EPOCHS_TO_95[(task, neuron)]})"
+        lines.append(f"| {task} | {framework} | {neuron} | {seeds} | {_mean_std([r['accuracy'] for r in rs])} | "
+                     f"{paper_s} | {epochs} | {to} | {p95} | {statistics.mean(r['sops'] for r in rs):,.0f} | "
+                     f"{statistics.mean(r['hours'] for r in rs):.2f} |")
+    return "\n".join(lines)
+
+
+def plot(runs: List[dict], out: Path) -> List[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    written = []
+    for task in sorted({r["task"] for r in runs}):
+        fig, ax = plt.subplots(figsize=(7, 4))
+        colours = {}
+        for r in sorted((r for r in runs if r["task"] == task), key=lambda r: (r["neuron"], r["framework"])):
+            label = f"{r['neuron']} ({r['framework']})"
+            colour = colours.setdefault(label, f"C{len(colours)}")
+            ax.plot([100 * a for a in r["curve"]], color=colour, alpha=0.7, lw=1,
+                    label=label if label not in ax.get_legend_handles_labels()[1] else None)
+        ax.set(xlabel="epoch", ylabel="test accuracy %", title=f"{task}: every seed")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        path = out.with_name(f"{out.stem}_{task}.png")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--store", type=Path, default=None, help="copy summary.json and metrics.csv here")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/at_scale/results.md"))
+    args = ap.parse_args()
+    runs = []
+    for run in args.runs:
+        row = read_run(run)
+        if row is None:
+            continue
+        runs.append(row)
+        if args.store is not None:
+            target = args.store / run.name
+            if target.resolve() != run.resolve():
+                target.mkdir(parents=True, exist_ok=True)
+                for name in ("summary.json", "metrics.csv"):
+                    if (run / name).exists():
+                        shutil.copy2(run / name, target / name)
+    if not runs:
+        raise SystemExit("results_table: no run folder with a metrics.csv among the arguments")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    text = table(runs)
+    args.out.write_text(text + "\n\n(* = partial: still training or stopped by --time-limit; read from its "
+                        "metrics.csv)\n")
+    args.out.with_suffix(".json").write_text(json.dumps([{k: v for k, v in r.items() if k != "curve"}
+                                                         for r in runs], indent=1) + "\n")
+    print(text)
+    for path in plot(runs, args.out):
+        print("wrote", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
