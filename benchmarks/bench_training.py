@@ -153,7 +153,8 @@ def _build(path: str, hidden: int, device, seed: int, task: str = "smnist"):
 
     if path in ("snntorch-rleaky", "norse-lifrecurrent"):   # the trainer's LIF baselines, the same networks
         from brf_plugins.train.baselines import lif_baseline
-        net = lif_baseline(path.split("-")[0], 1, hidden, 10).to(device)
+        m, _, classes, _ = TASKS[task]
+        net = lif_baseline(path.split("-")[0], m, hidden, classes).to(device)
         return net, net
 
     # The feed-forward LIF networks, each stepped in its framework's idiom: snnTorch's `spk, mem = leaky(cur, mem)`
