@@ -232,7 +232,7 @@ def neuron_step(cfg: NeuronConfig, params: tuple, current: torch.Tensor, state: 
     chosen = kernels.plan(cfg, (current,) + tuple(state[1:]) + tuple(params), scope="step", backend=backend)
     if chosen.path == "reference":
         return cfg.state_type(*reference_step(cfg, params, scaled(cfg, current), state))
-    return cfg.state_type(*kernels.fused_step(chosen.spec, current, *state[1:], *params))  # the spec has the gain
+    return cfg.state_type(*kernels.run_step(chosen, current, *state[1:], *params))  # the spec has the gain
 
 
 def sequence(cfg: NeuronConfig, params: tuple, currents: torch.Tensor, state: tuple, *,

@@ -339,8 +339,10 @@ def test_unsupported_names_what_cannot_run():
     assert _cpu.unsupported(cfg("rf", reset="hard"), "sequence", (x, None)) is None
     assert _cpu.unsupported(cfg("bhrf", variant="paper"), "recurrent", (x.double(),)) is None
     assert _cpu.unsupported(cfg("alif"), "recurrent", (x,)) is None
-    assert "whole sequences" in _cpu.unsupported(cfg("brf"), "step", (x,))
+    assert _cpu.unsupported(cfg("brf"), "step", (x,)) is None            # CPUCellStep
+    assert "no scope" in _cpu.unsupported(cfg("brf"), "layer", (x,))
     assert "ALIF only" in _cpu.unsupported(cfg("alif"), "sequence", (x,))
+    assert "ALIF only" in _cpu.unsupported(cfg("alif"), "step", (x,))
     assert "spike_fn" in _cpu.unsupported(cfg("brf", spike_fn=torch.sigmoid), "recurrent", (x,))
     assert "theta" in _cpu.unsupported(cfg("brf", theta=torch.tensor(1.0)), "recurrent", (x,))
     assert "float16" in _cpu.unsupported(cfg("brf"), "recurrent", (x.half(),))

@@ -290,9 +290,9 @@ def test_network_state_hook_and_opt_out():
     assert torch.equal(fast.hidden_spikes, ref.hidden_spikes)
     _assert_grads_close(g_fast, g_ref, 1e-10)
     step_state = net.hidden(x[0])
-    assert type(step_state[0].grad_fn).__name__ == "CellStepBackward"
+    assert type(step_state[0].grad_fn).__name__ in ("CellStepBackward", "CPUCellStepBackward")  # one node
     net.hidden.backend = "reference"
-    assert type(net.hidden(x[0])[0].grad_fn).__name__ != "CellStepBackward"
+    assert type(net.hidden(x[0])[0].grad_fn).__name__ not in ("CellStepBackward", "CPUCellStepBackward")
     assert "backend='reference'" in repr(net.hidden)
     alif = RecurrentSNN(3, 8, 2, neuron="alif")
     assert alif(torch.rand(5, 2, 3)).readout.shape == (5, 2, 2)      # auto: no ALIF kernel, core loop

@@ -7,8 +7,9 @@ dozen autograd nodes. The paths here compute the same update faster:
 * ``"fused"``: one autograd node per step (:class:`CellStep`) or per sequence (:class:`CellSequence`,
   :class:`RecurrentCellSequence`, :class:`LISequence`) with hand-derived backward passes, torch operations on any
   device;
-* ``"compiled"``: the whole sequence as one compiled C++ forward and one backward (:mod:`._cpu`, CPU tensors;
-  built on first use);
+* ``"compiled"``: one compiled C++ call forward and one backward (:mod:`._cpu`, CPU tensors; built on first
+  use), for a whole sequence or for one step (:class:`._cpu.CPUCellStep`: user code that calls a neuron once per
+  time step, its per-neuron terms computed inside the call from the raw ``omega`` and ``b_offset``);
 * ``"triton"``: a feed-forward sequence or the paper's recurrent layer as one Triton launch forward and one
   backward (CUDA, or CPU under ``TRITON_INTERPRET=1``; :mod:`._triton_ops`, :mod:`._triton_recurrent`).
 
@@ -21,13 +22,22 @@ autograd through the core up to the order of floating-point sums (``tests/test_k
 kernels do not implement (anything but the package's double/multi Gaussian), a tensor threshold, a dtype other
 than float32/float64 or mixed dtypes/devices make ``backend="auto"`` run the core loop.
 
+On CPU the compiled step is the default for a step too (a CUDA tensor, a state that broadcasts against the
+current, or ``torch.compile`` tracing keep the fused step, a spike function the kernels do not implement the
+reference one). ``tensors`` are the call's current, states and per-neuron parameters:
+
 Example:
     >>> import torch
     >>> from brf_plugins import kernels
     >>> from brf_plugins.neurons import NeuronConfig
-    >>> kernels.plan(NeuronConfig("brf"), (torch.zeros(2, 3),), scope="step").path
+    >>> x, params = torch.zeros(2, 3), (torch.ones(3), torch.ones(3))
+    >>> usable, _ = kernels.compiled_status()
+    >>> kernels.plan(NeuronConfig("brf"), (x, x, x, x) + params, scope="step").path == \
+    ...     ("compiled" if usable else "fused")
+    True
+    >>> kernels.plan(NeuronConfig("brf"), (x, x[0], x, x) + params, scope="step").path   # u broadcasts
     'fused'
-    >>> kernels.plan(NeuronConfig("brf", spike_fn=torch.sigmoid), (torch.zeros(2, 3),), scope="step").reason[:30]
+    >>> kernels.plan(NeuronConfig("brf", spike_fn=torch.sigmoid), (x,), scope="step").reason[:30]
     '`spike_fn` is not one the fuse'
 """
 
@@ -47,7 +57,7 @@ from ._spec import FUSED_DTYPES, CellSpec, SmoothSpike, cell_spec
 from ._torch_cells import neuron_params
 
 __all__ = ["BACKENDS", "RECURRENT_BACKENDS", "SCOPES", "Plan", "plan", "spec_of", "CellStep", "CellSpec", "SmoothSpike", "cell_spec",
-           "neuron_params", "brf_step", "rf_step", "bhrf_step", "fused_step", "run_sequence",
+           "neuron_params", "brf_step", "rf_step", "bhrf_step", "fused_step", "run_step", "run_sequence",
            "recurrent_sequence", "li_sequence", "triton_status", "compiled_status"]
 
 BACKENDS = ("auto", "reference", "fused", "compiled", "triton")
@@ -127,10 +137,22 @@ def _ineligible(cfg: NeuronConfig, spec: Optional[CellSpec], tensors) -> Optiona
     return None
 
 
+def _step_layout_reason(tensors) -> Optional[str]:
+    """Why the compiled step cannot take these step tensors ``(current, states..., omega, b_offset)``: it reads
+    rows of ``h`` values, so every state has the current's shape and the parameters are one per neuron."""
+    current, states, params = tensors[0], tensors[1:-2], tensors[-2:]
+    if current.dim() == 0 or current.numel() == 0:
+        return "the compiled step takes a non-empty current (..., h)"
+    if any(s.shape != current.shape for s in states):
+        return "the compiled step takes states of the current's shape (a broadcast state runs the fused step)"
+    h = current.shape[-1]
+    if any(p.numel() not in (1, h) for p in params):
+        return "the compiled step takes per-neuron parameters of shape (h,) or one value"
+    return None
+
+
 def _compiled_reason(cfg: NeuronConfig, scope: str, tensors) -> Optional[str]:
     """Why the compiled C++ kernels cannot run this call (``None`` if they can)."""
-    if scope == "step":
-        return "one step is one fused node; the compiled kernels run whole sequences"
     if torch.compiler.is_compiling():
         return "torch.compile is tracing: the fused path is what it can trace (the C++ call is opaque to it)"
     if tensors[0].device.type != "cpu":
@@ -144,6 +166,10 @@ def _compiled_reason(cfg: NeuronConfig, scope: str, tensors) -> Optional[str]:
         return f"the compiled kernels take (T, B, h) sequences, got shape {tuple(shape)}"
     if any(t.dim() > 1 for t in tensors[-2:]):
         return "the compiled kernels take per-neuron parameters of shape (h,) or ()"
+    if scope == "step":
+        why = _step_layout_reason(tensors)
+        if why is not None:
+            return why
     return _cpu.unsupported(cfg, scope, tensors)
 
 
@@ -152,9 +178,32 @@ def plan(cfg: NeuronConfig, tensors, *, scope: str = "step", backend: str = "aut
     then states and parameters; ``None`` entries are skipped) for ``scope`` (:data:`SCOPES`).
 
     ``backend="auto"`` takes, in this order, ``"triton"`` (sequences and the recurrent layer on CUDA tensors,
-    Triton installed), ``"compiled"`` (sequences of CPU tensors, C++ kernels built), ``"fused"``, ``"reference"``,
-    the first that reproduces the core. A named backend that cannot run raises ``ValueError`` with the reason.
+    Triton installed), ``"compiled"`` (CPU tensors, C++ kernels built: one step, or a whole sequence), ``"fused"``,
+    ``"reference"``, the first that reproduces the core. A named backend that cannot run raises ``ValueError``
+    with the reason.
+
+    The choice depends on the configuration and the tensors' dtypes, devices and shapes only, so it is remembered
+    on the configuration per layout of the tensors (a module that keeps its :class:`NeuronConfig` and steps T
+    times plans once; a new configuration plans afresh). While ``torch.compile`` traces, it is made afresh (and
+    is the traceable fused path).
     """
+    if torch.compiler.is_compiling():
+        return _plan(cfg, tensors, scope, backend)
+    key = (scope, backend) + tuple(None if t is None else (t.dtype, t.device, t.shape) for t in tensors)
+    plans = cfg.__dict__.get("_plans")
+    if plans is None:
+        plans = {}
+        object.__setattr__(cfg, "_plans", plans)   # a cache beside the (frozen) fields, not a field
+    chosen = plans.get(key)
+    if chosen is None:
+        chosen = _plan(cfg, tensors, scope, backend)
+        if len(plans) >= 64:    # e.g. a batch size that changes every call: keep the memo small
+            plans.clear()
+        plans[key] = chosen
+    return chosen
+
+
+def _plan(cfg: NeuronConfig, tensors, scope: str, backend: str) -> Plan:
     check_choice("backend", backend, BACKENDS)
     check_choice("scope", scope, SCOPES)
     if backend == "reference":
@@ -180,13 +229,13 @@ def plan(cfg: NeuronConfig, tensors, *, scope: str = "step", backend: str = "aut
         if backend == "triton":
             raise ValueError(f"backend='triton' cannot run: {why}.")
     compiled_reason = None
-    if backend == "compiled" or (backend == "auto" and scope != "step"):
+    if backend in ("compiled", "auto"):
         compiled_reason = _compiled_reason(cfg, scope, tensors)
     if backend == "compiled":
         if compiled_reason is not None:
             raise ValueError(f"backend='compiled' cannot run: {compiled_reason}.")
         return Plan("compiled", spec, "", cfg)
-    if backend == "auto" and scope != "step" and compiled_reason is None:
+    if backend == "auto" and compiled_reason is None:
         return Plan("compiled", spec, "", cfg)
     if fused_reason is not None:
         return Plan("reference", None, fused_reason)
@@ -203,13 +252,26 @@ def fused_step(spec: CellSpec, current, *args):
     return CellStep.apply(spec, current, u, v, q, pa, pb)
 
 
+def run_step(chosen: Plan, current, *args):
+    """One step on the path of ``chosen`` (a :func:`plan` for scope ``"step"``, not the reference path):
+    ``args`` are ``(u, v, q, omega, b_offset)`` (RF: no ``q``), the raw per-neuron parameters. Returns
+    ``(z, u, v[, q])``: the compiled step (:class:`._cpu.CPUCellStep`, the parameters' terms inside the call) or
+    the fused one (:func:`fused_step`)."""
+    if chosen.path == "compiled":
+        from ._cpu import CPUCellStep
+        *state, omega, b_offset = args
+        q = state[2] if chosen.spec.has_q else None
+        return CPUCellStep.apply(chosen.spec, current, state[0], state[1], q, omega, b_offset)
+    return fused_step(chosen.spec, current, *args)
+
+
 def _step(kind: str, backend: str, current, state: tuple, params: tuple, **options):
     cfg = NeuronConfig(kind, **options)   # checks the constants (dt > 0, theta > 0, gamma in [0, 1), ...)
     check_step_inputs(current, dict(zip(cfg.state_names[1:], state)), dict(zip(cfg.param_names, params)))
     chosen = plan(cfg, (current,) + state + params, scope="step", backend=backend)
     if chosen.path == "reference":
         return getattr(F, f"{kind}_step")(current, *state, *params, **cfg.step_kwargs())
-    return cfg.state_type(*fused_step(chosen.spec, current, *state, *params))
+    return cfg.state_type(*run_step(chosen, current, *state, *params))
 
 
 def brf_step(current, u, v, q, omega, b_offset, dt: float = F.DEFAULT_DT, theta: float = F.DEFAULT_THETA,

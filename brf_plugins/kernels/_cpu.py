@@ -1,4 +1,4 @@
-r"""Compiled whole-sequence CPU kernels: the time loop leaves Python.
+r"""Compiled CPU kernels: the time loop leaves Python (and a stepped neuron's step is one call).
 
 The torch fused path (:mod:`._autograd`) runs one Python iteration, a dozen ATen calls and their dispatcher
 overhead per time step, forward and backward. For the paper's S-MNIST network (1-256-10, T = 784) that is 5-7x
@@ -11,7 +11,19 @@ backward** (``csrc/brf_cpu.cpp``), with the time loop inside:
 * :class:`CPUALIFSequence` (the same layer with ALIF neurons, :func:`brf_plugins.functional.alif_step`),
 * :class:`CPULISequence` (the LI readout scan :math:`o_t = \alpha o_{t-1} + (1-\alpha) c_t`),
 
-with exactly the ``apply`` contracts of the torch Functions (ALIF's is documented on its class).
+with exactly the ``apply`` contracts of the torch Functions (ALIF's is documented on its class), and
+
+* :class:`CPUCellStep` (one BRF/RF/BHRF step, for user code that calls a neuron once per time step, as
+  ``spk, mem = brf(cur, mem)``): one call forward and one backward, taking the raw ``omega`` and ``b_offset``.
+  The fused :class:`CellStep` is one autograd node too, but its forward is a dozen ATen calls, its backward
+  two dozen, and the per-neuron terms (:func:`._torch_cells.neuron_params`) eight more autograd operations each
+  way; at a stepped layer's sizes (batch 16, 256 neurons) each costs more in dispatch than in arithmetic, so the
+  step's own work is a small part of it. The compiled step computes the terms inside the call (the square root
+  of :math:`p(\omega)` through ATen's sqrt kernel, which on some CPUs is not the correctly rounded
+  ``std::sqrt``) and chains their gradients by hand, so its values are bitwise the fused step's. Measured at
+  batch 16, 256 BRF neurons, one thread (``autograd.Function.apply`` included): forward 23 us, forward and
+  backward 115 us, against 151 / 511 us for the fused step with its terms and 113 / 466 us for the sequence
+  kernel at T = 1 (its whole-sequence buffers and the terms in torch).
 
 Why C++ through ``torch.utils.cpp_extension`` (and not TorchScript, ``torch.compile`` or Triton): the cost to
 remove is the per-step interpreter and dispatcher overhead, and the loop is inherently sequential (step t needs
@@ -63,6 +75,7 @@ to see the build, ``BRF_CPU_PROFILE=1`` to print the time of the forward's and b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import platform
@@ -74,7 +87,7 @@ import torch
 
 from ._spec import CellSpec
 
-__all__ = ["status", "load", "unsupported", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence",
+__all__ = ["status", "load", "unsupported", "CPUCellStep", "CPUCellSequence", "CPURecurrentCellSequence", "CPUALIFSequence",
            "CPULISequence", "run_sequence", "recurrent_sequence", "alif_sequence", "alif_layer", "li_sequence",
            "supported_dtypes", "variant_code", "BUILD_FLAGS"]
 
@@ -152,18 +165,19 @@ def _ext():
 
 def unsupported(cfg, scope: str, tensors=()) -> Optional[str]:
     """Why the compiled kernels cannot run ``cfg``'s neurons (a :class:`brf_plugins.neurons.NeuronConfig`) for
-    ``scope`` (``"sequence"``: :class:`CPUCellSequence`; ``"recurrent"``: :class:`CPURecurrentCellSequence` or,
-    for ALIF, :class:`CPUALIFSequence`) over ``tensors`` (``None`` entries skipped); ``None`` if they can.
+    ``scope`` (``"step"``: :class:`CPUCellStep`; ``"sequence"``: :class:`CPUCellSequence`; ``"recurrent"``:
+    :class:`CPURecurrentCellSequence` or, for ALIF, :class:`CPUALIFSequence`) over ``tensors`` (``None`` entries
+    skipped); ``None`` if they can.
 
-    Checks: the extension builds; the scope is a whole sequence; ALIF only as the recurrent layer; the threshold
-    and the other constants are numbers (not tensors); the spike function is the package's double/multi Gaussian
-    (or :class:`SmoothSpike`); the tensors are CPU float32/float64 tensors of one dtype.
+    Checks: the extension builds; a known scope; ALIF only as the recurrent layer; the threshold and the other
+    constants are numbers (not tensors); the spike function is the package's double/multi Gaussian (or
+    :class:`SmoothSpike`); the tensors are CPU float32/float64 tensors of one dtype.
     """
     usable, why = status()
     if not usable:
         return why
-    if scope not in ("sequence", "recurrent"):
-        return "the compiled kernels run whole sequences (scope 'sequence' or 'recurrent'), not single steps"
+    if scope not in ("step", "sequence", "recurrent"):
+        return f"the compiled kernels have no scope {scope!r} (only 'step', 'sequence' or 'recurrent')"
     kind = getattr(cfg, "kind", None)
     if kind == "alif" and scope != "recurrent":
         return "the compiled kernels have ALIF only as the recurrent layer (CPUALIFSequence)"
@@ -316,6 +330,73 @@ class CPUCellSequence(_GradModeAware, torch.autograd.Function):
         g_cur, _, _, g_u0, g_v0, g_q0, acc_pa, acc_pb = res
         return (None, _sum_to(g_cur, currents), _sum_to(g_u0, u0), _sum_to(g_v0, v0),
                 _sum_to(g_q0, q0) if q0 is not None else None, _sum_to(acc_pa, pa), _sum_to(acc_pb, pb))
+
+
+@functools.lru_cache(maxsize=256)
+def _step_constants(spec: CellSpec) -> tuple:
+    """The step kernels' leading arguments for ``spec``: ``(kind, smooth, consts, boundary, max_omega, dt/2)``
+    (computed once per spec: ``spec.constants()`` does a dozen float operations)."""
+    from .. import functional as F
+    return (variant_code(spec), bool(spec.smooth), _consts(spec), bool(spec.divergence_boundary),
+            F.max_omega(spec.dt), spec.dt / 2)
+
+
+def _neuron_vector(p: torch.Tensor, h: int) -> torch.Tensor:
+    """A per-neuron parameter (``(h,)``, or one value for all) as a contiguous ``(h,)`` tensor."""
+    if p.dim() == 1 and p.shape[0] == h and p.is_contiguous():
+        return p
+    return p.reshape(-1).expand(h).contiguous() if p.numel() == 1 else p.reshape(h).contiguous()
+
+
+class CPUCellStep(_GradModeAware, torch.autograd.Function):
+    r"""``CPUCellStep.apply(spec, current, u, v, q, omega, b_offset) -> (z, u', v'[, q'])``: one BRF/RF/BHRF step
+    as one compiled call forward and one backward (``q`` ``None`` for RF).
+
+    Unlike :class:`CellStep` it takes the **raw** per-neuron ``omega`` and ``b_offset`` (shape ``(h,)`` or one
+    value): the per-neuron terms of :func:`._torch_cells.neuron_params` (BRF :math:`\omega = \min(|\omega_{raw}|,
+    0.999/\delta)`, :math:`P = p(\omega) - |b'|`; RF :math:`|\omega|, -|b'|`; BHRF :math:`\omega^2,
+    \delta\omega^2/2 \pm |b'|`) are computed inside the call with torch's operations in torch's order, so the
+    step's values are bitwise :class:`CellStep`'s (and the core's); the backward returns the raw parameters'
+    gradients by the chain rule through them, analytically (BRF:
+    :math:`g_\omega = \mathrm{sgn}(\omega)[|\omega| \le 0.999/\delta]\,(A_a - A_b\,\delta\omega/\sqrt{1 -
+    (\delta\omega)^2})`, :math:`g_{b'} = -\mathrm{sgn}(b') A_b`, with :math:`A_a, A_b` the cell's gradients of
+    the two terms summed over the batch). Why: computing the terms in torch costs 8 small autograd operations
+    per step, forward and backward, more than the step itself.
+
+    ``current``, ``u``, ``v``, ``q`` share one shape ``(..., h)`` (:func:`brf_plugins.kernels.plan` checks it).
+    Saved for the backward: the step's inputs and its outputs ``z``, ``u'`` (the spike argument and the
+    surrogate are rebuilt from them, as the sequence kernels do); nothing under ``torch.no_grad()``.
+    """
+
+    @staticmethod
+    def forward(ctx, spec: CellSpec, current, u, v, q, omega, b_offset):
+        ctx.set_materialize_grads(False)
+        h = current.shape[-1]
+        w, b = _neuron_vector(omega, h), _neuron_vector(b_offset, h)
+        args = _step_constants(spec)
+        z, u_new, v_new, q_new = _ext().step_forward(*args, current, u, v, current if q is None else q, w, b)
+        if _needs_save(ctx, (current, u, v, q, omega, b_offset)):
+            ctx.save_for_backward(current, u, v, q, u_new, z, w, b)
+            ctx.spec, ctx.shapes = spec, (omega.shape, b_offset.shape)
+        return (z, u_new, v_new, q_new) if q is not None else (z, u_new, v_new)
+
+    @staticmethod
+    def backward(ctx, g_z, g_u, g_v, g_q=None):
+        current, u, v, q, u_new, z, w, b = ctx.saved_tensors
+        kind, _, consts, boundary, max_w, half_dt = _step_constants(ctx.spec)
+        needs = ctx.needs_input_grad
+        empty = _empty(u)
+        res = _ext().step_backward(kind, consts, boundary, max_w, half_dt, current, u, v,
+                                   empty if q is None else q, u_new, z, w, b,
+                                   empty if g_z is None else g_z, empty if g_u is None else g_u,
+                                   empty if g_v is None else g_v, empty if g_q is None else g_q,
+                                   bool(needs[5] or needs[6]))
+        g_cur, g_u0, g_v0, g_q0, g_w, g_b = res
+        omega_shape, b_shape = ctx.shapes
+        g_w = (g_w if g_w.shape == omega_shape else g_w.sum_to_size(omega_shape)) if needs[5] else None
+        g_b = (g_b if g_b.shape == b_shape else g_b.sum_to_size(b_shape)) if needs[6] else None
+        return (None, g_cur if needs[1] else None, g_u0 if needs[2] else None, g_v0 if needs[3] else None,
+                g_q0 if q is not None and needs[4] else None, g_w, g_b)
 
 
 def _layer_forward(ctx, kind, smooth, consts, recurrent, x, weight, z, u, v, q, pa, pb, save):

@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #if defined(__linux__)
@@ -713,6 +715,273 @@ std::vector<Tensor> sequence_backward(int64_t kind, std::vector<double> consts, 
   return {d(g_in), d(g_w), d(g_z0), gu, gv, q_on ? gq : none, apa, apb};
 }
 
+// ------------------------------------------------------------------------------------------- single steps
+//
+// One neuron step as one call forward and one backward (CPUCellStep): for user code that calls a neuron once per
+// time step. The per-neuron parameters are computed here from the raw omega and b_offset, with the operations of
+// _torch_cells.neuron_params in their order (so they, and with them the step's values, are bitwise the torch
+// path's); the backward returns the gradients of the raw omega and b_offset by the chain rule through them.
+//
+//   BRF:  pa = min(|w|, max_w),  pb = p(pa) - |b'| (divergence boundary) or -|b'|,
+//         p(w) = (-1 + sqrt(1 - (dt w)^2)) / dt
+//   RF:   pa = |w|,  pb = -|b'|
+//   BHRF: pa = |w|^2,  pb = pa (dt/2) + |b'| (code, explicit) or pa (dt/2) - |b'| (paper)
+
+template <typename T>
+inline T sgn(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); }
+
+template <typename T>
+void step_params(int kind, bool boundary, const Consts<T>& c, double max_w, double half_dt, int64_t h,
+                 const T* __restrict w, const T* __restrict b, T* __restrict pa, T* __restrict pb,
+                 const at::TensorOptions& opts) {
+  const T one = T(1), dt = c.dt, wmax = static_cast<T>(max_w), hdt = static_cast<T>(half_dt);
+  if (kind <= BRF_N) {
+    for (int64_t j = 0; j < h; ++j) {
+      const T wa = std::abs(w[j]);
+      pa[j] = std::isnan(wa) ? wa : std::min(wa, wmax);   // torch.clamp(max=): NaN stays NaN
+    }
+    if (!boundary) {
+      for (int64_t j = 0; j < h; ++j) pb[j] = -std::abs(b[j]);
+      return;
+    }
+    // p(w): the square root is ATen's (torch.sqrt's kernel: on some CPUs, e.g. through MKL, it is not the
+    // correctly rounded std::sqrt, and the values must be bitwise the torch path's); the rest is IEEE-exact
+    Tensor root = at::empty({h}, opts);
+    T* r = root.mutable_data_ptr<T>();
+    for (int64_t j = 0; j < h; ++j) {
+      const T y = dt * pa[j];
+      r[j] = one - y * y;
+    }
+    root.sqrt_();
+    for (int64_t j = 0; j < h; ++j) pb[j] = (-one + r[j]) / dt - std::abs(b[j]);
+    return;
+  }
+  for (int64_t j = 0; j < h; ++j) {
+    const T wa = std::abs(w[j]), ba = std::abs(b[j]);
+    if (kind <= RF_HARD) {
+      pa[j] = wa;
+      pb[j] = -ba;
+    } else {
+      const T sq = wa * wa;
+      const T bound = sq * hdt;
+      pa[j] = sq;
+      pb[j] = kind == BHRF_PAPER ? bound - ba : bound + ba;
+    }
+  }
+}
+
+// The kernels read raw rows of h values: a contiguous tensor (no view, whose autograd metadata costs more than
+// a small step's arithmetic).
+inline Tensor rows_of(const Tensor& t) { return t.contiguous(); }
+
+// step_forward(kind, smooth, consts, boundary, max_w, half_dt, current, u, v, q, omega, b_offset)
+//   current, u, v, q: the same shape (..., h) (q empty for RF); omega, b_offset: (h,).
+// Returns [z, u', v', q' (empty for RF)], shaped like current.
+std::vector<Tensor> step_forward(int64_t kind, bool smooth, std::vector<double> consts, bool boundary, double max_w,
+                                 double half_dt, Tensor current, Tensor u, Tensor v, Tensor q, Tensor omega,
+                                 Tensor b_offset) {
+  const int64_t h = current.size(-1);
+  const bool q_on = has_q(static_cast<int>(kind));
+  at::AutoDispatchBelowADInplaceOrView below_autograd;   // only fresh tensors are made here
+  Tensor I = rows_of(current), U = rows_of(u), V = rows_of(v);
+  Tensor Q = q_on ? rows_of(q) : Tensor();
+  Tensor w = omega.contiguous(), bo = b_offset.contiguous();
+  const int64_t B = h ? I.numel() / h : 0;
+  auto opts = I.options();
+  Tensor z = at::empty(current.sizes(), opts);
+  Tensor un = at::empty(current.sizes(), opts), vn = at::empty(current.sizes(), opts);
+  Tensor qn = q_on ? at::empty(current.sizes(), opts) : at::empty({0}, opts);
+  AT_DISPATCH_FLOATING_TYPES(I.scalar_type(), "brf_cpu_step_forward", [&] {
+    using T_ = scalar_t;
+    const Consts<T_> c(consts);
+    std::vector<T_> pa(h), pb(h);
+    step_params<T_>(static_cast<int>(kind), boundary, c, max_w, half_dt, h, w.const_data_ptr<T_>(),
+                    bo.const_data_ptr<T_>(), pa.data(), pb.data(), opts);
+    const T_* Ip = I.const_data_ptr<T_>();
+    const T_* Up = U.const_data_ptr<T_>();
+    const T_* Vp = V.const_data_ptr<T_>();
+    const T_* Qp = q_on ? Q.const_data_ptr<T_>() : nullptr;
+    T_* zp = z.mutable_data_ptr<T_>();
+    T_* unp = un.mutable_data_ptr<T_>();
+    T_* vnp = vn.mutable_data_ptr<T_>();
+    T_* qnp = q_on ? qn.mutable_data_ptr<T_>() : nullptr;
+    dispatch_kind<true>(static_cast<int>(kind), smooth, [&](auto kc, auto sc) {
+      constexpr int K = decltype(kc)::value;
+      constexpr bool SM = decltype(sc)::value;
+      if constexpr (K == ALIF) {
+        TORCH_CHECK(false, "brf_cpu: no ALIF single step");
+      } else {
+        at::parallel_for(0, B, grain_rows(h), [&](int64_t b0, int64_t b1) {
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t o = b * h;
+            cell_fwd_row<T_, K, SM>(h, c, Ip + o, Up + o, Vp + o, Qp ? Qp + o : nullptr, pa.data(), pb.data(),
+                                    zp + o, unp + o, vnp + o, qnp ? qnp + o : nullptr);
+          }
+        });
+      }
+    });
+  });
+  return {z, un, vn, qn};
+}
+
+// step_backward(kind, consts, boundary, max_w, half_dt, current, u, v, q, u_new, z, omega, b_offset,
+//               g_z, g_u, g_v, g_q, need_params)
+//   the step's inputs and its outputs u', z; the gradients of its outputs (empty: zero).
+// Returns [g_current, g_u, g_v, g_q (empty for RF), g_omega, g_b_offset (empty unless need_params)].
+//   Through the parameters (A_a, A_b: the cell's gradients of pa, pb summed over the rows):
+//   BRF:  g_pa = A_a + A_b p'(pa) (boundary on), p'(w) = -dt w / sqrt(1 - (dt w)^2);
+//         g_w = g_pa sgn(w) where |w| <= max_w (the clamp passes no gradient above it), g_b' = -A_b sgn(b')
+//   RF:   g_w = A_a sgn(w), g_b' = -A_b sgn(b')
+//   BHRF: g_w = 2 w (A_a + A_b dt/2), g_b' = +-A_b sgn(b')
+std::vector<Tensor> step_backward(int64_t kind, std::vector<double> consts, bool boundary, double max_w,
+                                  double half_dt, Tensor current, Tensor u, Tensor v, Tensor q, Tensor u_new,
+                                  Tensor z, Tensor omega, Tensor b_offset, Tensor g_z, Tensor g_u, Tensor g_v,
+                                  Tensor g_q, bool need_params) {
+  const int64_t h = current.size(-1);
+  const bool q_on = has_q(static_cast<int>(kind));
+  at::AutoDispatchBelowADInplaceOrView below_autograd;   // only fresh tensors are made here
+  Tensor I = rows_of(current), U = rows_of(u), V = rows_of(v), U1 = rows_of(u_new);
+  Tensor Z = rows_of(z);
+  Tensor Q = q_on ? rows_of(q) : Tensor();
+  Tensor w = omega.contiguous(), bo = b_offset.contiguous();
+  const int64_t B = h ? I.numel() / h : 0;
+  auto opts = I.options();
+  auto given = [](const Tensor& t) { return t.defined() && t.numel() > 0; };
+  // the gradients of the state: fresh buffers, filled row by row with the incoming ones (zeros where none came)
+  // and updated in place by cell_bwd_row
+  Tensor gu_in = given(g_u) ? rows_of(g_u) : Tensor(), gv_in = given(g_v) ? rows_of(g_v) : Tensor();
+  Tensor gq_in = q_on && given(g_q) ? rows_of(g_q) : Tensor();
+  const auto shape = current.sizes();
+  Tensor gu = at::empty(shape, opts), gv = at::empty(shape, opts);
+  Tensor gq = q_on ? at::empty(shape, opts) : at::empty({0}, opts);
+  Tensor gz = given(g_z) ? rows_of(g_z) : Tensor();
+  Tensor gI = at::empty(shape, opts);
+  Tensor g_w, g_b;
+  AT_DISPATCH_FLOATING_TYPES(I.scalar_type(), "brf_cpu_step_backward", [&] {
+    using T_ = scalar_t;
+    const Consts<T_> c(consts);
+    std::vector<T_> pa(h), pb(h);
+    const T_* wp = w.const_data_ptr<T_>();
+    const T_* bp = bo.const_data_ptr<T_>();
+    step_params<T_>(static_cast<int>(kind), boundary, c, max_w, half_dt, h, wp, bp, pa.data(), pb.data(), opts);
+    FlushDenormals ftz;   // after the parameters: they are the forward's, subnormals included
+    const T_* Ip = I.const_data_ptr<T_>();
+    const T_* Up = U.const_data_ptr<T_>();
+    const T_* Vp = V.const_data_ptr<T_>();
+    const T_* U1p = U1.const_data_ptr<T_>();
+    const T_* Zp = Z.const_data_ptr<T_>();
+    const T_* Qp = q_on ? Q.const_data_ptr<T_>() : nullptr;
+    const T_* gzp = gz.defined() ? gz.const_data_ptr<T_>() : nullptr;
+    T_* gup = gu.mutable_data_ptr<T_>();
+    T_* gvp = gv.mutable_data_ptr<T_>();
+    T_* gqp = q_on ? gq.mutable_data_ptr<T_>() : nullptr;
+    T_* gIp = gI.mutable_data_ptr<T_>();
+    const T_* gu_inp = gu_in.defined() ? gu_in.const_data_ptr<T_>() : nullptr;
+    const T_* gv_inp = gv_in.defined() ? gv_in.const_data_ptr<T_>() : nullptr;
+    const T_* gq_inp = gq_in.defined() ? gq_in.const_data_ptr<T_>() : nullptr;
+    // A_a, A_b: the cell's gradients of pa, pb summed over the rows: one accumulator per parallel chunk, added
+    // in the order of the chunks afterwards (the same sums whatever the threads' timing)
+    std::map<int64_t, std::pair<std::vector<T_>, std::vector<T_>>> chunk_sums;
+    std::mutex sum_lock;
+    dispatch_kind<false>(static_cast<int>(kind), false, [&](auto kc, auto) {
+      constexpr int K = decltype(kc)::value;
+      if constexpr (K == ALIF) {
+        TORCH_CHECK(false, "brf_cpu: no ALIF single step");
+      } else {
+        // the spike arguments rebuilt from the saved states, the surrogate's exponents of all of them in one
+        // buffer and one call of ATen's vectorised exp (a dozen ATen calls of surrogate_block cost more than the
+        // rest of this backward), clamped at `lo` as there: s = c1 e^{-k1 x^2} - c2 (e^{-k2 x^2} or
+        // e^{-k2 (x-mu)^2} + e^{-k2 (x+mu)^2})
+        const int64_t BH = B * h, n_exp = c.multi ? 3 : 2;
+        const T_ lo = T_(sizeof(T_) == 4 ? -87.0 : -707.0);
+        const T_ k1 = static_cast<T_>(c.k1), k2 = static_cast<T_>(c.k2), mu = static_cast<T_>(c.dmu);
+        const T_ c1 = static_cast<T_>(c.c1), c2 = static_cast<T_>(c.c2);
+        Tensor xs = at::empty({BH}, opts), ex = at::empty({n_exp, BH}, opts), ss = at::empty({BH}, opts);
+        T_* xp = xs.mutable_data_ptr<T_>();
+        T_* ep = ex.mutable_data_ptr<T_>();
+        T_* sq = ss.mutable_data_ptr<T_>();
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t o = b * h;
+          cell_x_row<T_, K>(h, c, Ip + o, Up + o, Vp + o, Qp ? Qp + o : nullptr, U1p + o, pa.data(), pb.data(),
+                            xp + o);
+        }
+        for (int64_t i = 0; i < BH; ++i) {
+          const T_ x = xp[i], x2 = x * x;
+          ep[i] = std::max(-k1 * x2, lo);
+          if (c.multi) {
+            const T_ r = x - mu, l = x + mu;
+            ep[BH + i] = std::max(-k2 * (r * r), lo);
+            ep[2 * BH + i] = std::max(-k2 * (l * l), lo);
+          } else {
+            ep[BH + i] = std::max(-k2 * x2, lo);
+          }
+        }
+        ex.exp_();
+        for (int64_t i = 0; i < BH; ++i) {
+          const T_ tail = c.multi ? ep[BH + i] + ep[2 * BH + i] : ep[BH + i];
+          sq[i] = c1 * ep[i] - c2 * tail;
+        }
+        const T_* sp = ss.const_data_ptr<T_>();
+        std::vector<T_> zero_g(gzp ? 0 : h, T_(0));
+        auto fill = [h](T_* dst, const T_* src) {
+          if (src) std::memcpy(dst, src, sizeof(T_) * h);
+          else std::fill(dst, dst + h, T_(0));
+        };
+        at::parallel_for(0, B, grain_rows(h), [&](int64_t b0, int64_t b1) {
+          FlushDenormals worker_ftz;
+          std::vector<T_> acc_a(h, T_(0)), acc_b(h, T_(0));
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t o = b * h;
+            fill(gup + o, gu_inp ? gu_inp + o : nullptr);
+            fill(gvp + o, gv_inp ? gv_inp + o : nullptr);
+            if (gqp) fill(gqp + o, gq_inp ? gq_inp + o : nullptr);
+            cell_bwd_row<T_, K>(h, c, Ip + o, Up + o, Vp + o, Qp ? Qp + o : nullptr, Zp + o, sp + o, pa.data(),
+                                pb.data(), gzp ? gzp + o : zero_g.data(), gup + o, gvp + o, gqp ? gqp + o : nullptr,
+                                gIp + o, acc_a.data(), acc_b.data());
+          }
+          std::lock_guard<std::mutex> guard(sum_lock);
+          chunk_sums.emplace(b0, std::make_pair(std::move(acc_a), std::move(acc_b)));
+        });
+      }
+    });
+    if (need_params) {
+      g_w = at::empty({h}, opts);
+      g_b = at::empty({h}, opts);
+      T_* gwp = g_w.mutable_data_ptr<T_>();
+      T_* gbp = g_b.mutable_data_ptr<T_>();
+      const T_ dt = c.dt, one = T_(1), wmax = static_cast<T_>(max_w), hdt = static_cast<T_>(half_dt);
+      std::vector<T_> sum_a(h, T_(0)), sum_b(h, T_(0));
+      for (const auto& chunk : chunk_sums) {
+        for (int64_t j = 0; j < h; ++j) {
+          sum_a[j] += chunk.second.first[j];
+          sum_b[j] += chunk.second.second[j];
+        }
+      }
+      for (int64_t j = 0; j < h; ++j) {
+        const T_ sa = sum_a[j], sb = sum_b[j];
+        const T_ wj = wp[j];
+        if (kind <= BRF_N) {
+          T_ g_pa = sa;
+          if (boundary) {
+            const T_ y = dt * pa[j];
+            g_pa = g_pa - sb * (dt * pa[j]) / std::sqrt(one - y * y);
+          }
+          gwp[j] = std::abs(wj) <= wmax ? g_pa * sgn(wj) : T_(0);
+          gbp[j] = -sb * sgn(bp[j]);
+        } else if (kind <= RF_HARD) {
+          gwp[j] = sa * sgn(wj);
+          gbp[j] = -sb * sgn(bp[j]);
+        } else {
+          gwp[j] = (sa + sb * hdt) * (T_(2) * wj);
+          gbp[j] = (kind == BHRF_PAPER ? -sb : sb) * sgn(bp[j]);
+        }
+      }
+    }
+  });
+  Tensor none = at::empty({0}, opts);
+  return {gI, gu, gv, q_on ? gq : none, g_w.defined() ? g_w : none, g_b.defined() ? g_b : none};
+}
+
 // ------------------------------------------------------------------------------------------- LI readout
 // o_t = o_{t-1}*alpha + c_t*beta (LISequence). alpha, beta: (C,) (stride 0) or (B, C).
 Tensor li_forward(Tensor currents, Tensor o0, Tensor alpha, Tensor beta) {
@@ -795,6 +1064,8 @@ std::vector<Tensor> li_backward(Tensor g_out, Tensor currents, Tensor out, Tenso
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("sequence_forward", &sequence_forward, "BRF/RF/BHRF/ALIF sequence forward (time loop in C++)");
   m.def("sequence_backward", &sequence_backward, "BRF/RF/BHRF/ALIF sequence backward (reverse-time loop in C++)");
+  m.def("step_forward", &step_forward, "BRF/RF/BHRF single step forward (per-neuron parameters from raw omega, b')");
+  m.def("step_backward", &step_backward, "BRF/RF/BHRF single step backward (gradients of the raw omega, b')");
   m.def("li_forward", &li_forward, "LI readout scan forward");
   m.def("li_backward", &li_backward, "LI readout scan backward");
 }
