@@ -73,6 +73,11 @@ SNNTORCH_ONLY_ARGS: Dict[str, str] = {
 instead (formatted with the public class name; subclasses override entries through ``snntorch_hints``)."""
 
 
+def _buffer_hooks() -> bool:
+    """Whether a global buffer registration hook is installed (``torch.nn.modules.module``'s registry)."""
+    return bool(getattr(nn.modules.module, "_global_buffer_registration_hooks", None))
+
+
 def reject_unsupported(owner: type, kwargs: dict) -> None:
     """Raise ``TypeError`` for keyword arguments ``owner`` does not take: snnTorch's names with what to use
     instead, anything else as Python's own message, both naming the public class."""
@@ -259,6 +264,37 @@ class StatefulNeuron(SpikingNeuron):
         """The :class:`brf_plugins.neurons.NeuronConfig` of this neuron, from its current attributes."""
         raise NotImplementedError
 
+    config_attributes: Tuple[str, ...] = ("dt", "gamma", "input_gain", "spike_grad", "surrogate_disable",
+                                          "_reset_mechanism", "variant", "adaptation", "ablation", "per_channel")
+    """The plain attributes :meth:`neuron_config` (and :meth:`_graded`) may read; with the threshold and the graded
+    spikes factor (by identity and version) they key :meth:`_step_config`'s cache. A subclass whose
+    configuration reads another attribute adds it here."""
+
+    def _step_config(self):
+        """``(neuron_config(), multiply)``, remembered while what they depend on is unchanged: the threshold and
+        the graded spikes factor (the same tensors, not modified in place: same ``_version``, same
+        ``requires_grad``) and :attr:`config_attributes`. ``multiply`` is False where the factor is a constant 1 of
+        the parameters' dtype (multiplying by it changes nothing). Building a :class:`~brf_plugins.neurons.NeuronConfig` checks every
+        constant (about 35 us); a module stepped T times per sample builds it once, and its execution plan,
+        remembered on the configuration (:func:`brf_plugins.kernels.plan`), is made once too."""
+        if torch.compiler.is_compiling():   # traced once: no cache to consult (nor tensor versions to read)
+            return self.neuron_config(), True
+        theta, graded = self.threshold, self.graded_spikes_factor
+        d = self.__dict__
+        attributes = tuple(tuple(v.items()) if isinstance(v, dict) else v
+                           for v in (d.get(n) for n in self.config_attributes))
+        cached = d.get("_config_cache")
+        if (cached is not None and cached[0] is theta and cached[1] == theta._version
+                and cached[2] == theta.requires_grad and cached[3] is graded and cached[4] == graded._version
+                and cached[5] == graded.requires_grad and cached[6] == attributes):
+            return cached[7], cached[8]
+        cfg = self.neuron_config()
+        multiply = (graded.requires_grad or graded.is_meta or graded.dtype != self._reference_tensor().dtype
+                    or not bool(graded.eq(1).all()))
+        d["_config_cache"] = (theta, theta._version, theta.requires_grad, graded, graded._version,
+                              graded.requires_grad, attributes, cfg, multiply)
+        return cfg, multiply
+
     def neuron_parameters(self) -> tuple:
         raise NotImplementedError
 
@@ -320,17 +356,20 @@ class StatefulNeuron(SpikingNeuron):
         # spk, mem = neuron(cur, mem) with a mem the neuron did not return (user code's torch.zeros at the start of
         # a sample): all zeros means a fresh start of the states kept inside, as init_leaky() gives.
         zeros_start = None
+        buffers = self._buffers   # the states' buffers (read directly: nn.Module's attribute lookup is slower)
         if style == "mem" and not fresh:
             k = len(self.mem_style)
             mem = given[k - 1]
-            if mem is not getattr(self, self.mem_style[-1]):
+            if mem is not buffers.get(self.mem_style[-1]):
                 zeros_start = ~mem.ne(0).any()   # a 0-dim tensor: no host synchronisation
         states = []
         for name, state in zip(self.state_names, given):
             if state is not None and state.numel() > 0:
                 states.append(check_state(name, state, reference))
                 continue
-            stored = getattr(self, name)
+            stored = buffers.get(name)
+            if stored is None:
+                stored = getattr(self, name)
             if (state is not None or fresh or stored.shape != reference.shape or stored.dtype != reference.dtype
                     or stored.device != reference.device):
                 stored = torch.zeros_like(reference)
@@ -362,8 +401,7 @@ class StatefulNeuron(SpikingNeuron):
         """Store the new states and return what ``forward`` returns: the spikes, then the states in the calling
         style (the spikes only once when they are themselves the first state, as in ``snn.RLeaky``); with
         ``init_hidden=True`` the spikes alone, or ``(spk, mem)`` with ``output=True`` (snnTorch's convention)."""
-        for name, state in zip(self.state_names, states):
-            setattr(self, name, state)
+        self._store_states(states)
         if self.init_hidden:
             return (spk, states[self.state_names.index(self.mem_style[-1])]) if self.output else spk
         if style == "packed":
@@ -374,8 +412,25 @@ class StatefulNeuron(SpikingNeuron):
             return tuple(states)
         return (spk, *states)
 
-    def _graded(self, z: torch.Tensor) -> torch.Tensor:
-        return z * self.graded_spikes_factor
+    def _store_states(self, states: tuple) -> None:
+        """Keep the new states in their buffers. Writes ``_buffers`` directly where no global buffer registration
+        hook is installed (``nn.Module.__setattr__`` re-registers a buffer on every assignment: ~25 us per state
+        and step); otherwise, and while ``torch.compile`` traces, through ``setattr``."""
+        buffers = self._buffers
+        if _buffer_hooks() or torch.compiler.is_compiling():
+            for name, state in zip(self.state_names, states):
+                setattr(self, name, state)
+            return
+        for name, state in zip(self.state_names, states):
+            if state is None or not isinstance(state, torch.Tensor) or name not in buffers:
+                setattr(self, name, state)     # nn.Module's checks and messages
+            else:
+                buffers[name] = state
+
+    def _graded(self, z: torch.Tensor, multiply: bool = True) -> torch.Tensor:
+        """The spikes times the graded spikes factor (``multiply=False``: it is a constant 1, see
+        :meth:`_step_config`)."""
+        return z * self.graded_spikes_factor if multiply else z
 
     def _to_core(self, t: Optional[torch.Tensor], d: int) -> Optional[torch.Tensor]:
         """The core's layout (neurons last): a view with the channel dimension moved last (``per_channel``)."""
@@ -386,11 +441,17 @@ class StatefulNeuron(SpikingNeuron):
 
     def _advance(self, input_: torch.Tensor, states: tuple):
         """One core update (:func:`brf_plugins.neurons.neuron_step`): ``(spikes, new_states)``."""
-        states = tuple(self._to_core(s, 1) for s in states)
-        new = neuron_step(self.neuron_config(), self.neuron_parameters(),
-                          self._current(self._to_core(input_, 1), states), self._core_state(states))
-        spk = self._graded(new[0])
-        return self._to_user(spk, 1), tuple(self._to_user(s, 1) for s in self._module_states(new, spk))
+        cfg, multiply = self._step_config()
+        params = self.neuron_parameters()
+        if self.per_channel:
+            states = tuple(self._to_core(s, 1) for s in states)
+            input_ = self._to_core(input_, 1)
+        new = neuron_step(cfg, params, self._current(input_, states), self._core_state(states))
+        spk = self._graded(new[0], multiply)
+        new = self._module_states(new, spk)
+        if self.per_channel:
+            return self._to_user(spk, 1), tuple(self._to_user(s, 1) for s in new)
+        return spk, new
 
     def forward(self, input_: torch.Tensor, *states, **named):
         """One step: ``input_`` (the current, ``(batch, num_neurons)``), then the state in :attr:`state_names`
@@ -438,8 +499,9 @@ class StatefulNeuron(SpikingNeuron):
             core_shape = input_.movedim(2, -1).shape
             input_ = input_.movedim(2, -1).reshape(input_.shape[0], -1, self.num_neurons)
             states = tuple(s.movedim(1, -1).reshape(-1, self.num_neurons) for s in states)
-        z_all, new = sequence(self.neuron_config(), self.neuron_parameters(), input_, self._core_state(states))
-        spikes = self._graded(z_all)
+        cfg, multiply = self._step_config()
+        z_all, new = sequence(cfg, self.neuron_parameters(), input_, self._core_state(states))
+        spikes = self._graded(z_all, multiply)
         new = self._module_states(new, spikes[-1])
         if self.per_channel:
             spikes = spikes.reshape(core_shape).movedim(-1, 2)
