@@ -51,7 +51,7 @@ from __future__ import annotations
 import functools
 import numbers
 import warnings
-from typing import Callable, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as nnf
@@ -537,8 +537,37 @@ def concat_weights(input_weights: torch.Tensor, recurrent_weights: torch.Tensor)
 _KIND_OF = {cls: kind for kind, cls in _PARAMETERS_OF.items()}
 
 
+_CONFIGS: Dict[tuple, NeuronConfig] = {}
+"""The configurations already made, by parameter type, ``dt`` and the parameters' constants (not their
+per-neuron tensors): a cell stepped T times builds its :class:`~brf_plugins.neurons.NeuronConfig` (and, remembered
+on it, its execution plan) once, not on every step."""
+
+
 def neuron_config(p, dt: float) -> NeuronConfig:
-    """The core :class:`brf_plugins.neurons.NeuronConfig` of Norse-style parameters ``p`` and step ``dt``."""
+    """The core :class:`brf_plugins.neurons.NeuronConfig` of Norse-style parameters ``p`` and step ``dt``.
+
+    The same constants give the same (immutable) configuration object: it is built, and its constants checked,
+    once (:data:`_CONFIGS`), unless a constant is a tensor (a learnable threshold), which is read afresh."""
+    if torch.compiler.is_compiling():   # traced once: built in the graph's setup, no memo to consult
+        return _build_config(p, dt)
+    per_neuron = _PER_NEURON[type(p)]
+    constants = tuple(value for name, value in zip(p._fields, p) if name not in per_neuron)
+    if any(isinstance(value, torch.Tensor) for value in constants):
+        return _build_config(p, dt)
+    key = (type(p), dt, constants)
+    try:
+        cfg = _CONFIGS.get(key)
+    except TypeError:   # an unhashable constant (e.g. a spike method object): no memo
+        return _build_config(p, dt)
+    if cfg is None:
+        cfg = _build_config(p, dt)
+        if len(_CONFIGS) >= 256:
+            _CONFIGS.clear()
+        _CONFIGS[key] = cfg
+    return cfg
+
+
+def _build_config(p, dt: float) -> NeuronConfig:
     kind = _KIND_OF[type(p)]
     fields = p._fields
     options = dict(theta=p.v_th, spike_fn=spike_function(p.method, p.alpha), input_gain=input_gain(p, dt))
