@@ -3,7 +3,9 @@
 The snnTorch tutorial network (``fc1 -> neuron -> fc2 -> neuron``, explicit states) with ``snn.Leaky`` and with
 ``snntorch_ext.BRF``, and Norse's ``Linear -> LIFCell -> Linear -> LIFCell`` with ``norse_ext.BRFCell``; one
 training step (forward over T steps, backward, Adam), best of ``--repeats``, all rows from one run. The ratio
-column is BRF time / LIF time (the issue's target: at most 1.2).
+column is BRF time / LIF time (the issue's target: at most 1.2); the last column names the autograd node of the
+BRF cell's output, i.e. the path :func:`brf_plugins.kernels.plan` chose for one step (on CPU the compiled step,
+``CPUCellStepBackward``: one C++ call forward and one backward).
 
     python benchmarks/bench_stepwise.py                 # T = 100, batch 16 and 128, hidden 256, one thread
 """
@@ -81,15 +83,17 @@ def main(argv=None):
         for batch in (int(b) for b in args.batches.split(",")):
             torch.manual_seed(0)
             x = torch.rand(args.steps, batch, args.inputs) * 2
-            times = {n: step_time(two_layer_net(framework, n, args.inputs, args.hidden, 10), x, args.repeats)
-                     for n in ("lif", "brf")}
-            rows.append((framework, batch, 1e3 * times["lif"], 1e3 * times["brf"], times["brf"] / times["lif"]))
+            nets = {n: two_layer_net(framework, n, args.inputs, args.hidden, 10) for n in ("lif", "brf")}
+            times = {n: step_time(net, x, args.repeats) for n, net in nets.items()}
+            node = type(nets["brf"](x[:1]).grad_fn.next_functions[0][0]).__name__   # the stacked cell output
+            rows.append((framework, batch, 1e3 * times["lif"], 1e3 * times["brf"], times["brf"] / times["lif"], node))
             print(f"{framework:8s} batch {batch:4d}: LIF {rows[-1][2]:8.1f} ms  BRF {rows[-1][3]:8.1f} ms  "
-                  f"ratio {rows[-1][4]:.2f}", flush=True)
+                  f"ratio {rows[-1][4]:.2f}  ({node})", flush=True)
     lines = [f"# Stepwise cells: one training step, T = {args.steps}, {args.inputs}-{args.hidden}-10, "
              f"{args.threads} thread(s), best of {args.repeats}", "",
-             "| framework | batch | LIF cell ms | BRF cell ms | BRF / LIF |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {f} | {b} | {a:.1f} | {r:.1f} | {q:.2f}x |" for f, b, a, r, q in rows]
+             "| framework | batch | LIF cell ms | BRF cell ms | BRF / LIF | BRF step node |",
+             "|---|---:|---:|---:|---:|---|"]
+    lines += [f"| {f} | {b} | {a:.1f} | {r:.1f} | {q:.2f}x | {n} |" for f, b, a, r, q, n in rows]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("wrote", args.out)
