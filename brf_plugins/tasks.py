@@ -29,12 +29,12 @@ scored against its own label."""
 class AlifRecipe:
     """How the repo's own same-size ALIF comparators were trained (spec section 4, second table)."""
 
-    tau_mem: Tuple[float, float]
+    tau_mem: Tuple[float, float]   # the hidden layer's init, then the training, then the readout's init
     tau_adp: Tuple[float, float]
-    tau_out: Tuple[float, float]
     lr: float
     batch_size: int
     sub_seq_length: int
+    tau_out: Tuple[float, float]
     tbptt: int = 0
 
 

@@ -9,8 +9,8 @@ torchvision is not needed.
 
 Example:
     >>> from brf_plugins.data import SequentialMNIST
-    >>> test = SequentialMNIST("../shared/data", split="test")          # doctest: +SKIP
-    >>> x, y = test[0]; x.shape                                          # doctest: +SKIP
+    >>> x, y = SequentialMNIST("../shared/data", split="test")[0]          # doctest: +SKIP
+    >>> x.shape                                                           # doctest: +SKIP
     torch.Size([784, 1])
 """
 
