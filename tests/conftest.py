@@ -1,14 +1,24 @@
 """Shared fixtures: the shared data folder (../shared/data from the repo root) and float64 defaults."""
 
+import itertools
 import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from brf_plugins import functional as F
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = Path(os.environ.get("BRF_TEST_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
 CHECKPOINTS = DATA_ROOT / "reference_checkpoints"
+
+# (kind, option, ablation) for every variant the kernels implement (test_kernels.py, test_step_kernel.py).
+BRF_ABLATIONS = [dict(divergence_boundary=a, refractory=b, smooth_reset=c)
+                 for a, b, c in itertools.product((True, False), repeat=3)]
+CASES = ([("brf", "", ab) for ab in BRF_ABLATIONS] + [("rf", r, {}) for r in F.RF_RESETS]
+         + [("bhrf", v, {}) for v in F.BHRF_VARIANTS])
+CASE_IDS = [f"{k}-{o or 'x'}-{''.join(str(int(v)) for v in ab.values())}" for k, o, ab in CASES]
 
 # Under pytest-xdist, give each worker its share of the cores: N workers x all-core intra-op pools oversubscribe
 # the CPU (about 4x slower on 2 cores).

@@ -226,6 +226,14 @@ def _case_params(cases, mutation):
     return params
 
 
+def _bad_input_check(mutation: str, **strategies):
+    """The decorators of one malformed-input check: a case per entry point that takes ``mutation``, the Hypothesis
+    settings, and the drawn ``strategies``."""
+    def decorate(test):
+        return pytest.mark.parametrize("case", _case_params(CASES, mutation))(SETTINGS(given(**strategies)(test)))
+    return decorate
+
+
 def _expect(case, error, call, inputs):
     with pytest.raises(error) as info:
         out = call(**inputs)
@@ -247,9 +255,7 @@ def _shape(layout, sizes):
 CASES = FORWARD_CASES + ADAPTER_CASES
 
 
-@pytest.mark.parametrize("case", _case_params(CASES, "rank"))
-@SETTINGS
-@given(data=st.data())
+@_bad_input_check("rank", data=st.data())
 def test_wrong_rank(case, data):
     call, inputs = case.build()
     layout = case.layout
@@ -260,9 +266,7 @@ def test_wrong_rank(case, data):
     _expect(case, (ValueError, TypeError), call, inputs)
 
 
-@pytest.mark.parametrize("case", _case_params(CASES, "width"))
-@SETTINGS
-@given(data=st.data())
+@_bad_input_check("width", data=st.data())
 def test_wrong_width(case, data):
     call, inputs = case.build()
     layout = case.layout
@@ -271,9 +275,7 @@ def test_wrong_width(case, data):
     _expect(case, ValueError, call, inputs)
 
 
-@pytest.mark.parametrize("case", _case_params(CASES, "dtype"))
-@SETTINGS
-@given(dtype=st.sampled_from(BAD_DTYPES))
+@_bad_input_check("dtype", dtype=st.sampled_from(BAD_DTYPES))
 def test_non_float_or_complex_dtype(case, dtype):
     call, inputs = case.build()
     x = inputs[case.layout.arg]
@@ -282,9 +284,7 @@ def test_non_float_or_complex_dtype(case, dtype):
     assert "float" in message
 
 
-@pytest.mark.parametrize("case", _case_params(CASES, "nonfinite"))
-@SETTINGS
-@given(data=st.data())
+@_bad_input_check("nonfinite", data=st.data())
 def test_nan_or_inf_input(case, data):
     call, inputs = case.build()
     x = inputs[case.layout.arg].clone()
@@ -295,9 +295,7 @@ def test_nan_or_inf_input(case, data):
     assert "NaN" in message
 
 
-@pytest.mark.parametrize("case", _case_params(CASES, "empty_batch"))
-@SETTINGS
-@given(data=st.data())
+@_bad_input_check("empty_batch", data=st.data())
 def test_empty_batch(case, data):
     call, inputs = case.build()
     layout = case.layout
@@ -308,18 +306,14 @@ def test_empty_batch(case, data):
     _expect(case, ValueError, call, inputs)
 
 
-@pytest.mark.parametrize("case", _case_params(CASES, "empty_time"))
-@SETTINGS
-@given(batch=st.integers(0, 4))
+@_bad_input_check("empty_time", batch=st.integers(0, 4))
 def test_zero_time_steps(case, batch):
     call, inputs = case.build()
     inputs[case.layout.arg] = torch.rand(_shape(case.layout, {"T": 0, "B": batch}))
     _expect(case, ValueError, call, inputs)
 
 
-@pytest.mark.parametrize("case", _case_params(CASES, "meta"))
-@SETTINGS
-@given(data=st.data())
+@_bad_input_check("meta", data=st.data())
 def test_mismatched_device(case, data):
     """The "meta" device stands in for another device (a GPU) on CPU-only machines."""
     call, inputs = case.build()
@@ -332,9 +326,7 @@ def test_mismatched_device(case, data):
             call(**inputs)
 
 
-@pytest.mark.parametrize("case", _case_params(CASES, "foreign_state"))
-@SETTINGS
-@given(data=st.data())
+@_bad_input_check("foreign_state", data=st.data())
 def test_state_from_another_module(case, data):
     call, inputs = case.build()
     bad = case.foreign_state(inputs)

@@ -22,14 +22,10 @@ from brf_plugins.kernels import SmoothSpike
 from brf_plugins.train.capture import make_train_step
 from brf_plugins.surrogate import double_gaussian, multi_gaussian
 
+from .conftest import BRF_ABLATIONS, CASE_IDS, CASES
+
 REPO = Path(__file__).resolve().parents[1]
 
-# (kind, option, ablation) for every variant the kernels implement.
-BRF_ABLATIONS = [dict(divergence_boundary=a, refractory=b, smooth_reset=c)
-                 for a, b, c in itertools.product((True, False), repeat=3)]
-CASES = ([("brf", "", ab) for ab in BRF_ABLATIONS] + [("rf", r, {}) for r in F.RF_RESETS]
-         + [("bhrf", v, {}) for v in F.BHRF_VARIANTS])
-CASE_IDS = [f"{k}-{o or 'x'}-{''.join(str(int(v)) for v in ab.values())}" for k, o, ab in CASES]
 
 SEQ = {"brf": sequence.brf_sequence, "rf": sequence.rf_sequence, "bhrf": sequence.bhrf_sequence}
 STEP_REF = {"brf": F.brf_step, "rf": F.rf_step, "bhrf": F.bhrf_step}

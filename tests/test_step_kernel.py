@@ -18,17 +18,14 @@ from brf_plugins.kernels import CellStep, SmoothSpike, _cpu, cell_spec, neuron_p
 from brf_plugins.neurons import NeuronConfig
 from brf_plugins.surrogate import double_gaussian, multi_gaussian
 
+from .conftest import BRF_ABLATIONS, CASE_IDS, CASES
+
 USABLE, REASON = _cpu.status()
 if not USABLE:
     pytest.skip(f"compiled CPU kernels unavailable: {REASON}", allow_module_level=True)
 
 CPUCellStep = _cpu.CPUCellStep
 
-BRF_ABLATIONS = [dict(divergence_boundary=a, refractory=b, smooth_reset=c)
-                 for a, b, c in itertools.product((True, False), repeat=3)]
-CASES = ([("brf", "", ab) for ab in BRF_ABLATIONS] + [("rf", r, {}) for r in F.RF_RESETS]
-         + [("bhrf", v, {}) for v in F.BHRF_VARIANTS])
-CASE_IDS = [f"{k}-{o or 'x'}-{''.join(str(int(v)) for v in ab.values())}" for k, o, ab in CASES]
 CORE_STEP = {"brf": F.brf_step, "rf": F.rf_step, "bhrf": F.bhrf_step}
 GAIN = 3.0
 
@@ -215,34 +212,52 @@ def _core_loop(kind, currents, omega, b_offset, gain, theta=1.0, gamma=0.9):
     return torch.stack(spikes), state
 
 
-@pytest.mark.parametrize("kind", ["brf", "rf", "bhrf"])
-def test_snntorch_stepwise_takes_the_compiled_step_and_equals_the_core(kind):
-    snnx = pytest.importorskip("snntorch_ext")
-    torch.manual_seed(0)
-    neuron = {"brf": snnx.BRF, "rf": snnx.RF, "bhrf": snnx.BHRF}[kind](5).double()
-    currents = (torch.rand(40, 3, 5, dtype=torch.float64) * 4).requires_grad_()
-    state = neuron.reset_mem()
+def _stepwise_case(package: str, name: str, seed: int):
+    """The adapter package, its neuron ``name`` (5 neurons, float64) and 40 steps of currents that make it spike."""
+    module = pytest.importorskip(package)
+    torch.manual_seed(seed)
+    return module, getattr(module, name)(5).double(), (torch.rand(40, 3, 5, dtype=torch.float64) * 4).requires_grad_()
+
+
+def _stepped(step, currents, state):
+    """``step(current, state) -> (spikes, state)`` over the currents: every step's spikes and the final state."""
     spikes = []
     for current in currents:
-        spk, *state = neuron(current, *state)
+        spk, state = step(current, state)
         spikes.append(spk)
+    return spikes, state
+
+
+def _assert_compiled_step_equals_core(kind, spikes, state, currents, omega, b_offset, gain):
+    """Spikes stepped by an adapter ran the compiled step and equal the core's loop; float64 gradients of the
+    currents, ``omega`` and ``b_offset`` within 1e-10 relative."""
     assert type(spikes[-1].grad_fn).__name__ == "CPUCellStepBackward"
-    ref, ref_state = _core_loop(kind, currents, neuron.omega, neuron.b_offset, neuron.input_gain)
+    ref, ref_state = _core_loop(kind, currents, omega, b_offset, gain)
     assert float(ref.detach().sum()) > 0 and torch.equal(torch.stack(spikes), ref)
-    leaves = [currents, neuron.omega, neuron.b_offset]
+    leaves = [currents, omega, b_offset]
     got = _grads((torch.stack(spikes), *state), leaves)
     want = _grads((ref, *ref_state), leaves)
     assert all(_rel(a, b) <= 1e-10 for a, b in zip(got, want))
+
+
+@pytest.mark.parametrize("kind", ["brf", "rf", "bhrf"])
+def test_snntorch_stepwise_takes_the_compiled_step_and_equals_the_core(kind):
+    _, neuron, currents = _stepwise_case("snntorch_ext", kind.upper(), seed=0)
+
+    def step(current, state):
+        spk, *state = neuron(current, *state)
+        return spk, state
+
+    spikes, state = _stepped(step, currents, neuron.reset_mem())
+    _assert_compiled_step_equals_core(kind, spikes, state, currents, neuron.omega, neuron.b_offset,
+                                      neuron.input_gain)
     # the configuration it remembers follows the module: a new threshold (in place) and a new gamma
     with torch.no_grad():
         neuron.threshold.fill_(0.5)
     if kind != "rf":
         neuron.gamma = 0.5
-    state, spikes = neuron.reset_mem(), []
     with torch.no_grad():
-        for current in currents:
-            spk, *state = neuron(current, *state)
-            spikes.append(spk)
+        spikes, _ = _stepped(step, currents, neuron.reset_mem())
         ref, _ = _core_loop(kind, currents, neuron.omega, neuron.b_offset, neuron.input_gain, theta=0.5,
                             gamma=0.5)
     assert torch.equal(torch.stack(spikes), ref)
@@ -260,29 +275,14 @@ def test_snntorch_mem_style_call_and_graded_spikes():
     currents = torch.rand(30, 2, 6, dtype=torch.float64) * 4
     ref, _ = _core_loop("brf", currents, plain.omega.detach(), plain.b_offset.detach(), plain.input_gain)
     for neuron, factor in ((plain, 1.0), (graded, 2.0)):
-        mem, spikes = neuron.init_leaky(), []
         with torch.no_grad():
-            for current in currents:
-                spk, mem = neuron(current, mem)
-                spikes.append(spk)
+            spikes, _ = _stepped(neuron, currents, neuron.init_leaky())
         assert torch.equal(torch.stack(spikes), ref * factor)
 
 
 @pytest.mark.parametrize("kind", ["brf", "rf", "bhrf"])
 def test_norse_stepwise_takes_the_compiled_step_and_equals_the_core(kind):
-    norse_ext = pytest.importorskip("norse_ext")
-    torch.manual_seed(2)
-    cell = {"brf": norse_ext.BRFCell, "rf": norse_ext.RFCell, "bhrf": norse_ext.BHRFCell}[kind](5).double()
-    currents = (torch.rand(40, 3, 5, dtype=torch.float64) * 4).requires_grad_()
-    state, spikes = None, []
-    for current in currents:
-        z, state = cell(current, state)
-        spikes.append(z)
-    assert type(spikes[-1].grad_fn).__name__ == "CPUCellStepBackward"
-    gain = norse_ext.functional.input_gain(cell.p, cell.dt)
-    ref, ref_state = _core_loop(kind, currents, cell.omega, cell.b_offset, gain)
-    assert float(ref.detach().sum()) > 0 and torch.equal(torch.stack(spikes), ref)
-    leaves = [currents, cell.omega, cell.b_offset]
-    got = _grads((torch.stack(spikes), *state), leaves)
-    want = _grads((ref, *ref_state), leaves)
-    assert all(_rel(a, b) <= 1e-10 for a, b in zip(got, want))
+    norse_ext, cell, currents = _stepwise_case("norse_ext", f"{kind.upper()}Cell", seed=2)
+    spikes, state = _stepped(cell, currents, None)
+    _assert_compiled_step_equals_core(kind, spikes, state, currents, cell.omega, cell.b_offset,
+                                      norse_ext.functional.input_gain(cell.p, cell.dt))
