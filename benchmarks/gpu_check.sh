@@ -7,7 +7,9 @@
 #   3. a timing table: one training step (forward + full BPTT + Adam) of S-MNIST (1-256-10, T = 784, batch 256) and
 #      ECG (4-36-6, T = 1300, batch 16) for the Triton recurrent path, the fused torch path and the matmul floor,
 #      eager and captured in a CUDA graph (brf_plugins.train.capture.make_train_step(mode="cuda_graph")),
-#      written to benchmarks/results/gpu.md.
+#      written to benchmarks/results/gpu.md;
+#   4. brf-train on the synthetic task eagerly and with --cuda-graph (the captured training step), wall times
+#      appended to gpu.md.
 #
 # Usage: benchmarks/gpu_check.sh            (PYTHON=... to choose the interpreter; .venv/bin/python if present)
 #        GPU_CHECK_SKIP_TESTS=1 benchmarks/gpu_check.sh   (the table only)
@@ -52,7 +54,7 @@ fi
 
 # ------------------------------------------------------------------------------- 2 + 3. registers and table
 echo "== 2-3/3 kernel registers and the timing table ($(elapsed) s) =="
-BUDGET=$(( 285 - $(elapsed) ))
+BUDGET=$(( 245 - $(elapsed) ))
 [ "$BUDGET" -lt 60 ] && BUDGET=60
 TABLE_LOG=$(mktemp)
 timeout "$BUDGET" "$PY" - "$OUT" "$BUDGET" <<'PYEOF' 2>&1 | tee "$TABLE_LOG"
@@ -323,6 +325,19 @@ if [ "$rc" = 124 ]; then PROBLEMS+=("timing table: stopped after $BUDGET s (time
 elif [ "$rc" != 0 ]; then PROBLEMS+=("timing table: exit status $rc"); fi
 while IFS= read -r line; do PROBLEMS+=("${line#GPU_CHECK_PROBLEM: }"); done < <(grep '^GPU_CHECK_PROBLEM: ' "$TABLE_LOG")
 rm -f "$TABLE_LOG"
+
+# ---------------------------------------------------------------------------- 4. brf-train --cuda-graph
+echo "== 4/4 brf-train synthetic, eager and --cuda-graph ($(elapsed) s) =="
+printf '\nbrf-train synthetic (16-32-5, T = 100, 5 epochs, BRF) on this GPU:\n\n| mode | wall s | test accuracy %% |\n|---|---|---|\n' >> "$OUT"
+for flag in "" "--cuda-graph"; do
+    RUN_DIR=$(mktemp -d)
+    RES=$(timeout 25 "$PY" -m brf_plugins.train synthetic --device ${GPU_CHECK_DEVICE:-cuda} --neuron brf $flag --no-progress \
+          --no-tensorboard --threads 0 --out-dir "$RUN_DIR/run" --json 2>/dev/null | "$PY" -c \
+          "import json,sys; t=sys.stdin.read(); r=json.loads(t[t.index('{'):])['brf']; print(f\"{r['wall_seconds']:.1f} | {100*r['test_accuracy']:.2f}\")" 2>/dev/null)
+    if [ -n "$RES" ]; then echo "| ${flag:-eager} | $RES |" | tee -a "$OUT";
+    else PROBLEMS+=("brf-train synthetic ${flag:-eager} on cuda: failed or over 25 s"); fi
+    rm -rf "$RUN_DIR"
+done
 
 echo "== done in $(elapsed) s; table: $OUT =="
 if [ ${#PROBLEMS[@]} -gt 0 ]; then

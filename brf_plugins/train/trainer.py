@@ -76,6 +76,7 @@ from ..metrics import (EvalResult, count_correct, eval_result, evaluation_sums, 
                        time_first)
 from ..tasks import TaskConfig
 from .baselines import lif_learning_rate
+from .capture import keep_tensor_lr
 from .models import build_model, canonical_framework, count_parameters, resonator_parameters
 from .state import (RUN_FORMAT, CheckpointCorruptError, RunExistsError, RunLock, append_run_log, atomic_torch_save,
                     atomic_write_text, capture_rng, load_run_file, move_run_aside, restore_rng, run_files)
@@ -148,6 +149,10 @@ class TrainConfig:
             are non-finite, count it); see the module docstring.
         time_limit: minutes; no new epoch starts when the last one would end past it (the run then reports
             what it reached).
+        cuda_graph: capture each full-size training batch's whole step (forward, full BPTT, finite check,
+            clipping, Adam with ``capturable=True`` and a tensor learning rate) in one CUDA graph and replay it
+            (:class:`brf_plugins.train.capture.CapturedTrainStep`); the last, smaller batch runs eagerly. CUDA
+            only; not with ``on_nan="skip"`` (a graph cannot drop a batch), TBPTT windows or DDP.
         train_samples, val_samples, test_samples, max_batches: shrink a run (quick checks, notebooks).
         threads: ``torch.set_num_threads`` for the run (1: these small networks gain nothing from intra-op
             threads, and idle OpenMP threads spin on a shared machine; None leaves the setting alone).
@@ -173,6 +178,7 @@ class TrainConfig:
     allow_recipe_change: bool = False
     on_nan: str = "stop"
     time_limit: Optional[float] = None
+    cuda_graph: bool = False
     train_samples: Optional[int] = None
     val_samples: Optional[int] = None
     test_samples: Optional[int] = None
@@ -444,6 +450,47 @@ def _check_config(cfg: TrainConfig) -> None:
         raise ValueError("`resume=True` needs `out_dir`: the folder holding last.pt of the run to continue.")
     if cfg.resume and cfg.force:
         raise ValueError("give `resume` (continue the run in out_dir) or `force` (start a new one there), not both.")
+    if cfg.cuda_graph and cfg.on_nan == "skip":
+        raise ValueError("`cuda_graph=True` (--cuda-graph) cannot skip a batch: the update is inside the graph. "
+                         "Use on_nan='stop' with it, or train eagerly.")
+
+
+def _graph_backend(cfg: TrainConfig, rules: Dict[str, object], distributed: bool):
+    """What records and replays the captured steps (CUDA graphs); a clear error where they cannot run."""
+    if not str(cfg.device).startswith("cuda") or not torch.cuda.is_available():
+        raise ValueError(f"`cuda_graph=True` (--cuda-graph) needs a CUDA device (got device={cfg.device!r}"
+                         f"{'' if torch.cuda.is_available() else ', and no CUDA device is available'}); "
+                         f"train without it on the CPU, where the compiled kernels are the fast path.")
+    if rules.get("tbptt"):
+        raise ValueError(f"`cuda_graph=True` (--cuda-graph) captures full-BPTT steps; this recipe trains in "
+                         f"{rules['tbptt']}-step TBPTT windows (ALIF on (P)S-MNIST). Train it without --cuda-graph.")
+    if distributed:
+        raise ValueError("`cuda_graph=True` (--cuda-graph) is single-process; run it without torchrun.")
+    from .capture import _CUDAGraphs
+    return _CUDAGraphs()
+
+
+def _prepare_adam(optimizer: torch.optim.Optimizer, device, *, tensor_lr: bool, capturable: bool) -> List[torch.Tensor]:
+    """Set Adam's groups for the step that trains (after construction and after ``load_state_dict``, which
+    restores the saved run's flags and learning rates): a tensor learning rate on ``device`` for a captured step
+    (the graph reads it; :func:`~brf_plugins.train.capture.keep_tensor_lr` updates it in place), ``capturable``
+    with the step counters on the parameters' device for CUDA graphs, plain floats otherwise. Returns the groups'
+    learning-rate tensors (empty without ``tensor_lr``)."""
+    tensors = []
+    for group in optimizer.param_groups:
+        group["capturable"] = capturable
+        lr = float(group["lr"])
+        if "initial_lr" in group:
+            group["initial_lr"] = float(group["initial_lr"])
+        group["lr"] = torch.tensor(lr, dtype=torch.float32, device=device) if tensor_lr else lr
+        if tensor_lr:
+            tensors.append(group["lr"])
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            if "step" in state:
+                state["step"] = torch.as_tensor(state["step"], dtype=torch.float32).to(
+                    p.device if capturable else "cpu")
+    return tensors
 
 
 class _Stepper:
@@ -455,15 +502,17 @@ class _Stepper:
         self.global_step = global_step
         self.epoch, self.batch = 0, 0
 
-    def _fail(self, kind, loss, tensors, what):
+    def _fail(self, kind, loss, tensors, what, applied: bool = False):
         stats = _tensor_statistics(self.core_model)
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = float(self.optimizer.param_groups[0]["lr"])
         where = f"at epoch {self.epoch}, batch {self.batch} (global step {self.global_step})"
+        kept = ("the CUDA-graph step had applied its update already; last.pt and best.pt keep the last good epoch."
+                if applied else "nothing was updated with {}.")
         if kind == "loss":
-            head = f"the training loss is {float(loss)} {where}; nothing was updated with it."
+            head = f"the training loss is {float(loss)} {where}; {kept.format('it')}"
         elif kind == "gradients":
             head = (f"the gradients of {', '.join(tensors)} are non-finite {where} (loss {float(loss):.6g}); "
-                    f"nothing was updated with them.")
+                    f"{kept.format('them')}")
         else:
             head = (f"the parameters {', '.join(tensors)} became non-finite after the optimizer step {where} "
                     f"(loss {float(loss):.6g}, lr {lr:g}, finite gradients).")
@@ -507,6 +556,21 @@ class _Stepper:
             raise self._fail("parameters", loss.detach(), names, " (after the update)")
         return 1
 
+    def replay(self, graph, x, y) -> Tuple[torch.Tensor, torch.Tensor, int]:
+        """One captured step (:class:`~brf_plugins.train.capture.CapturedTrainStep`), then the same checks as
+        :meth:`__call__` on its results: ``(loss, readout, 1)``."""
+        self.global_step += 1
+        loss, readout, finite = graph(x, y)
+        if not bool(finite):
+            loss_ok = bool(torch.isfinite(loss))
+            names = ["loss"] if not loss_ok else _nonfinite_names(
+                [(n, p.grad) for n, p in self.core_model.named_parameters() if p.requires_grad])
+            raise self._fail("gradients" if loss_ok else "loss", loss, names, " (after the update)", applied=True)
+        if not bool(_all_finite(self.params)):
+            names = _nonfinite_names([(n, p) for n, p in self.core_model.named_parameters()])
+            raise self._fail("parameters", loss, names, " (after the update)")
+        return loss, readout, 1
+
 
 def _chunk_target(rules, y, s: int, e: int, T: int):
     """``(scored, target, start)`` of the window ``[s, e)`` of a ``T``-step batch under the task's loss rule."""
@@ -518,13 +582,18 @@ def _chunk_target(rules, y, s: int, e: int, T: int):
     return True, (y[s:e] if rule == "per_step" else y), max(0, start - s)
 
 
-def _train_batch(model, x, y, loss_fn, rules, step) -> Tuple[torch.Tensor, torch.Tensor, int]:
+def _train_batch(model, x, y, loss_fn, rules, step, graph=None) -> Tuple[torch.Tensor, torch.Tensor, int]:
     """Forward, loss and update(s) of one batch: ``(loss (summed over the batch's windows), readout, updates)``.
+
+    With ``graph`` (a :class:`~brf_plugins.train.capture.CapturedTrainStep`), a batch of its captured shape (or
+    the first batch, which it captures) is one replay; another shape runs eagerly.
 
     With ``rules["tbptt"] = W < T`` the batch runs in windows of ``W`` steps, each an update of its own whose
     gradient stops at the window's start (the state is carried on detached); otherwise one full-BPTT update."""
     T = x.shape[0]
     window = rules.get("tbptt") or 0
+    if graph is not None and graph.accepts(x, y):
+        return step.replay(graph, x, y)
     if not window or window >= T:
         out = model(x)
         loss = loss_fn(out[0], y, rules["loss"], rules["start"])
@@ -628,6 +697,7 @@ def _train(cfg: TrainConfig, out_dir: Optional[Path]) -> TrainResult:
                         **cfg.model_kwargs).to(device)
     n_params = count_parameters(model)
     params = [p for p in model.parameters() if p.requires_grad]
+    graphs = _graph_backend(cfg, rules, distributed) if cfg.cuda_graph else None
     optimizer = torch.optim.Adam(params, lr=rules["lr"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0 - e / epochs)
 
@@ -692,6 +762,10 @@ def _train(cfg: TrainConfig, out_dir: Optional[Path]) -> TrainResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         append_run_log(out_dir, f"started: {', '.join(f'{k}={v!r}' for k, v in requested_recipe.items())}")
 
+    # after a resume's load_state_dict too: the saved groups bring the saved run's flags and learning rates
+    lr_tensors = _prepare_adam(optimizer, device, tensor_lr=graphs is not None,
+                               capturable=bool(getattr(graphs, "capturable", False)))
+
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
         model = DistributedDataParallel(model)
@@ -720,7 +794,8 @@ def _train(cfg: TrainConfig, out_dir: Optional[Path]) -> TrainResult:
                             unit="epoch", dynamic_ncols=True)
         result = _epochs(cfg, rules, model, core_model, optimizer, scheduler, params, history, best, start_epoch,
                          recipe_changes, requested_recipe, train_loader, train_sampler, val_loader, test_loader,
-                         device, distributed, is_main, out_dir, writer, progress, started, n_params)
+                         device, distributed, is_main, out_dir, writer, progress, started, n_params,
+                         graphs=graphs, lr_tensors=lr_tensors)
     finally:
         if progress is not None:
             progress.close()
@@ -735,9 +810,15 @@ def _train(cfg: TrainConfig, out_dir: Optional[Path]) -> TrainResult:
 
 def _epochs(cfg, rules, model, core_model, optimizer, scheduler, params, history, best, start_epoch, recipe_changes,
             requested_recipe, train_loader, train_sampler, val_loader, test_loader, device, distributed, is_main,
-            out_dir, writer, progress, started, n_params) -> TrainResult:
+            out_dir, writer, progress, started, n_params, graphs=None, lr_tensors=()) -> TrainResult:
     epochs = rules["epochs"]
     loss_fn = _training_loss(canonical_framework(cfg.framework), rules)
+    graph = None
+    if graphs is not None:
+        from .capture import CapturedTrainStep
+        graph = CapturedTrainStep(model, optimizer, lambda out, y: loss_fn(out[0], y, rules["loss"], rules["start"]),
+                                  params=params, grad_clip=rules["grad_clip"], output_of=lambda out: out[0],
+                                  all_finite=_all_finite, graphs=graphs)
     better = (lambda a, b: a <= b) if rules["best_rule"] == "<=" else (lambda a, b: a < b)
     stopped_early = False
     step = _Stepper(model, core_model, optimizer, params, rules["grad_clip"], cfg.on_nan, distributed,
@@ -763,7 +844,7 @@ def _epochs(cfg, rules, model, core_model, optimizer, scheduler, params, history
                 atomic_torch_save({"format": RUN_FORMAT, "kind": "best", "epoch": epoch, "config": cfg.to_dict(),
                                    "recipe": requested_recipe, "model": best["state"], "val_loss": val.loss,
                                    "test_accuracy": test.accuracy if test else None}, out_dir / "best.pt")
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "val_loss": val.loss,
+        row = {"epoch": epoch, "lr": float(optimizer.param_groups[0]["lr"]), "val_loss": val.loss,
                "val_accuracy": val.accuracy, "test_loss": test.loss if test else float("nan"),
                "test_accuracy": test.accuracy if test else float("nan"),
                "test_sops": test.sops if test else float("nan")}
@@ -784,7 +865,7 @@ def _epochs(cfg, rules, model, core_model, optimizer, scheduler, params, history
                 if y.dim() == 2:
                     y = time_first(y)
                 attempted = step.global_step
-                loss, readout, updates = _train_batch(model, x, y, loss_fn, rules, step)
+                loss, readout, updates = _train_batch(model, x, y, loss_fn, rules, step, graph)
                 skipped += (step.global_step - attempted) - updates
                 if updates == 0:
                     continue
@@ -803,6 +884,7 @@ def _epochs(cfg, rules, model, core_model, optimizer, scheduler, params, history
                     f"clipping (--grad-clip).", kind="all batches skipped", epoch=epoch, step=step.global_step,
                     tensors=["loss"], statistics=_tensor_statistics(core_model))
             scheduler.step()
+            keep_tensor_lr(optimizer, lr_tensors)   # the captured graph reads its lr tensor
             loss_sum, batches, correct, scored = _all_sum([loss_sum, batches, correct, scored], distributed)
             row.update(train_loss=loss_sum / max(batches, 1), train_accuracy=correct / max(scored, 1),
                        skipped_batches=skipped, steps=steps)
