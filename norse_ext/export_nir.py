@@ -1,29 +1,11 @@
-r"""NIR export of Norse models that contain this package's modules: what NIR can express, and a clear error for
-what it cannot. Never a ``None`` node.
+r"""NIR export of Norse models holding this package's modules; never a ``None`` node.
 
-Norse's ``norse.torch.to_nir(module, sample_data, model_name="norse", dt=0.001)`` maps each submodule it knows
-(``Linear``, ``Conv2d``, ``LIFCell``, ``LIFBoxCell``, ``LIBoxCell``, ``IAFCell``) to a NIR node and writes
-``None`` for anything else, silently: the graph then has holes that no NIR consumer can run. This module
-
-* gives :func:`to_nir` (same signature as Norse's) which maps this package's modules, delegates the rest to
-  Norse's exporter, and raises :class:`NIRExportError` instead of writing a ``None`` node, for any module;
-* hooks the same mapping of *this package's* modules into Norse's own ``to_nir`` at import (it looks its mapping
-  function up at call time), so ``norse.torch.to_nir`` raises for a BRF layer instead of writing ``None`` there
-  too; what Norse does with other modules is left as it is.
-
-What NIR (1.0) expresses and what it does not:
-
-* :class:`norse_ext.LIReadoutCell` (the paper's readout :math:`o_t = \alpha o_{t-1} + (1-\alpha) I_t`,
-  :math:`\alpha = e^{-1/|\tau|}`, :math:`\tau` in steps) is ``nir.LI(tau=|tau| * dt, r=1, v_leak=0)``: NIR's
-  :math:`\tau\dot v = (v_{leak} - v) + R\,I`, whose exact solution over one step ``dt`` with the input held is
-  this update. ``dt`` is the seconds per step of the export (Norse's default 0.001).
-* the resonators (BRF, RF, BHRF cells and layers) have no NIR node: NIR's neurons are LIF, CubaLIF, LI, IF and
-  integrators with real, first-order membranes; a resonator's membrane is complex (second order), and the BRF's
-  divergence boundary, refractory threshold and smooth reset have no NIR counterpart. An approximation from NIR
-  primitives would not compute what the trained network computes, so the export refuses.
-* ALIF has no node either (NIR has no adaptive threshold), nor :class:`norse_ext.LIReadoutLinearCell` as one
-  module (write it as ``torch.nn.Linear`` followed by ``LIReadoutCell``: ``Affine`` then ``LI``), nor the recurrent
-  layers' built-in recurrence.
+Norse's ``norse.torch.to_nir`` writes ``None`` for every module it does not know. :func:`to_nir` (its signature)
+maps this package's modules, delegates the rest to Norse's exporter and raises :class:`NIRExportError` instead of
+writing ``None``; :func:`install_into_norse` (run on import) makes Norse's own ``to_nir`` map (or refuse) this
+package's modules too. :class:`norse_ext.LIReadoutCell` becomes ``nir.LI(tau=|tau| * dt)``; the resonators, ALIF,
+:class:`norse_ext.LIReadoutLinearCell` (write ``Linear`` + ``LIReadoutCell``) and the recurrent layers have no NIR
+node (:mod:`brf_plugins.nir` says why).
 
 Example:
     >>> import torch, norse.torch as norse, norse_ext
@@ -34,7 +16,7 @@ Example:
     >>> norse_ext.to_nir(norse.SequentialState(torch.nn.Linear(4, 3), norse_ext.BRFCell(3)), torch.rand(1, 4))
     ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    norse_ext.export_nir.NIRExportError: BRFCell cannot be exported to NIR: NIR has no resonator node: ...
+    brf_plugins.nir.NIRExportError: BRFCell cannot be exported to NIR: NIR has no resonator node ...
 """
 
 from __future__ import annotations
@@ -45,58 +27,30 @@ from typing import Optional
 
 import torch
 
+from brf_plugins.nir import NIRExportError, li_node, refusal
+
 from . import module as modules
 
 __all__ = ["NIRExportError", "to_nir", "nir_node"]
 
 
-class NIRExportError(NotImplementedError):
-    """A module NIR cannot express (the message says which and why); raised instead of writing a ``None`` node."""
-
-
-_RESONATOR = ("NIR has no resonator node: its neurons (LIF, CubaLIF, LI, IF, integrators) have a real, first-order "
-              "membrane, while a {title} neuron's membrane is {membrane}{extra}. An approximation from NIR primitives "
-              "would not compute what this network computes, so nothing is written. Export the parts around it, or "
-              "keep the model in PyTorch")
-_WHY = {
-    "brf": dict(title="BRF", membrane="complex (a damped oscillator, second order)",
-                extra=", with a divergence boundary, a refractory threshold and a smooth reset NIR has no counterpart "
-                      "for"),
-    "rf": dict(title="RF", membrane="complex (a damped oscillator, second order)", extra=""),
-    "bhrf": dict(title="BHRF", membrane="a harmonic oscillator (second order)",
-                 extra=", with a refractory threshold NIR has no counterpart for"),
-}
-
-
-def _reason(module: torch.nn.Module) -> Optional[str]:
-    """Why ``module`` (one of this package's) has no NIR node; ``None`` if it has one or is not ours."""
-    kind = getattr(getattr(module, "_kind", None), "name", None)
-    if isinstance(module, modules.LIReadoutLinearCell):
-        return ("NIR has no node for a weighted leaky-integrator readout in one module; write it as torch.nn.Linear "
-                "followed by norse_ext.LIReadoutCell (exported as Affine then LI)")
-    if kind in _WHY:
-        return _RESONATOR.format(**_WHY[kind])
-    if kind == "alif":
-        return ("NIR has no adaptive-threshold neuron (its LIF and CubaLIF have a fixed threshold), so the ALIF "
-                "neuron's adaptation cannot be written")
-    return None
-
-
 def nir_node(module: torch.nn.Module, dt: float = 0.001):
-    """The NIR node of one of this package's modules; :class:`NIRExportError` where NIR cannot express it;
-    ``None`` for modules that are not this package's (Norse's exporter maps those)."""
-    import nir
-
+    """The NIR node of one of this package's modules (:class:`NIRExportError` where NIR cannot express it, ``None``
+    for other modules): the readout is ``nir.LI(tau=|tau| * dt)``, the exact solution of NIR's LI over a step
+    ``dt`` with the input held; the neurons are refused with :func:`brf_plugins.nir.refusal`."""
     if isinstance(module, modules.LIReadoutCell):
         if module.has_uninitialized_params():
             raise NIRExportError("LIReadoutCell has not been called yet (its size is inferred on the first call); "
                                  "run one forward pass before exporting.")
-        tau = module.tau_mem.detach().abs().cpu()
-        return nir.LI(tau=(tau * dt).numpy(), r=torch.ones_like(tau).numpy(), v_leak=torch.zeros_like(tau).numpy())
-    reason = _reason(module)
-    if reason is not None:
-        raise NIRExportError(f"{type(module).__name__} cannot be exported to NIR: {reason}.")
-    return None
+        return li_node((module.tau_mem.detach().abs().cpu() * dt).numpy())
+    if isinstance(module, modules.LIReadoutLinearCell):
+        reason = ("NIR has no node for a weighted leaky-integrator readout in one module; write it as "
+                  "torch.nn.Linear followed by norse_ext.LIReadoutCell (exported as Affine then LI)")
+    elif getattr(module, "_kind", None) is not None:
+        reason = refusal(module._kind.name)
+    else:
+        return None
+    raise NIRExportError(f"{type(module).__name__} cannot be exported to NIR: {reason}.")
 
 
 def _is_ours(module) -> bool:

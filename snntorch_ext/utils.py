@@ -1,30 +1,13 @@
-"""``snntorch.utils.reset`` for the neurons of :mod:`snntorch_ext`.
+"""``snntorch.utils.reset`` and snnTorch's other helpers for the neurons of :mod:`snntorch_ext`.
 
-snnTorch's ``utils.reset(net)`` only knows snnTorch's own classes: it looks through ``net``'s direct children for
-``snn.Leaky``, ``snn.Synaptic``, ... and calls those classes' ``reset_hidden()``. Our neurons are not among them,
-so importing :mod:`snntorch_ext` wraps ``snntorch.utils.reset`` (once, idempotently): the wrapper runs snnTorch's
-original and then clears every :mod:`snntorch_ext` neuron inside ``net`` (all nested modules, ``net`` itself
-included). Code that calls ``utils.reset(net)`` or ``snntorch.utils.reset(net)``, including snnTorch's own
-``snntorch.backprop`` helpers, therefore resets BRF layers too.
-
-snnTorch's other helpers find neurons the same way, by ``isinstance`` against its own classes, so importing
-:mod:`snntorch_ext` also installs (:func:`install_hooks`, idempotent; :func:`uninstall_hooks` restores all):
-
-* ``snntorch.utils._final_layer_check``: :mod:`snntorch.backprop` asks it how many values the network returns; a
-  :mod:`snntorch_ext` last layer with ``init_hidden=True, output=True`` returns ``(spk, mem)``: 2 (without
-  ``output=True``, or an ``LI`` readout, a ``TypeError`` says what to change, where snnTorch would fail with an
-  ``UnboundLocalError``);
-* truncated BPTT: ``backprop.TBPTT`` / ``RTRL`` detach the hidden states between truncations by calling
-  ``detach_hidden()`` of the snnTorch class found in the network. Each snnTorch class's ``detach_hidden`` also
-  detaches the whole state (``u``, ``v``, ``q``, ...) of the :mod:`snntorch_ext` neurons, and ``utils.reset`` of a
-  network with :mod:`snntorch_ext` neurons marks it as holding a hidden-state neuron so that the call happens;
-* ``snntorch.export_nir._extract_snntorch_module`` (what ``export_to_nir`` maps each module with): an ``LI``
-  readout becomes ``nir.LI``; the resonators and ALIF raise :class:`NIRExportError` saying that NIR 1.0 has no
-  resonator (or adaptive-threshold) node, instead of a warning and a ``None`` node.
-
-The one case the wrapper cannot reach is a name bound before :mod:`snntorch_ext` was imported
-(``from snntorch.utils import reset`` executed first). :func:`reset` here is the same function and works
-regardless of import order; :func:`uninstall_reset_hook` restores snnTorch's original.
+snnTorch finds neurons by ``isinstance`` against its own classes, so importing :mod:`snntorch_ext` installs
+(:func:`install_hooks`, idempotent; :func:`uninstall_hooks` restores snnTorch's originals): ``utils.reset(net)``
+also clears every :mod:`snntorch_ext` neuron inside ``net``; ``utils._final_layer_check`` (what
+:mod:`snntorch.backprop` asks) counts ``(spk, mem)`` for a last layer with ``init_hidden=True, output=True`` and
+raises a ``TypeError`` saying what to change otherwise; each snnTorch class's ``detach_hidden`` (truncated BPTT)
+detaches our neurons' whole state too; ``export_to_nir`` maps ``LI`` to ``nir.LI`` and raises
+:class:`NIRExportError` for the others. A ``reset`` bound before the import (``from snntorch.utils import reset``)
+is not reached: :func:`reset` here works regardless.
 
 Example:
     >>> import torch, torch.nn as nn, snntorch as snn
@@ -41,10 +24,12 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import snntorch as _snn
 import snntorch.utils as _snn_utils
+import torch
 from torch import nn
+
+from brf_plugins.nir import NIRExportError, li_node, refusal
 
 from ._base import StatefulNeuron
 
@@ -174,36 +159,16 @@ NIR_DT = 1e-4
 """The step snnTorch's own NIR export assumes for its discrete-time neurons (``export_nir.py``)."""
 
 
-class NIRExportError(NotImplementedError):
-    """A module NIR cannot express."""
-
-
 def nir_node(module: StatefulNeuron):
-    """The NIR node of a :mod:`snntorch_ext` module, or :class:`NIRExportError` saying why there is none.
-
-    ``LI`` (``o_t = a o_{t-1} + (1-a) I_t``, ``a = exp(-1/tau)``) is NIR's leaky integrator
-    ``tau_n dv/dt = (v_leak - v) + r I`` stepped with snnTorch's export step ``dt = 1e-4``: ``tau_n = dt/(1-a)``,
-    ``r = 1``, ``v_leak = 0``. NIR 1.0 has no node for the others.
-    """
-    import nir
-    import torch
-
+    """The NIR node of a :mod:`snntorch_ext` module, or :class:`NIRExportError` saying why there is none: ``LI``
+    (``a = exp(-1/tau)``) is ``nir.LI`` stepped with snnTorch's export step ``dt = 1e-4`` (``tau_n = dt/(1-a)``,
+    :func:`brf_plugins.nir.li_node`); NIR 1.0 has no node for the others (:func:`brf_plugins.nir.refusal`)."""
     from .neurons import LI
-    name = type(module).__name__
     if isinstance(module, LI):
         alpha = torch.exp(-1.0 / module.tau_mem.detach().abs()).cpu().double().numpy()
-        return nir.LI(tau=NIR_DT / (1.0 - alpha), r=np.ones_like(alpha), v_leak=np.zeros_like(alpha))
-    kind = module.neuron_config().kind
-    if kind == "alif":
-        why = ("NIR 1.0 has no adaptive-threshold node (its neurons are I, LI, IF, LIF, CubaLI, CubaLIF): the "
-               "adaptation state a and the threshold theta_0 + beta*a cannot be written in it")
-    else:
-        why = ("NIR 1.0 has no resonator node (its neurons are I, LI, IF, LIF, CubaLI, CubaLIF, all with one real "
-               "membrane): a resonate-and-fire neuron's complex membrane u + iv oscillates at omega, which no NIR node "
-               "or composition of linear nodes with a threshold reproduces"
-               + (", nor the refractory q that raises threshold and damping" if kind in ("brf", "bhrf") else ""))
-    raise NIRExportError(f"Cannot export {name} to NIR: {why}. Export the parts NIR can express (Linear, Conv, LI, "
-                         f"snn.Leaky layers) separately, or save the model with torch.save.")
+        return li_node(NIR_DT / (1.0 - alpha))
+    raise NIRExportError(f"{type(module).__name__} cannot be exported to NIR: "
+                         f"{refusal(module.neuron_config().kind)}.")
 
 
 def _extract_module(original):
