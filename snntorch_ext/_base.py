@@ -1,38 +1,18 @@
-"""State handling shared by every neuron of :mod:`snntorch_ext`, following snnTorch 1.0's own neurons.
+"""snnTorch's state conventions (``snntorch/_neurons/leaky.py``, ``rleaky.py``) around the core update, for every
+neuron of :mod:`snntorch_ext`.
 
-snnTorch's conventions (``snntorch/_neurons/leaky.py``, ``synaptic.py``, ``rleaky.py``), kept here:
-
-* each hidden state is a buffer registered **non-persistent** (not in ``state_dict``), empty until the first step
-  and lazily re-zeroed when it does not fit the input;
-* states can be passed explicitly and are returned after the spikes. Three calling styles, chosen by what is passed
-  (each neuron's docstring lists its states):
-
-  - all states, as ``spk, syn, mem = synaptic(cur, syn, mem)``: ``spk, u, v, q = brf(cur, u, v, q)``;
-  - packed, one tuple (the neuron's ``State`` NamedTuple, e.g. :class:`~snntorch_ext.BRFFeedForwardState`):
-    ``spk, state = brf(cur, state)``;
-  - membrane only, as ``spk, mem = leaky(cur, mem)``: ``spk, mem = brf(cur, mem)`` where ``mem`` is the real
-    membrane ``u`` (the part compared with the threshold) and the rest of the state (``v``, ``q``) stays inside
-    the module, exactly as ``snn.Leaky`` keeps ``self.mem``. ``mem = brf.init_leaky()`` starts a fresh sample.
-    Recurrent neurons follow ``snn.RLeaky``: ``spk, mem = rbrf(cur, spk, mem)``;
-
-  passing states with ``init_hidden=True`` is a ``TypeError``;
-* with ``init_hidden=True`` the neuron returns the spikes only, unless ``output=True``: then ``(spk, mem)`` as
-  ``snn.Leaky`` (``mem`` the membrane that is thresholded; the rest of the state is in the attributes ``.v``,
-  ``.q``, ... and ``.states``), so ``spk, mem = net(x)`` and :mod:`snntorch.backprop` work unchanged;
-* the size may be omitted (``BRF()`` as ``snn.Leaky(beta=...)``): it is inferred from the first input, PyTorch's
-  lazy-module convention (the per-neuron parameters are ``nn.UninitializedParameter`` until then; an optimiser
-  built before the first call still trains them, since materialising keeps the same Parameter objects);
-* ``per_channel=True`` makes dimension 1 the neuron dimension (``(B, C, H, W)`` conv feature maps: parameters per
-  channel, shared over space); the core update runs on a view with that dimension last
-  (``movedim(1, -1)``), so every execution path of :func:`brf_plugins.kernels.plan` applies unchanged;
-* ``spk, mem = neuron(cur, mem)`` with a ``mem`` that is not the one the neuron returned last and is all zeros
-  (``mem = torch.zeros(...)`` at the start of a sample) starts the whole state afresh, as ``init_leaky()`` does;
-* ``reset_mem()`` clears the state, ``reset_hidden()`` / ``detach_hidden()`` are classmethods over
-  ``SpikingNeuron.instances``.
-
-One deliberate difference: an explicitly passed state that does not fit the input (another batch size, layer,
-dtype or device) raises with a message naming the state, where snnTorch silently replaces it by zeros. A state with
-no elements, which is what ``reset_mem()`` returns, still means "start from zeros" for any batch size.
+* States are non-persistent buffers, empty until the first step and re-zeroed when they do not fit the input.
+* Three calling styles, chosen by what is passed: all states (``spk, u, v, q = brf(cur, u, v, q)``, as
+  ``snn.Synaptic``), packed in the neuron's ``State`` NamedTuple (``spk, state = brf(cur, state)``), or the
+  membrane only (``spk, mem = brf(cur, mem)``, as ``snn.Leaky``: ``mem`` is ``u``, the rest stays in the module;
+  recurrent neurons ``spk, mem = rbrf(cur, spk, mem)``). An empty state (what ``reset_mem()`` / ``init_leaky()``
+  return) or an all-zero ``mem`` the neuron did not return starts afresh.
+* ``init_hidden=True``: the state stays inside (passing one is a ``TypeError``); the neuron returns the spikes, or
+  ``(spk, mem)`` with ``output=True``, so :mod:`snntorch.backprop` works unchanged.
+* The size may be omitted (``BRF()``): the first input gives it (PyTorch's lazy modules; the Parameter objects an
+  optimiser holds stay the same). ``per_channel=True``: dimension 1 indexes the neurons (conv feature maps).
+* One deliberate difference: a passed state that does not fit the input raises, where snnTorch replaces it by
+  zeros.
 """
 
 from __future__ import annotations

@@ -1,23 +1,16 @@
-r"""The paper's network with snnTorch neurons, and the authors' checkpoints loaded into it.
-
-:class:`PaperNetwork` holds the paper's network as an snnTorch user writes it,
+r"""The paper's network with snnTorch neurons, run by the core's :class:`brf_plugins.network.PaperNetwork`
+(checks, execution plan, whole-sequence kernels; the same random draws as the core's for the same seed):
 
 .. code-block:: python
 
-    cur = self.fc(torch.cat((x_t, spk), dim=1))    # nn.Linear(m + h, h, bias=False): input and previous spikes
-    spk, u, v, q = self.hidden(cur, u, v, q)        # snntorch_ext.BRF (or RF, BHRF, ALIF)
+    cur = self.fc(torch.cat((x_t, spk), dim=1))    # nn.Linear(m + h, h, bias=False)
+    spk, u, v, q = self.hidden(cur, u, v, q)        # snntorch_ext.BRF (or RF, BHRF, ALIF), input_gain=1.0
     mem = self.readout(self.fc_out(spk), mem)       # nn.Linear(h, C, bias=False) + snntorch_ext.LI
-
-and runs it through the core's one implementation (:class:`brf_plugins.network.PaperNetwork`: checks, execution
-plan, whole-sequence kernels), so it returns :class:`brf_plugins.network.SNNOutput` with the core's spikes. Its
-initialisation is the core's recipe (the same random draws in the same order: the same seed gives the same
-parameters); the resonators run the spec verbatim (``input_gain=1.0``) with the paper's learning rates.
 
 Example:
     >>> import torch
     >>> from snntorch_ext import build_paper_network
-    >>> net = build_paper_network("ecg", neuron="brf")
-    >>> out = net(torch.rand(100, 2, 4))
+    >>> out = build_paper_network("ecg", neuron="brf")(torch.rand(100, 2, 4))
     >>> out.readout.shape, out.spike_count.shape
     (torch.Size([100, 2, 6]), torch.Size([]))
 """
@@ -70,26 +63,12 @@ def core_options(options: dict) -> dict:
 
 
 class PaperNetwork(core.PaperNetwork):
-    """The paper's recurrent network from snnTorch-style parts (see the module docstring).
+    """The paper's recurrent network from snnTorch parts (module docstring); ``forward`` and the state are the
+    core's (:class:`brf_plugins.network.PaperNetwork`).
 
-    Args:
-        input_size, hidden_size, output_size: m, h, C.
-        neuron: ``"brf"``, ``"rf"``, ``"bhrf"`` or ``"alif"``.
-        omega_init, b_offset_init: resonator initialisation (number, ``(low, high)`` range or tensor).
-        tau_mem_init, tau_adp_init: ALIF time constants, ``(mean, std)`` of a normal draw (steps).
-        tau_out_init: readout time constants, ``(mean, std)``.
-        dt, threshold, gamma: resonator step (0.01), threshold (1.0; ALIF 0.01), refractory decay (0.9).
-        input_gain: on the hidden neuron's current; 1.0 (the spec verbatim, with the paper's learning rates).
-        spike_grad: surrogate (default double Gaussian).
-        reset_mechanism: RF only, snnTorch names (``'none'``, ``'subtract'``, ``'zero'``).
-        variant: BHRF only (``'code'``, ``'paper'``, ``'explicit'``).
-        divergence_boundary, refractory, smooth_reset: BRF ablations.
-        learn_omega, learn_b_offset: train the resonator parameters (True).
-        generator: ``torch.Generator`` for the initialisation.
-
-    ``forward(x, state=None, record=False, spike_hook=None)``: see :class:`brf_plugins.network.PaperNetwork`;
-    ``state = (hidden_state, mem)`` with ``hidden_state = (z, u, v, q)`` (BRF/BHRF), ``(z, u, v)`` (RF) or
-    ``(z, u, a)`` (ALIF), as the core's.
+    Args: ``input_size, hidden_size, output_size`` (m, h, C), ``neuron`` (``"brf"``, ``"rf"``, ``"bhrf"``,
+    ``"alif"``), the inits ``omega_init``, ``b_offset_init``, ``tau_mem_init``, ``tau_adp_init``, ``tau_out_init``
+    (the core's), and the neurons' own arguments (:class:`~snntorch_ext.BRF` etc.) in snnTorch's names.
     """
 
     AUTHORS_KEYS = AUTHORS_KEYS

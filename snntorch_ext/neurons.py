@@ -1,28 +1,10 @@
-r"""Feed-forward BRF, RF, BHRF, ALIF and LI neurons as native snnTorch neurons.
+r"""Feed-forward BRF, RF, BHRF, ALIF and LI neurons as native snnTorch neurons: each update is the core step of
+its kind (:func:`brf_plugins.functional.brf_step`, ``rf_step``, ``bhrf_step``, ``alif_step``, ``li_step``) through
+:func:`brf_plugins.neurons.neuron_step`; the state protocol is :mod:`snntorch_ext._base`'s.
 
-Every class subclasses :class:`snntorch.SpikingNeuron` and is used like ``snn.Leaky`` / ``snn.Synaptic``: the
-input is the synaptic current of one step, ``(batch, num_neurons)``; explicit states go in and come back out after
-the spikes, or, with ``init_hidden=True``, stay inside the module and are cleared by ``snntorch.utils.reset(net)``.
-Each update is one call of :mod:`brf_plugins.functional` (the single implementation of the equations):
-
-======  ====================================  ================================  ==========================
-class   core update                           call                              states
-======  ====================================  ================================  ==========================
-BRF     :func:`~brf_plugins.functional.brf_step`   ``spk, u, v, q = brf(cur, u, v, q)``    u, v (membrane), q
-RF      :func:`~brf_plugins.functional.rf_step`    ``spk, u, v = rf(cur, u, v)``           u, v
-BHRF    :func:`~brf_plugins.functional.bhrf_step`  ``spk, u, v, q = bhrf(cur, u, v, q)``   u (velocity), v, q
-ALIF    :func:`~brf_plugins.functional.alif_step`  ``spk, u, a = alif(cur, spk, u, a)``    spk (previous), u, a
-LI      :func:`~brf_plugins.functional.li_step`    ``mem = li(cur, mem)``                  mem
-======  ====================================  ================================  ==========================
-
-**Input gain.** The spec's resonators integrate :math:`\delta I_t` per step (:math:`\delta = 0.01`), so with
-``nn.Linear``'s default initialisation and a typical learning rate a BRF layer barely spikes. The resonators
-therefore multiply their input current by ``input_gain`` before the spec's update, by default
-:func:`brf_plugins.init.default_input_gain` :math:`= 1/\delta`: the membrane then moves by :math:`I_t` per step,
-as ``snn.Leaky``'s does, and a network where ``snn.Leaky`` is swapped for ``BRF`` trains at snnTorch's usual
-learning rates. ``input_gain=1.0`` gives the spec's equations verbatim (the paper network builder and the
-checkpoint loader use it, with the paper's learning rate 0.1; with Adam the two are the same optimisation in
-other units, see :func:`~brf_plugins.init.default_input_gain`).
+The resonators multiply their input by ``input_gain``, by default :func:`brf_plugins.init.default_input_gain`
+:math:`= 1/\delta`, so a network with ``snn.Leaky`` swapped for ``BRF`` trains at snnTorch's learning rates;
+``input_gain=1.0`` is the spec verbatim (the paper network and checkpoints use it).
 
 Example:
     >>> import torch
@@ -66,44 +48,23 @@ _RESONATOR_RESET_HELP = ("{name}'s reset is built in: the refractory variable q 
                          "'subtract' or 'zero' resets.")
 
 _RESONATOR_ARGS = """
-        num_neurons: number of neurons; the input is ``(batch, num_neurons)`` (any leading shape works). Omit it
-            (``BRF()``, as ``snn.Leaky(beta=...)`` takes no size) to infer it from the first input (PyTorch's
-            lazy-module convention; the random draws happen then, from ``generator`` or the global RNG).
-        per_channel: the neurons are the channels (dimension 1) of ``(B, C, ...)`` conv feature maps: ``omega``,
-            ``b'`` and the threshold are per channel and shared over the spatial positions; each position keeps
-            its own state. Default False: the last dimension indexes the neurons.
-        omega: initial angular frequencies (rad/s): a number, a ``(low, high)`` uniform range or a tensor of shape
-            ``(num_neurons,)``. ``|omega|`` must stay below ``1/dt``. Default: BRF/RBRF ``(10, 50)``, the drop-in
-            default measured on snnTorch's tutorials (:data:`DROPIN_OMEGA`; the paper's ``(5, 10)`` is better
-            for fully connected or recurrent nets at lr <= 1e-3 and long inputs); RF/BHRF ``(5, 10)``.
-        b_offset: initial damping offsets ``b'`` (used as ``|b'|``): number, ``(low, high)`` range or tensor.
-            Default: BRF/RBRF ``(1, 6)`` (:data:`DROPIN_B_OFFSET`; the paper's ``(0, 1)``), RF/BHRF ``(0, 1)``.
-        dt: integration step :math:`\\delta` in seconds (0.01, the spec's; not Norse's 0.001).
-        threshold: spike threshold :math:`\\vartheta` (1.0); number or ``(num_neurons,)`` tensor.
-        input_gain: factor applied to the input current before the spec's update; default ``1/dt`` (see the
-            module docstring), ``1.0`` for the spec verbatim.
-        spike_grad: surrogate spike function (default: the double Gaussian of
-            :func:`snntorch_ext.surrogate.double_gaussian`; any ``snntorch.surrogate`` function works).
-        surrogate_disable: plain Heaviside, no surrogate (as in snnTorch).
-        init_hidden: keep the state inside the module; ``forward`` then takes the current only.
-        output: with ``init_hidden=True``, return ``(spk, mem)`` as ``snn.Leaky`` (``mem = u``; the rest of the
-            state in the attributes ``.v``, ``.q``).
-        learn_omega, learn_b_offset: train the frequencies and damping offsets (default True, as the paper).
-        learn_threshold: train the threshold (snnTorch's option; default False).
-        graded_spikes_factor, learn_graded_spikes_factor: scale of the output spikes (snnTorch's option; the
-            internal dynamics use the unit spikes).
-        generator: ``torch.Generator`` for the random initialisation."""
+        num_neurons: number of neurons (the input's last dimension); omit it to infer it from the first input.
+        omega, b_offset: initial frequencies (rad/s, ``|omega| < 1/dt``) and damping offsets ``b'``: a number, a
+            ``(low, high)`` uniform range or a ``(num_neurons,)`` tensor. BRF's defaults :data:`DROPIN_OMEGA`,
+            :data:`DROPIN_B_OFFSET` (the paper's ``(5, 10)``, ``(0, 1)`` are RF's and BHRF's).
+        dt: integration step :math:`\\delta` (0.01). threshold: :math:`\\vartheta` (1.0), number or tensor.
+        input_gain: factor on the input current; default ``1/dt`` (module docstring), ``1.0`` the spec verbatim.
+        spike_grad, surrogate_disable, init_hidden, output, learn_threshold, graded_spikes_factor,
+            learn_graded_spikes_factor: snnTorch's (default surrogate :func:`snntorch_ext.surrogate.double_gaussian`).
+        per_channel: dimension 1 indexes the neurons (``(B, C, ...)`` feature maps), parameters per channel.
+        learn_omega, learn_b_offset: train them (default True). generator: for the random initialisation."""
 
 
 DROPIN_OMEGA = (10.0, 50.0)
 DROPIN_B_OFFSET = (1.0, 6.0)
-"""The drop-in defaults of :class:`BRF` / ``RBRF`` (omega and b' uniform ranges; the input gain stays 1/dt),
-chosen by ``benchmarks/dropin_defaults.py`` (``benchmarks/results/dropin_defaults.md``): snnTorch's tutorial 5 (FC,
-Adam 5e-4), tutorial 6 (CNN, Adam 1e-2) and a regression-2-style recurrent task (Adam 1e-3), each at the
-tutorial's learning rate and the same budget as snn.Leaky / snn.RLeaky. The paper's ranges (5, 10) / (0, 1) are
-best on the FC and recurrent tasks but fail the CNN at lr 1e-2 (12 % against Leaky's 34 %); (10, 50) / (1, 6) is
-the one range within 12 points of Leaky on FC and above Leaky / RLeaky on the CNN and the regression. The paper's
-networks (:func:`snntorch_ext.build_paper_network`, the checkpoint loader) pass the paper's values explicitly."""
+"""The drop-in defaults of :class:`BRF` / ``RBRF`` (omega and b' uniform ranges), measured by
+``benchmarks/dropin_defaults.py`` on snnTorch's tutorials 5 and 6 and a recurrent regression at each tutorial's
+learning rate (``benchmarks/results/dropin_defaults.md``); the paper's networks pass the paper's values."""
 
 
 class _MembraneAlias:
@@ -170,44 +131,19 @@ class _Refractory(_Resonator):
 
 
 class BRF(_Refractory):
-    __doc__ = r"""Balanced resonate-and-fire neuron (Higuchi et al. 2024; spec 1.1) as an snnTorch neuron.
+    __doc__ = r"""Balanced resonate-and-fire neuron (spec 1.1) as an snnTorch neuron:
+    :func:`brf_plugins.functional.brf_step` on :math:`I_t = g\,x_t`, :math:`z_t = H(u_t - \vartheta - q_{t-1})`,
+    :math:`q_t = \gamma q_{t-1} + z_t`.
 
-    One step is :func:`brf_plugins.functional.brf_step` on the current :math:`I_t = g\,x_t` (``g = input_gain``):
-
-    .. math::
-
-        b_t &= p(\omega) - |b'| - q_{t-1}, \quad p(\omega) = \big(-1 + \sqrt{1 - (\delta\omega)^2}\big)/\delta \\
-        u_t &= u_{t-1} + \delta(b_t u_{t-1} - \omega v_{t-1} + I_t), \quad
-        v_t = v_{t-1} + \delta(\omega u_{t-1} + b_t v_{t-1}) \\
-        z_t &= H(u_t - \vartheta - q_{t-1}), \qquad q_t = \gamma q_{t-1} + z_t
-
-    The refractory variable ``q`` is the smooth reset: there is no other, so ``reset_mechanism`` accepts only
-    ``'none'``. ``divergence_boundary``, ``refractory`` and ``smooth_reset`` switch off parts of it (the paper's
-    appendix A.8 ablations).
+    The refractory ``q`` is the reset (``reset_mechanism='none'`` only). State ``(u, v, q)``: ``spk, u, v, q =
+    brf(cur, u, v, q)``, packed :class:`~brf_plugins.neurons.BRFFeedForwardState`, or ``spk, mem = brf(cur, mem)``
+    (:mod:`snntorch_ext._base`).
 
     Args:""" + _RESONATOR_ARGS + r"""
-        gamma: decay of ``q`` (0.9).
-        divergence_boundary, refractory, smooth_reset: ablation switches (all True).
-
-    Inputs: ``input_`` ``(batch, num_neurons)`` (any leading shape), then the state, zeros if omitted (with
-    ``init_hidden=True`` it must be omitted). The state is ``(u, v, q)``: real membrane, imaginary membrane,
-    refractory variable, each shaped like ``input_``. Three ways to pass it, as in snnTorch:
-
-    * ``spk, u, v, q = brf(cur, u, v, q)``: every state explicit (like ``snn.Synaptic``); ``brf(cur)`` returns
-      the same four tensors;
-    * ``spk, state = brf(cur, state)``: packed in a :class:`~brf_plugins.neurons.BRFFeedForwardState` NamedTuple (``state = brf.reset_mem()``);
-    * ``spk, mem = brf(cur, mem)``: ``snn.Leaky``'s call, ``mem`` being ``u``; ``v`` and ``q`` stay inside the
-      module (as ``snn.Leaky`` keeps ``self.mem``) and ``mem = brf.init_leaky()`` clears them for a new sample.
-
-    An empty state (what ``reset_mem()``/``init_leaky()`` return) means zeros. A state that does not fit the input
-    (another batch size, dtype or device) raises.
-
-    Outputs: the spikes, then the state in the form it was passed; only ``spk`` when ``init_hidden=True`` and
-    ``output=False``; ``spk, mem`` (``mem = u``) with ``init_hidden=True, output=True``, as ``snn.Leaky`` (the
-    whole state is ``.u``/``.mem``, ``.v``, ``.q``, ``.states``).
+        gamma: decay of ``q`` (0.9). divergence_boundary, refractory, smooth_reset: ablations (all True).
 
     Example:
-        >>> import torch, torch.nn as nn, snntorch as snn
+        >>> import torch, torch.nn as nn
         >>> from snntorch import utils
         >>> from snntorch_ext import BRF
         >>> net = nn.Sequential(nn.Linear(4, 16), BRF(16, init_hidden=True), nn.Linear(16, 2),
@@ -251,24 +187,21 @@ class BRF(_Refractory):
 
 
 class RF(_Resonator):
-    __doc__ = r"""Izhikevich resonate-and-fire neuron as the paper's "RF" rows (spec 1.2), as an snnTorch neuron.
+    __doc__ = r"""Izhikevich resonate-and-fire neuron (spec 1.2) as an snnTorch neuron:
+    :func:`brf_plugins.functional.rf_step`, :math:`U_t = U_{t-1} + \delta((-|b'| + i\omega) U_{t-1} + I_t)`,
+    :math:`z_t = H(u_t - \vartheta)`.
 
-    One step is :func:`brf_plugins.functional.rf_step` on :math:`I_t = g\,x_t`:
-
-    .. math::
-
-        u_t = u_{t-1} + \delta(-|b'| u_{t-1} - \omega v_{t-1} + I_t), \quad
-        v_t = v_{t-1} + \delta(\omega u_{t-1} - |b'| v_{t-1}), \quad z_t = H(u_t - \vartheta)
-
-    ``reset_mechanism`` uses snnTorch's names for the spec's resets (paper A.1): ``'none'`` (default, the released
-    models), ``'subtract'`` (soft: ``u -= z*theta`` and ``v -= z*theta``) and ``'zero'`` (hard: both set to 0 on a
-    spike). It can be changed after construction (``rf.reset_mechanism = 'zero'``), as in snnTorch.
+    ``reset_mechanism``: ``'none'`` (default), ``'subtract'`` (soft) or ``'zero'`` (hard), settable later.
+    State ``(u, v)``.
 
     Args:""" + _RESONATOR_ARGS + r"""
-        reset_mechanism: ``'none'``, ``'subtract'`` or ``'zero'``.
 
-    Outputs: ``spk, u, v`` (``spk`` only with ``init_hidden=True``, ``output=False``; ``spk, mem`` with
-    ``output=True``).
+    Example:
+        >>> import torch
+        >>> from snntorch_ext import RF
+        >>> spk, u, v = RF(3, reset_mechanism="zero")(torch.ones(2, 3))
+        >>> spk.shape, v.shape
+        (torch.Size([2, 3]), torch.Size([2, 3]))
     """
 
     state_names = ("u", "v")
@@ -289,27 +222,22 @@ class RF(_Resonator):
 
 
 class BHRF(_Refractory):
-    __doc__ = r"""Balanced harmonic resonate-and-fire neuron (spec 1.4, paper Algorithm 2) as an snnTorch neuron.
+    __doc__ = r"""Balanced harmonic resonate-and-fire neuron (spec 1.4) as an snnTorch neuron:
+    :func:`brf_plugins.functional.bhrf_step`, :math:`u_t = u_{t-1} + \delta I_t - 2\delta b_t u_{t-1} -
+    \delta\omega^2 v_t`, :math:`z_t = H(u_t - \vartheta - q_{t-1})`.
 
-    One step is :func:`brf_plugins.functional.bhrf_step` on :math:`I_t = g\,x_t`; with ``variant="code"``
-    (default, the released code's semi-implicit Euler):
-
-    .. math::
-
-        b_t &= \delta\omega^2/2 + |b'| + q_{t-1}, \qquad v_t = v_{t-1} + \delta u_{t-1} \\
-        u_t &= u_{t-1} + \delta I_t - 2\delta b_t u_{t-1} - \delta\omega^2 v_t, \qquad
-        z_t = H(u_t - \vartheta - q_{t-1}), \qquad q_t = \gamma q_{t-1} + z_t
-
-    ``variant="paper"`` is Algorithm 2 as printed and ``"explicit"`` explicit Euler with the code's sign (see the
-    core docstring). ``u`` is the velocity (it spikes), ``v`` the position. The reset is built in (``q``), so
-    ``reset_mechanism`` accepts only ``'none'``.
+    ``variant``: ``"code"`` (default), ``"paper"`` or ``"explicit"`` (see the core). State ``(u, v, q)``, ``u`` the
+    velocity (it spikes); the reset is ``q`` (``reset_mechanism='none'``).
 
     Args:""" + _RESONATOR_ARGS + r"""
         gamma: decay of ``q`` (0.9).
-        variant: ``"code"``, ``"paper"`` or ``"explicit"``.
 
-    Outputs: ``spk, u, v, q`` (``spk`` only with ``init_hidden=True``, ``output=False``; ``spk, mem`` with
-    ``output=True``).
+    Example:
+        >>> import torch
+        >>> from snntorch_ext import BHRF
+        >>> spk, u, v, q = BHRF(3, variant="paper")(torch.ones(2, 3))
+        >>> spk.shape
+        torch.Size([2, 3])
     """
 
     State = BHRFFeedForwardState
@@ -336,31 +264,23 @@ class BHRF(_Refractory):
 
 
 class ALIF(_MembraneAlias, StatefulNeuron):
-    r"""Adaptive leaky integrate-and-fire neuron, the paper's baseline (spec 1.5), as an snnTorch neuron.
+    r"""Adaptive LIF neuron, the paper's baseline (spec 1.5): :func:`brf_plugins.functional.alif_step`,
+    :math:`u'_t = \alpha u_{t-1} + (1-\alpha) I_t`, :math:`z_t = H(u'_t - \vartheta_0 - \beta a_t)`.
 
-    One step is :func:`brf_plugins.functional.alif_step` (time constants in steps):
-
-    .. math::
-
-        a_t &= \rho a_{t-1} + (1-\rho) z_{t-1}, \qquad \vartheta_t = \vartheta_0 + \beta a_t \\
-        u'_t &= \alpha u_{t-1} + (1-\alpha) I_t, \qquad z_t = H(u'_t - \vartheta_t), \qquad
-        u_t = u'_t - z_t \vartheta_t
-
-    with :math:`\alpha = e^{-1/|\tau_m|}`, :math:`\rho = e^{-1/|\tau_a|}`. The adaptation reads the previous step's
-    spikes, so they are a state, passed and returned like ``snn.RLeaky``'s: ``spk, u, a = alif(cur, spk, u, a)``.
-    The reset subtracts the adaptive threshold (``reset_mechanism='subtract'`` only); spikes are not graded.
+    The adaptation reads the previous spikes, a state as in ``snn.RLeaky``: ``spk, u, a = alif(cur, spk, u, a)``.
 
     Args:
-        num_neurons: number of neurons.
-        tau_mem, tau_adp: membrane and adaptation time constants in steps: a ``(mean, std)`` pair draws from a
-            normal distribution (the paper's recipe; defaults ``(20, 5)`` and ``(200, 50)``), a number or a
-            tensor is taken as given.
-        threshold: base threshold :math:`\vartheta_0` (0.01).
-        adaptation: adaptation strength :math:`\beta` (1.8).
-        input_gain: factor on the input current (1.0; ALIF has no ``dt`` scaling).
-        spike_grad, surrogate_disable, init_hidden, output, learn_threshold: as in snnTorch.
-        learn_tau_mem, learn_tau_adp: train the time constants (default True).
-        generator: ``torch.Generator`` for the initialisation.
+        num_neurons: number of neurons. tau_mem, tau_adp: time constants in steps, ``(mean, std)`` normal draws
+            (defaults ``(20, 5)``, ``(200, 50)``), a number or a tensor. threshold: :math:`\vartheta_0` (0.01).
+        adaptation: :math:`\beta` (1.8). input_gain: 1.0. learn_tau_mem, learn_tau_adp: train them (True).
+        spike_grad, surrogate_disable, init_hidden, output, learn_threshold, per_channel, generator: as BRF's.
+
+    Example:
+        >>> import torch
+        >>> from snntorch_ext import ALIF
+        >>> spk, u, a = ALIF(3)(torch.ones(2, 3))
+        >>> a.shape
+        torch.Size([2, 3])
     """
 
     state_names = ("spk", "u", "a")
@@ -409,21 +329,11 @@ class ALIF(_MembraneAlias, StatefulNeuron):
 
 
 class LI(StatefulNeuron):
-    r"""Leaky-integrator readout (spec 1.6): membrane only, no spikes.
+    r"""Leaky-integrator readout (spec 1.6), :func:`brf_plugins.functional.li_step`:
+    :math:`o_t = \alpha o_{t-1} + (1-\alpha) I_t`, :math:`\alpha = e^{-1/|\tau|}`; ``mem = li(cur, mem)``.
 
-    One step is :func:`brf_plugins.functional.li_step`:
-    :math:`o_t = \alpha o_{t-1} + (1-\alpha) I_t`, :math:`\alpha = e^{-1/|\tau|}` (time constant in steps).
-    Feed it ``nn.Linear(h, C, bias=False)`` of the current step's spikes, as the paper's readout.
-
-    ``mem = li(cur, mem)`` returns the membrane (also with ``init_hidden=True``, where ``mem`` is kept inside).
-
-    Args:
-        num_neurons: number of readout units (classes).
-        tau_mem: time constants in steps: ``(mean, std)`` of a normal draw (default ``(20, 5)``), a number or a
-            tensor.
-        learn_tau_mem: train them (default True).
-        init_hidden: keep the membrane inside the module.
-        generator: ``torch.Generator`` for the initialisation.
+    Args: num_neurons; tau_mem (``(mean, std)`` normal draw, default ``(20, 5)``, a number or a tensor);
+    learn_tau_mem (True); init_hidden; per_channel; generator.
 
     Example:
         >>> import torch

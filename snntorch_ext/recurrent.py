@@ -1,20 +1,7 @@
-r"""Recurrent BRF, RF, BHRF and ALIF neurons in the style of ``snn.RLeaky``.
+r"""Recurrent BRF, RF, BHRF and ALIF neurons in the style of ``snn.RLeaky``: the feed-forward neuron on
+:math:`I_t = g\,(x_t + R(z_{t-1}))`, ``R`` a dense ``nn.Linear(h, h)`` (``all_to_all=True``) or one-to-one ``V``.
 
-The neuron owns its recurrent connection and keeps its previous spikes as a state:
-
-.. math:: I_t = g\,\big(x_t + R(z_{t-1})\big)
-
-where ``x_t`` is the input current (e.g. ``nn.Linear`` of the layer's input), ``g`` the input gain and ``R``
-either a dense ``nn.Linear(num_neurons, num_neurons)`` (``all_to_all=True``, default) or the one-to-one weights
-``V`` (``all_to_all=False``: ``R(z) = V * z``). The update is then the feed-forward neuron's (one core call).
-
-``spk, u, v, q = rbrf(cur, spk, u, v, q)`` (as ``spk, mem = rleaky(cur, spk, mem)``); with ``init_hidden=True``
-``spk = rbrf(cur)``.
-
-The paper's layer (one bias-free linear map of ``concat(x_t, z_{t-1})``) is
-``nn.Linear(m, h, bias=False)`` followed by ``RBRF(h, recurrent_bias=False)``: the two weight blocks are the input
-and recurrent columns of the paper's matrix. (:func:`snntorch_ext.build_paper_network` concatenates instead, to
-reproduce the authors' floating-point summation order bit for bit.)
+The paper's layer is ``nn.Linear(m, h, bias=False)`` then ``RBRF(h, recurrent_bias=False)``.
 
 Example:
     >>> import torch, torch.nn as nn
@@ -46,12 +33,8 @@ __all__ = ["RBRF", "RRF", "RBHRF", "RALIF"]
 _RECURRENT_ARGS = """
         V: one-to-one recurrent weight (number or ``(num_neurons,)`` tensor), used when ``all_to_all=False``.
         all_to_all: dense recurrent ``nn.Linear(num_neurons, num_neurons)`` (default) or one-to-one ``V``.
-        linear_features: size of the dense recurrence; must equal ``num_neurons`` (default), accepted for
-            ``snn.RLeaky`` compatibility (``RBRF(linear_features=h)`` gives the size as ``snn.RLeaky`` does). With
-            ``per_channel=True`` the dense recurrence mixes the channels at each position (a 1x1 convolution).
-        learn_recurrent: train the recurrent weights (default True, as ``snn.RLeaky``).
-        recurrent_bias: bias of the dense recurrence (default True, as ``snn.RLeaky``'s ``nn.Linear``).
-        **kwargs: the arguments of the feed-forward neuron."""
+        linear_features: ``snn.RLeaky``'s name of the size; must equal ``num_neurons``.
+        learn_recurrent, recurrent_bias: train the recurrent weights, give the dense one a bias (both True)."""
 
 
 class _Recurrent:
