@@ -1,37 +1,14 @@
-r"""BRF, RF, BHRF, ALIF and the paper's LI readout in Norse's functional style.
+r"""BRF, RF, BHRF, ALIF and the paper's LI readout in Norse's functional style (``norse.torch.functional.lif``):
+parameter NamedTuples (Norse's ``StateTuple``), state NamedTuples, steps returning ``(z, new_state)``:
+``<kind>_feed_forward_step(input_tensor, state, p, dt)`` on a given current, ``<kind>_step(input_tensor, state,
+input_weights, recurrent_weights, p, dt)`` for recurrent layers, ``<kind>_feed_forward_integral`` over a sequence.
 
-Like ``norse.torch.functional.lif``: parameters are NamedTuples (inheriting Norse's ``StateTuple``, so ``p.to(device)``
-works), states are NamedTuples, and every step returns ``(z, new_state)``:
-
-* ``<model>_feed_forward_step(input_tensor, state, p, dt)``: ``input_tensor`` is the already-weighted input current
-  (for example the output of an ``nn.Linear``);
-* ``<model>_step(input_tensor, state, input_weights, recurrent_weights, p, dt)``: recurrent layers, current
-  :math:`I_t = W_{in} x_t + W_{rec} z_{t-1}`.
-
-All neuron math is :mod:`brf_plugins.functional`'s, run through :func:`brf_plugins.neurons.neuron_step` (one
-step) and :func:`brf_plugins.neurons.sequence` (the ``*_integral`` functions), which pick the fast paths; this
-module only translates Norse-style parameters into a :class:`brf_plugins.neurons.NeuronConfig`
-(:func:`neuron_config`). The step functions of the four neuron kinds are made from one template each, from the
-core's description of the kind (:data:`brf_plugins.neurons.KINDS`). The state NamedTuples are the package's own
-(``BRFState`` is :class:`brf_plugins.functional.BRFState` with the last spikes ``z`` first; the feed-forward states
-leave ``z`` out). The resonators' membrane :math:`U = u + iv` is stored as its real
-part ``u`` (the one compared with the threshold) and imaginary part ``v``.
-
-Two conventions differ from Norse's LIF on purpose:
-
-* ``dt`` defaults to **0.01** (the BRF paper's step), not Norse's 0.001. Frequencies ``omega`` are in rad per unit
-  time and must stay below ``1/dt``.
-* The input current is multiplied by ``p.input_gain`` before the paper's update. ``input_gain=None`` (default)
-  means ``1/dt`` (:func:`brf_plugins.init.default_input_gain`): the membrane then moves by the input per step, as a
-  Norse or snnTorch neuron does, and networks with PyTorch's default initialisation and learning rates train.
-  ``input_gain=1.0`` is the paper's equation verbatim (checkpoints and equivalence tests use it).
-
-Per-neuron parameters (``omega``, ``b_offset``; ALIF's ``tau_mem``, ``tau_adp``; the readout's ``tau_mem``) hold
-values here: numbers or tensors broadcasting over the last (neuron) dimension. The modules
-(:mod:`norse_ext.module`) also accept *initialisation specs* in those fields (:class:`brf_plugins.init.Uniform`, a
-``(low, high)`` uniform range as the paper initialises ``omega`` and ``b'``, or :class:`brf_plugins.init.Normal`)
-and draw per-neuron values from them with the core's one resolver; :func:`resolve_parameters` does that for
-functional use.
+The math is :mod:`brf_plugins.functional`'s, through :func:`brf_plugins.neurons.neuron_step` and
+:func:`~brf_plugins.neurons.sequence`; this module translates ``p`` into a :class:`~brf_plugins.neurons.NeuronConfig`
+(:func:`neuron_config`) and makes the steps from the core's description of each kind. ``dt`` defaults to 0.01 (the
+paper's, not Norse's 0.001); ``p.input_gain=None`` means ``1/dt`` for the resonators (:func:`input_gain`), ``1.0``
+is the paper verbatim. The steps take values in the per-neuron fields; the modules also take init specs there
+(``(low, high)``, :class:`~brf_plugins.init.Normal`), drawn by :func:`resolve_parameters`.
 
 Example:
     >>> import torch
@@ -91,11 +68,6 @@ _GAUSSIAN_SPIKES = {
 }
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Parameters and states
-# --------------------------------------------------------------------------------------------------------------
-
-
 _NO_MEMBRANE_TAU = ("a {cls} has no membrane time constant: its decay is `b_offset` (the damping offset b', "
                     "per neuron, default range {b_offset}) and its resonance `omega` (rad per unit time, default "
                     "range {omega}); the equivalent of a faster leak is a larger b_offset")
@@ -148,7 +120,10 @@ class _ParametersMeta(pytree.MultipleInheritanceNamedTupleMeta):
     constant, ...), where the tuple's own constructor would only say "unexpected keyword argument".
     """
 
-    def __new__(mcls, typename, bases, ns):
+    def __new__(mcls, typename, bases, ns, leading: tuple = ()):
+        # ``leading``: (name, type, default) fields the class shares with others, before its own
+        ns["__annotations__"] = {**{n: t for n, t, _ in leading}, **ns.get("__annotations__", {})}
+        ns.update({n: d for n, _, d in leading})
         cls = super().__new__(mcls, typename, bases, ns)
         cls.__module__ = ns.get("__module__", cls.__module__)
         cls.__qualname__ = ns.get("__qualname__", typename)
@@ -179,84 +154,51 @@ Init = Union[float, Tuple[float, float], Uniform, Normal, torch.Tensor]
 SpikeMethod = Union[str, Callable[[torch.Tensor], torch.Tensor]]
 
 
-class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
-    r"""Parameters of a balanced resonate-and-fire neuron (paper Algorithm 1, spec 1.1).
+def _resonator_fields(omega, b_offset, gamma: bool = True) -> tuple:
+    """The leading fields of the resonators' parameters: ranges, threshold, [gamma,] gain, spike function."""
+    return ((("omega", Init, omega), ("b_offset", Init, b_offset), ("v_th", float, F.DEFAULT_THETA))
+            + ((("gamma", float, F.DEFAULT_GAMMA),) if gamma else ())
+            + (("input_gain", Optional[float], None), ("method", SpikeMethod, "double_gaussian"),
+               ("alpha", float, 100.0)))
+
+
+class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta, leading=_resonator_fields((10.0, 50.0), (1.0, 6.0))):
+    r"""Parameters of a balanced resonate-and-fire neuron (spec 1.1, :func:`brf_plugins.functional.brf_step`).
 
     Parameters:
-        omega: raw angular frequency :math:`\omega` in rad per unit time, used as :math:`|\omega|` and clamped
-            below :math:`0.999/\delta`. Values (number or tensor) in the functional steps; modules also accept a
-            ``(low, high)`` uniform range. Default ``(10.0, 50.0)``, the drop-in default measured on the
-            frameworks' tutorials (README, snnTorch "Drop-in"; the same as ``snntorch_ext.BRF``'s); the paper's
-            networks use their task's ranges (:mod:`brf_plugins.tasks`), and ``(5.0, 10.0)`` with ``b_offset`` ``(0.0,
-            1.0)`` suits fully connected or recurrent nets at learning rates <= 1e-3.
-        b_offset: raw damping offset :math:`b'`, used as :math:`|b'|`. Default range ``(1.0, 6.0)``.
-        v_th: threshold :math:`\vartheta_c` (1.0), Norse's name (``LIFParameters.v_th``); the package's core calls
-            it ``theta`` (``theta=`` is still accepted here, with a ``DeprecationWarning``).
-        gamma: decay of the refractory variable :math:`q` (0.9).
-        input_gain: factor on the input current before the update; ``None`` means ``1/dt`` (see the module
-            docstring), ``1.0`` is the paper verbatim.
-        method: spike function: ``"double_gaussian"`` (default, the paper's surrogate), ``"multi_gaussian"``,
-            ``"double_gaussian_fgi"`` / ``"multi_gaussian_fgi"`` (the same by forward gradient injection), one
-            of Norse's (``"super"``, ``"tanh"``, ``"triangle"``, ``"circ"``, ``"heavi_erfc"``, ``"heaviside"``),
-            or any callable ``x -> spikes`` (e.g. ``brf_plugins.surrogate.double_gaussian(width=0.3, fgi=True)``
-            for other Gaussian constants).
-        alpha: sharpness of Norse's methods (as in ``LIFParameters``); unused by the Gaussian ones.
+        omega, b_offset: raw frequency :math:`\omega` (rad per unit time, ``|omega| < 1/dt``) and damping offset
+            :math:`b'`: values in the functional steps, also ``(low, high)`` ranges in modules. Defaults ``(10, 50)``
+            and ``(1, 6)``, the drop-in defaults (the same as ``snntorch_ext.BRF``'s; the paper's tasks pass theirs).
+        v_th: threshold :math:`\vartheta` (1.0), Norse's name (``theta=`` works, with a ``DeprecationWarning``).
+        gamma: decay of the refractory :math:`q` (0.9). input_gain: ``None`` is ``1/dt``, ``1.0`` the paper's.
+        method: spike function, one of :data:`METHODS` or a callable ``x -> spikes``; alpha: Norse's sharpness.
         divergence_boundary, refractory, smooth_reset: the paper's ablations (appendix A.8); all on by default.
     """
 
-    omega: Init = (10.0, 50.0)
-    b_offset: Init = (1.0, 6.0)
-    v_th: float = F.DEFAULT_THETA
-    gamma: float = F.DEFAULT_GAMMA
-    input_gain: Optional[float] = None
-    method: SpikeMethod = "double_gaussian"
-    alpha: float = 100.0
     divergence_boundary: bool = True
     refractory: bool = True
     smooth_reset: bool = True
 
 
-class RFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
-    r"""Parameters of the Izhikevich resonate-and-fire neuron of the paper's "RF" rows (spec 1.2).
+class RFParameters(pytree.StateTuple, metaclass=_ParametersMeta,
+                   leading=_resonator_fields((5.0, 10.0), (0.0, 1.0), gamma=False)):
+    r"""Parameters of the Izhikevich RF neuron (spec 1.2, :func:`brf_plugins.functional.rf_step`): the fields of
+    :class:`BRFParameters` without ``gamma``, and ``reset``: ``"none"`` (default), ``"soft"`` or ``"hard"``."""
 
-    ``omega``, ``b_offset`` (:math:`b = -|b'|`), ``v_th``, ``input_gain``, ``method``, ``alpha`` as in
-    :class:`BRFParameters`; ``reset`` is ``"none"`` (the released models), ``"soft"`` or ``"hard"`` (paper A.1).
-    """
-
-    omega: Init = (5.0, 10.0)
-    b_offset: Init = (0.0, 1.0)
-    v_th: float = F.DEFAULT_THETA
-    input_gain: Optional[float] = None
-    method: SpikeMethod = "double_gaussian"
-    alpha: float = 100.0
     reset: str = "none"
 
 
-class BHRFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
-    r"""Parameters of the balanced harmonic RF neuron (spec 1.4, paper Algorithm 2).
+class BHRFParameters(pytree.StateTuple, metaclass=_ParametersMeta, leading=_resonator_fields((10.0, 50.0), (1.0, 6.0))):
+    r"""Parameters of the balanced harmonic RF neuron (spec 1.4, :func:`brf_plugins.functional.bhrf_step`): as
+    :class:`BRFParameters`, with ``variant`` ``"code"`` (default), ``"paper"`` or ``"explicit"``."""
 
-    As :class:`BRFParameters` with the harmonic model's default ranges ``omega`` U(10, 50), ``b_offset`` U(1, 6),
-    and ``variant``: ``"code"`` (released code, semi-implicit Euler; default), ``"paper"`` or ``"explicit"``
-    (see :func:`brf_plugins.functional.bhrf_step`).
-    """
-
-    omega: Init = (10.0, 50.0)
-    b_offset: Init = (1.0, 6.0)
-    v_th: float = F.DEFAULT_THETA
-    gamma: float = F.DEFAULT_GAMMA
-    input_gain: Optional[float] = None
-    method: SpikeMethod = "double_gaussian"
-    alpha: float = 100.0
     variant: str = "code"
 
 
 class ALIFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
-    r"""Parameters of the adaptive LIF baseline of the paper (spec 1.5; time constants in steps).
-
-    ``tau_mem``, ``tau_adp``: raw time constants (used as :math:`|\tau|`); modules draw them from ``Normal``
-    specs (defaults N(20, 5) and N(200, 50)). ``v_th`` base threshold (0.01), ``beta`` adaptation strength (1.8).
-    ``input_gain`` defaults to 1.0: the ALIF update has no ``dt`` in it.
-    """
+    r"""Parameters of the adaptive LIF baseline (spec 1.5, :func:`brf_plugins.functional.alif_step`): time
+    constants ``tau_mem``, ``tau_adp`` in steps (defaults N(20, 5), N(200, 50)), base threshold ``v_th`` (0.01),
+    adaptation ``beta`` (1.8), ``input_gain`` 1.0 (no ``dt`` in the update)."""
 
     tau_mem: Init = Normal(20.0, 5.0)
     tau_adp: Init = Normal(200.0, 50.0)
@@ -268,17 +210,9 @@ class ALIFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
 
 
 class LIReadoutParameters(pytree.StateTuple, metaclass=_ParametersMeta):
-    r"""The paper's leaky-integrator readout (spec 1.6): :math:`\alpha = e^{-1/|\tau|}`, ``tau_mem`` in steps.
-
-    Default init N(20, 5). Unlike Norse's ``LIParameters`` there is no synaptic current and no ``dt``.
-    """
+    r"""The paper's LI readout (spec 1.6, :func:`brf_plugins.functional.li_step`): ``tau_mem`` in steps, N(20, 5)."""
 
     tau_mem: Init = Normal(20.0, 5.0)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# States: Norse's field names where they mean what Norse means, none where they would mean something else
-# --------------------------------------------------------------------------------------------------------------
 
 
 def _renamed(old: str, new: str, meaning: str):
@@ -296,11 +230,9 @@ def _renamed(old: str, new: str, meaning: str):
 
 _STATE_DOC = """
 
-    The membrane is complex, :math:`U = v_{{re}} + i\\,v_{{im}}`, stored as its real part ``v_re`` (the part compared
-    with the threshold ``v_th``: what LIF's ``v`` is, what you plot) and its imaginary part ``v_im``. Positionally
-    the fields are the core's (:class:`brf_plugins.functional.{core}` ``({core_fields})``: ``u`` is ``v_re``, ``v``
-    is ``v_im``); no field is called ``v`` or ``u``, so no Norse user's ``state.v`` silently reads the imaginary
-    part (``state.u`` / ``state.v`` still work for old code, with a ``FutureWarning`` naming the new field)."""
+    The membrane :math:`U = v_{{re}} + i\\,v_{{im}}` is stored as ``v_re`` (thresholded, what LIF's ``v`` is) and
+    ``v_im``; positionally the core's :class:`brf_plugins.functional.{core}` ``({core_fields})`` (``state.u`` /
+    ``state.v`` still work, with a ``FutureWarning``)."""
 
 
 _MEMBRANE = {"u": ("v_re", "the real part of the membrane"), "v": ("v_im", "the imaginary part of the membrane")}
@@ -359,11 +291,6 @@ class LIReadoutState(NamedTuple):
     o: torch.Tensor
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Spike functions
-# --------------------------------------------------------------------------------------------------------------
-
-
 def spike_function(method: SpikeMethod, alpha: float = 100.0) -> Callable[[torch.Tensor], torch.Tensor]:
     """The spike function ``x -> spikes`` for a threshold ``method`` (see :data:`METHODS`).
 
@@ -403,10 +330,6 @@ def input_gain(p, dt: float) -> float:
         return p.input_gain
     return 1.0 if isinstance(p, ALIFParameters) else 1.0 / dt
 
-
-# --------------------------------------------------------------------------------------------------------------
-# Initialisation specs -> values
-# --------------------------------------------------------------------------------------------------------------
 
 _PER_NEURON = {
     BRFParameters: ("omega", "b_offset"),
@@ -475,11 +398,6 @@ def _values(p, names: Tuple[str, ...], expected) -> tuple:
     return tuple(out)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Argument checks (shapes and dtypes only: no device synchronisation)
-# --------------------------------------------------------------------------------------------------------------
-
-
 def _check_input(input_tensor, reference=None, owner: str = "this step") -> torch.Tensor:
     """The input of a public step, checked (and cast up under autocast) against ``reference``, a tensor of the
     step's parameters or weights, where there is one (the package's dtype policy)."""
@@ -527,11 +445,6 @@ def _recurrent_current(input_tensor: torch.Tensor, z: torch.Tensor, weight: torc
 def concat_weights(input_weights: torch.Tensor, recurrent_weights: torch.Tensor) -> torch.Tensor:
     """``[W_in, W_rec]``, the ``(hidden, input + hidden)`` matrix of the paper's ``Linear`` on ``concat(x, z)``."""
     return torch.cat((input_weights, recurrent_weights), 1)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Neuron updates given the input current (shared by feed-forward and recurrent steps)
-# --------------------------------------------------------------------------------------------------------------
 
 
 _KIND_OF = {cls: kind for kind, cls in _PARAMETERS_OF.items()}
@@ -614,11 +527,6 @@ def _run_sequence(cfg, values, currents, state):
     return z.reshape(shape), type(final)(*(s.reshape(shape[1:]) for s in final))
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Public steps
-# --------------------------------------------------------------------------------------------------------------
-
-
 def _feed_forward(kind: str, state: tuple) -> tuple:
     """A feed-forward state as the core's ``(z, ...)`` (resonators do not keep ``z``)."""
     return tuple(state) if kind == "alif" else (None, *state)
@@ -658,39 +566,23 @@ def _make_steps(kind: str):
         z, final = _run_sequence(neuron_config(p, dt), values, input_tensor, _feed_forward(kind, state))
         return z, ff_type(*ff_tail(final))
 
-    fields = ", ".join(ff_type._fields)
+    fields, rec_fields = ", ".join(ff_type._fields), ", ".join(state_type._fields)
     equation = f"""
 
     .. math:: {desc.equations}
 
-    with :math:`I_t = g\\,x_t` (``g = input_gain(p, dt)``), computed by :func:`brf_plugins.functional.{kind}_step`
-    (its docstring has the details and variants)."""
+    with :math:`I_t = g\\,x_t` (``g = input_gain(p, dt)``): :func:`brf_plugins.functional.{kind}_step`."""
     docs = {
-        feed_forward_step: f"""One step of {desc.title} neurons driven by an input current (``input_tensor``, e.g. an
-    ``nn.Linear``'s output, shape ``(..., neurons)``).{equation}
+        feed_forward_step: f"""One step of {desc.title} neurons on an input current ``(..., neurons)``.{equation}
 
-    Parameters:
-        input_tensor: the current :math:`x_t`. state: :class:`{ff_type.__name__}` ``({fields})`` of its shape.
-        p: :class:`{params.__name__}` with values (not ranges) in ``{"``, ``".join(desc.params)}``.
-        dt: integration step (default 0.01).
-
-    Returns:
-        ``(z, {ff_type.__name__}({fields}))``.""",
-        step: f"""One step of a recurrent {desc.title} layer: the current
-    :math:`x_t = W_{{in}} x^{{in}}_t + W_{{rec}} z_{{t-1}}` (one matmul of ``[W_in, W_rec]`` over ``concat(input,
-    z)``, the paper code's operation, so results equal :class:`brf_plugins.network.RecurrentSNN`'s bit for bit),
-    then :func:`{kind}_feed_forward_step`'s update.
-
-    Parameters:
-        input_tensor: ``(..., input_size)``. state: :class:`{state_type.__name__}` ``({", ".join(state_type._fields)})``,
-        each ``(..., hidden_size)``. input_weights: ``(hidden_size, input_size)``. recurrent_weights: ``(hidden_size,
-        hidden_size)``. p, dt: as in :func:`{kind}_feed_forward_step`.
-
-    Returns:
-        ``(z, {state_type.__name__}({", ".join(state_type._fields)}))``.""",
+    ``state``: :class:`{ff_type.__name__}` ``({fields})``; ``p``: :class:`{params.__name__}` with values in
+    ``{"``, ``".join(desc.params)}``; ``dt`` 0.01. Returns ``(z, {ff_type.__name__}({fields}))``.""",
+        step: f"""One step of a recurrent {desc.title} layer: the current ``[W_in, W_rec] @ concat(x, z)`` (one matmul,
+    the paper code's, so results equal :class:`brf_plugins.network.RecurrentSNN`'s bit for bit), then
+    :func:`{kind}_feed_forward_step`'s update. ``input_weights`` ``(hidden, input)``, ``recurrent_weights``
+    ``(hidden, hidden)``. Returns ``(z, {state_type.__name__}({rec_fields}))``.""",
         feed_forward_integral: f""":func:`{kind}_feed_forward_step` over a time-first ``(T, ..., neurons)`` current
-    in one call of :func:`brf_plugins.neurons.sequence` (where the fast paths plug in). Returns ``(z,
-    final_state)`` with ``z`` of shape ``(T, ..., neurons)``: the same as stepping in a loop.""",
+    in one :func:`brf_plugins.neurons.sequence` call (the fast paths). Returns ``(z, final_state)``.""",
     }
     made = {}
     for function, suffix in ((feed_forward_step, "feed_forward_step"), (step, "step"),
@@ -735,11 +627,6 @@ def li_readout_step(input_tensor: torch.Tensor, state: LIReadoutState, input_wei
         raise ValueError(f"`input_tensor` of shape {tuple(input_tensor.shape)} does not fit `input_weights` of "
                          f"shape {tuple(input_weights.shape)} (outputs, inputs).")
     return li_readout_feed_forward_step(nnf.linear(input_tensor, input_weights), state, p, dt)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Whole sequences of feed-forward layers (Norse's ``*_integral``)
-# --------------------------------------------------------------------------------------------------------------
 
 
 def _check_sequence(input_tensor, reference=None, owner: str = "this module") -> torch.Tensor:

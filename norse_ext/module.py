@@ -1,35 +1,12 @@
-r"""BRF, RF, BHRF and ALIF neurons as Norse modules, and the paper's LI readout.
+r"""BRF, RF, BHRF and ALIF neurons as Norse modules on Norse's base classes, and the paper's LI readout.
 
-Each neuron comes in Norse's four shapes, on Norse's own base classes (``norse.torch.module.snn``):
-
-=====================  ==========================  ==========================================================
-class                  base                        input -> output
-=====================  ==========================  ==========================================================
-``BRFCell``            ``SNNCell``                 current ``(B, h)`` -> ``(z, BRFFeedForwardState)``
-``BRFRecurrentCell``   ``SNNRecurrentCell``        ``(B, m)`` -> ``(z, BRFState)``; own input/recurrent weights
-``BRF``                ``SNN``                     current ``(T, B, h)`` -> ``(z (T, B, h), final state)``
-``BRFRecurrent``       ``SNNRecurrent``            ``(T, B, m)`` -> ``(z (T, B, h), final state)``
-=====================  ==========================  ==========================================================
-
-and likewise ``RF*``, ``BHRF*`` and ``ALIF*``. ``state=None`` starts from zeros of the input's shape, dtype and
-device; ``record_states=True`` on the sequence modules returns every step's state stacked over time, as in Norse.
-
-Differences from Norse's LIF modules, all deliberate:
-
-* the per-neuron parameters (``omega`` and ``b_offset``; ALIF's ``tau_mem`` and ``tau_adp``) are
-  ``nn.Parameter`` s of the module, so ``module.parameters()`` and optimizers see them; ``module.p`` returns the
-  parameter tuple with the live tensors. ``p`` may give them as a number, a tensor, or a ``(low, high)`` range
-  (``Normal(mean, std)`` for time constants) to draw per-neuron values from, which needs the layer's size;
-  ``learn_omega=False`` etc. store them as buffers instead.
-* ``dt`` defaults to 0.01 (the paper's), not 0.001; the input current is multiplied by ``p.input_gain`` (``1/dt`` by
-  default, see :mod:`norse_ext.functional`), so a drop-in replacement of a LIF layer trains with the same weights
-  initialisation and learning rate. ``input_gain=1.0`` gives the paper's equations verbatim.
-* the recurrent current is one matmul over ``concat(x, z)``, as in the paper (bit-identical to the core).
-
-Every class takes ``(p, **kwargs)`` after its sizes, as Norse's own do; the keywords are ``dt``,
-``learn_<parameter>`` (e.g. ``learn_omega=False`` keeps ``omega`` a buffer), ``generator``, ``record_states``
-(sequence modules) and ``input_weights``, ``recurrent_weights``, ``autapses`` (recurrent ones). The sixteen
-neuron classes are made from one description per neuron kind (:data:`brf_plugins.neurons.KINDS`).
+Each kind in Norse's four shapes: ``BRFCell`` (``SNNCell``, one step of a current), ``BRFRecurrentCell``
+(``SNNRecurrentCell``, own input and recurrent weights), ``BRF`` (``SNN``, ``(T, B, h)`` currents), ``BRFRecurrent``
+(``SNNRecurrent``); likewise ``RF*``, ``BHRF*``, ``ALIF*``, made from one description per kind
+(:data:`brf_plugins.neurons.KINDS`). Each takes ``(p, **kwargs)`` after its sizes, as Norse's do; ``state=None``
+starts from zeros. Unlike Norse's LIF, the per-neuron parameters are ``nn.Parameter`` s (``learn_omega=False`` etc.
+makes them buffers; ``p`` may give ranges to draw them from), ``dt`` is 0.01 and the current is scaled by
+``p.input_gain`` (:mod:`norse_ext.functional`).
 
 Example:
     >>> import torch
@@ -197,11 +174,6 @@ def _shape_text(value) -> str:
     return str(tuple(value.shape))
 
 
-# ------------------------------------------------------------------------------------------------------------------
-# Generic shapes
-# ------------------------------------------------------------------------------------------------------------------
-
-
 def _zero_state(module, input_tensor: torch.Tensor, *, sequence: bool, recurrent: bool):
     """Zeros of the module's state type for one step of ``input_tensor`` (time-first when ``sequence``), in its
     dtype and on its device; recurrent layers have ``hidden_size`` neurons, feed-forward ones the input's."""
@@ -216,22 +188,10 @@ def _zero_state(module, input_tensor: torch.Tensor, *, sequence: bool, recurrent
 
 class _FeedForward(_NeuronMixin):
     """Constructor of the feed-forward shapes: ``(hidden_size=None, p=None, *, per_channel=False, dt, generator,
-    **kwargs)``.
-
-    Where the neurons' parameters lie in the input (:attr:`neuron_shape`):
-
-    * ``hidden_size=h``: ``(h,)`` along the last dimension (Norse's and PyTorch's convention for features);
-    * ``hidden_size`` omitted while ``p`` asks for per-neuron draws (the default ranges): PyTorch's lazy-module
-      convention, the parameters are uninitialised until the first call, which gives every neuron of one step's
-      input its own values: ``(h,)`` for ``(B, h)``, ``(C, H, W)`` for a ``(B, C, H, W)`` feature map (the
-      sequence modules read one step, ``(T, B, ...)``). Build the optimizer after that first call (or load a
-      state dict, which sets the shapes), as for ``torch.nn.LazyLinear``;
-    * ``per_channel=True``: one value per channel of a ``(..., C, H, W)`` feature map (dimension -3), shared over
-      space, as a ``BatchNorm2d`` shares its weights; ``hidden_size`` is then C, or omitted and inferred.
-
-    The state always has the input's layout. Per-channel and per-(C, H, W) parameters are applied by moving the
-    channels last / flattening the neuron dimensions (views, no copy for a step), so the core's fused and compiled
-    paths, which take parameters along the last dimension, still run.
+    **kwargs)``. The per-neuron parameters (:attr:`neuron_shape`) are ``(h,)`` along the last dimension; with
+    ``hidden_size`` omitted and ranges in ``p``, one per neuron of the first input's step (``(C, H, W)`` for
+    feature maps, PyTorch's lazy modules: build the optimizer after the first call); with ``per_channel=True``, one
+    per channel (dimension -3). The state keeps the input's layout; the core runs on a neurons-last view.
     """
 
     def __init__(self, hidden_size: Optional[int] = None, p=None, *, per_channel: bool = False,
@@ -471,10 +431,6 @@ class _Recurrent(_RecurrentLayer, SNNRecurrent):
         return torch.stack(outputs), (_merge_states(states) if self.record_states else state)
 
 
-# ------------------------------------------------------------------------------------------------------------------
-# The neuron classes, from one description per kind
-# ------------------------------------------------------------------------------------------------------------------
-
 _SHAPES = {
     # suffix: (base, what it is, example input, example call)
     "Cell": (_FeedForwardCell, "neurons driven by an input current, one step (no recurrence, no time): "
@@ -491,24 +447,17 @@ _SHAPES = {
 
 _CELL_ARGS = """
     Parameters:
-        hidden_size: number of neurons; needed when ``p`` gives a range to draw per-neuron values from. May be
-            omitted when ``p`` holds numbers (one shared learnable value) or tensors.
-        p: the neuron parameters (defaults: the paper's).
-        dt: integration step (default 0.01, the paper's; not Norse's 0.001).
+        hidden_size: number of neurons; may be omitted (inferred, or one shared value when ``p`` holds numbers).
+        p: the neuron parameters (defaults: the paper's). dt: integration step (0.01, not Norse's 0.001).
         learn_{names}: make that per-neuron parameter an ``nn.Parameter`` (default) or a buffer.
         generator: random generator for drawing per-neuron values.
 """
 
 _RECURRENT_ARGS = """
     Parameters:
-        input_size, hidden_size: features in, neurons.
-        p: the neuron parameters (defaults: the paper's).
-        input_weights, recurrent_weights: ``(hidden, input)`` and ``(hidden, hidden)``; default Norse's
-            ``randn * sqrt(2 / hidden_size)``.
+        input_size, hidden_size: features in, neurons. p, dt, learn_{names}, generator: as the cells'.
+        input_weights, recurrent_weights: default Norse's ``randn * sqrt(2 / hidden_size)``.
         autapses: keep self-connections (default False, as Norse; the paper's network has them).
-        dt: integration step (default 0.01, the paper's; not Norse's 0.001).
-        learn_{names}: make that per-neuron parameter an ``nn.Parameter`` (default) or a buffer.
-        generator: random generator for the per-neuron values (and the default weights).
 """
 
 
@@ -542,20 +491,14 @@ for _kind in _KINDS.values():
 del _kind, _suffix
 
 
-# ------------------------------------------------------------------------------------------------------------------
-# The paper's LI readout
-# ------------------------------------------------------------------------------------------------------------------
-
 _LI = _Kind("li", LIReadoutParameters, ("tau_mem",), LIReadoutState, LIReadoutState,
             nf.li_readout_feed_forward_step, None, None)
 
 
 class LIReadoutCell(_FeedForwardCell):
-    r"""The paper's leaky-integrator readout on a given current: :math:`o_t = \alpha o_{t-1} + (1-\alpha) x_t`,
-    :math:`\alpha = e^{-1/|\tau|}` with a learnable ``tau_mem`` per output (in steps).
-
-    Norse's ``LICell`` integrates a synaptic current with ``dt``-scaled time constants instead; this cell is the
-    readout the paper's networks (and their checkpoints) use.
+    r"""The paper's LI readout on a given current (:func:`brf_plugins.functional.li_step`):
+    :math:`o_t = \alpha o_{t-1} + (1-\alpha) x_t`, :math:`\alpha = e^{-1/|\tau|}`, a learnable ``tau_mem`` per output
+    (in steps; ``p`` an :class:`LIReadoutParameters`, ``learn_tau``). Norse's ``LICell`` has a synaptic current.
 
     Example:
         >>> import torch
@@ -563,11 +506,6 @@ class LIReadoutCell(_FeedForwardCell):
         >>> o, state = LIReadoutCell(10)(torch.rand(8, 10))
         >>> o.shape, type(state).__name__
         (torch.Size([8, 10]), 'LIReadoutState')
-
-    Parameters:
-        hidden_size: number of outputs (needed to draw per-output time constants).
-        p: :class:`LIReadoutParameters` (``tau_mem`` default ``Normal(20, 5)``).
-        learn_tau: make ``tau_mem`` an ``nn.Parameter`` (default) or a buffer.
     """
 
     _kind = _LI
@@ -581,19 +519,14 @@ class LIReadoutCell(_FeedForwardCell):
 
 
 class LIReadoutLinearCell(torch.nn.Module):
-    r"""The paper's readout layer: :math:`o_t = \alpha o_{t-1} + (1-\alpha)(W z_t + b)`, like Norse's
-    ``LILinearCell`` but with the paper's dynamics (spec 1.6).
-
-    ``input_weights`` ``(output_size, input_size)`` is xavier-uniform initialised, as in the paper; ``tau_mem``
-    (per output, in steps) is drawn from ``p.tau_mem`` (default N(20, 5)) and learnable. No bias unless asked (the
-    paper has none); a bias starts at zero.
+    r"""The paper's readout layer, :math:`o_t = \alpha o_{t-1} + (1-\alpha)(W z_t + b)` (Norse's ``LILinearCell``
+    with the paper's dynamics): xavier-uniform ``input_weights``, ``tau_mem`` from ``p.tau_mem``, no bias unless
+    ``bias=True``.
 
     Example:
         >>> import torch
         >>> from norse_ext import LIReadoutLinearCell
-        >>> readout = LIReadoutLinearCell(32, 10)
-        >>> o, state = readout(torch.rand(8, 32))
-        >>> o, state = readout(torch.rand(8, 32), state)
+        >>> o, state = LIReadoutLinearCell(32, 10)(torch.rand(8, 32))
         >>> o.shape
         torch.Size([8, 10])
     """

@@ -1,12 +1,7 @@
-r"""The paper's network built from Norse parts, and the authors' checkpoints loaded into it.
-
-:class:`PaperNetwork` is a recurrent spiking layer (:class:`norse_ext.BRFRecurrent`, or the RF, BHRF or ALIF one,
-with autapses, as in the paper) followed by the paper's leaky-integrator readout
-(:class:`norse_ext.LIReadoutLinearCell`), run over time-first sequences ``(T, B, m)``. It computes exactly what
-:class:`brf_plugins.network.RecurrentSNN` computes, in the same floating-point order: the recurrent current is one
-matmul of ``[W_in, W_rec]`` over ``concat(x_t, z_{t-1})`` (the authors' single ``Linear`` on the concatenation,
-input columns first), so the float32 spikes equal the core's bit for bit; the input gain is 1 (the paper's
-equations verbatim).
+r"""The paper's network from Norse parts: :class:`norse_ext.BRFRecurrent` (or RF, BHRF, ALIF; with autapses) and
+the readout :class:`norse_ext.LIReadoutLinearCell`, run by the core's :class:`brf_plugins.network.PaperNetwork`. The
+recurrent current is one matmul of ``[W_in, W_rec]`` over ``concat(x_t, z_{t-1})``, as the authors' code, so the
+float32 spikes equal :class:`brf_plugins.network.RecurrentSNN`'s bit for bit; the input gain is 1.
 
 Example:
     >>> import torch
@@ -62,31 +57,13 @@ def core_options(options: dict) -> dict:
 
 
 class PaperNetwork(core.PaperNetwork):
-    r"""The paper's recurrent SNN from Norse modules: ``hidden`` (a recurrent sequence module with autapses) and
-    ``out`` (:class:`norse_ext.LIReadoutLinearCell`).
+    r"""The paper's recurrent SNN from Norse modules (module docstring): :math:`z_t, s_t = \mathrm{hidden}(x_t,
+    s_{t-1})` on :math:`W[x_t; z_{t-1}]`, then :math:`o_t = \alpha o_{t-1} + (1-\alpha) W_{out} z_t` (spec 1.8).
 
-    Per step (spec 1.8): :math:`z_t, s_t = \mathrm{hidden}(x_t, s_{t-1})` with the current
-    :math:`W[x_t; z_{t-1}]`, then :math:`o_t = \alpha o_{t-1} + (1-\alpha) W_{out} z_t`.
-
-    Parameters:
-        input_size, hidden_size, output_size: m, h, C.
-        neuron: ``"brf"`` (default), ``"rf"``, ``"bhrf"`` or ``"alif"``.
-        omega_init, b_offset_init: value, ``(low, high)`` uniform range or tensor (resonators).
-        tau_mem_init, tau_adp_init: ``(mean, std)`` of ALIF's time constants (steps).
-        tau_out_init: ``(mean, std)`` of the readout time constants.
-        dt, theta, gamma: resonator step (0.01), threshold (1.0; 0.01 for ALIF), refractory decay (0.9).
-        method, alpha: spike function (``"double_gaussian"``, Norse's methods or a callable).
-        rf_reset, bhrf_variant, divergence_boundary, refractory, smooth_reset: model variants (see the core).
-        learn_omega, learn_b_offset: train the resonator parameters.
-        input_gain: factor on the current (default 1.0, the paper's equations).
-        generator: random generator; with the same generator the initial values equal
-            :meth:`brf_plugins.network.RecurrentSNN.from_task`'s.
-
-    ``forward(x, state=None, record=False, spike_hook=None)`` takes ``(T, B, m)`` and returns
-    :class:`brf_plugins.network.SNNOutput` ``(readout (T, B, C), spike_count, hidden_spikes or None,
-    (hidden_state, readout_state))``. ``spike_hook(t, z)`` (optional) replaces the hidden spikes of step ``t``
-    before the recurrence, the readout and the count see them, exactly as in
-    :meth:`brf_plugins.network.RecurrentSNN.forward` (spike-deletion studies).
+    Parameters: ``input_size, hidden_size, output_size`` (m, h, C), ``neuron``, the inits (``omega_init``,
+    ``b_offset_init``, ``tau_mem_init``, ``tau_adp_init``, ``tau_out_init``) and the core's options in Norse's names
+    (``theta`` is ``v_th``, ``method``/``alpha`` the spike function); ``forward(x, state=None, record=False,
+    spike_hook=None)`` and the state are the core's, with Norse state types.
     """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int, neuron: str = "brf", *,
@@ -156,7 +133,6 @@ class PaperNetwork(core.PaperNetwork):
                              f"{ours.__name__}({', '.join(ours._fields)}): it comes from another neuron kind. Pass "
                              f"None to start from zeros.")
         return hidden, None if readout is None else readout.o
-
 
 
 def build_paper_network(task_or_sizes: Union[str, TaskConfig, Sequence[int]], neuron: str = "brf", *,
