@@ -5,13 +5,14 @@ Reads ``brf-train`` run folders (their ``summary.json`` and ``metrics.csv``; a r
 ``--store`` (committed, so the table can be rebuilt without the checkpoints), and writes ``--out`` (markdown) and
 its ``.json``, plus one learning-curve plot per task (test accuracy per epoch, every seed) beside it.
 
-    python benchmarks/results_table.py /work/runs/ecg-*-seed* --store benchmarks/results/at_scale/runs \\
+    python benchmarks/results_table.py /work/runs/ecg-*-seed* --store benchmarks/results/at_scale/run_files \\
         --out benchmarks/results/at_scale/results.md
-    python benchmarks/results_table.py benchmarks/results/at_scale/runs/*   # rebuild from the stored files
+    python benchmarks/results_table.py benchmarks/results/at_scale/run_files/* --readme README.md   # rebuild, and
+        # replace the README's table between its "<!-- results:start -->" and "<!-- results:end -->" lines
 
 The reported accuracy of a run is the trainer's: the test accuracy at the epoch of minimum validation loss.
 "Epochs to 95 / 98 / 100 %" are the first epochs whose test accuracy reaches that fraction of the run's reported
-accuracy (paper Table 2; mean over seeds). "to 95 % of paper" is the first epoch at 95 % of the paper's figure.
+accuracy (paper Table 2; mean over the finished seeds). "to 95 % of paper" is the first epoch at 95 % of the paper's figure.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ PAPER = {  # (task, neuron): (paper's test accuracy %, its std or None); Table 1
     ("ecg", "alif"): (85.9, None), ("smnist", "brf"): (99.0, None), ("smnist", "rf"): (98.0, None),
     ("smnist", "alif"): (98.7, None), ("psmnist", "brf"): (95.0, None), ("psmnist", "alif"): (94.3, None),
 }
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 PAPER_EPOCHS_TO_95 = {("smnist", "brf"): 3, ("psmnist", "brf"): 10}
 """Paper Table 2: epochs for the BRF network to reach 95 % of its final accuracy."""
 
@@ -99,7 +101,8 @@ def table(runs: List[dict]) -> str:
         paper_s = "-" if paper is None else (f"{paper}" + (f" ± {paper_std}" if paper_std else ""))
         seeds = ", ".join(str(r["seed"]) + ("*" if r["partial"] else "") for r in rs)
         epochs = "/".join(sorted({str(r["epochs"]) for r in rs}))
-        to = " / ".join(_mean_int(r["to"][i] for r in rs) for i in range(3))
+        finished = [r for r in rs if not r["partial"]]   # fractions of a final accuracy: finished runs only
+        to = " / ".join(_mean_int(r["to"][i] for r in finished) for i in range(3))
         p95 = _mean_int(r["to_paper95"] for r in rs)
         if (task, neuron) in PAPER_EPOCHS_TO_95:
             p95 += f" ({PAPER_EPOCHS_TO_95[(task, neuron)]})"
@@ -138,6 +141,7 @@ def main() -> int:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--store", type=Path, default=None, help="copy summary.json and metrics.csv here")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/at_scale/results.md"))
+    ap.add_argument("--readme", type=Path, default=None, help="replace the table between the results markers")
     args = ap.parse_args()
     runs = []
     for run in args.runs:
@@ -161,6 +165,11 @@ def main() -> int:
     args.out.with_suffix(".json").write_text(json.dumps([{k: v for k, v in r.items() if k != "curve"}
                                                          for r in runs], indent=1) + "\n")
     print(text)
+    if args.readme is not None:
+        readme = args.readme.read_text()
+        head, rest = readme.split(README_START, 1)
+        _, tail = rest.split(README_END, 1)
+        args.readme.write_text(f"{head}{README_START}\n{text}\n{README_END}{tail}")
     for path in plot(runs, args.out):
         print("wrote", path)
     return 0

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The from-scratch runs of the README's "From scratch, with spread" table, in two lanes (one core each), resumable.
+#
+#   benchmarks/at_scale.sh MINUTES        # run for at most MINUTES, then stop (every run resumes next time)
+#
+# Each job is `brf-train TASK --framework F --neuron N --seed S --threads 1 --time-limit LEFT [--resume]` into
+# $RUNS/TASK-F-N-seedS: a finished run (summary.json) is skipped, a stopped one continues from its last.pt, and no
+# job starts with under 3 minutes left. Afterwards, `python benchmarks/results_table.py $RUNS/* --store
+# benchmarks/results/at_scale/run_files --readme README.md` collects the results (copy the unfinished runs' last.pt
+# into benchmarks/results/at_scale/run_files/ as well, so a fresh checkout can resume them). On a fresh checkout, start
+# from what is committed: `mkdir -p runs/at_scale && cp -r benchmarks/results/at_scale/run_files/* runs/at_scale/`.
+# Environment: RUNS (default runs/at_scale), DATA (default ../shared/data), PYTHON (default .venv/bin/python).
+set -u
+cd "$(dirname "$0")/.."
+MINUTES=${1:?usage: benchmarks/at_scale.sh MINUTES}
+RUNS=${RUNS:-runs/at_scale}
+DATA=${DATA:-../shared/data}
+PY=${PYTHON:-.venv/bin/python}
+DEADLINE=$(( $(date +%s) + 60 * MINUTES ))
+mkdir -p "$RUNS"
+
+# Seeds differ between the frameworks: one seed gives identical runs in both (the same weights and spikes).
+LANE_A=("ecg snntorch brf 0" "ecg snntorch brf 1" "ecg snntorch brf 2" "ecg snntorch brf 3" "ecg snntorch brf 4"
+        "ecg norse brf 5" "ecg norse brf 6" "ecg norse brf 7" "ecg norse brf 8" "ecg norse brf 9"
+        "ecg snntorch rf 0" "ecg norse alif 0" "ecg snntorch rf 1" "ecg norse alif 1" "ecg snntorch rf 2"
+        "ecg norse alif 2" "psmnist norse brf 1" "smnist snntorch alif 0")
+LANE_B=("smnist snntorch brf 0" "smnist norse brf 1" "psmnist snntorch brf 0")
+
+lane() {
+    local name=$1; shift
+    for job in "$@"; do
+        read -r task fw neuron seed <<< "$job"
+        local out="$RUNS/$task-$fw-$neuron-seed$seed"
+        [ -f "$out/summary.json" ] && continue
+        local left=$(( (DEADLINE - $(date +%s)) / 60 ))
+        [ "$left" -lt 3 ] && { echo "$(date +%T) $name: time is up"; return; }
+        local resume=""
+        [ -f "$out/last.pt" ] && resume="--resume"
+        echo "$(date +%T) $name: $out $resume (at most $left min)"
+        "$PY" -m brf_plugins.train "$task" --framework "$fw" --neuron "$neuron" --seed "$seed" --data-root "$DATA" \
+            --threads 1 --out-dir "$out" --no-progress --time-limit "$left" $resume >> "$out.log" 2>&1
+        echo "$(date +%T) $name: $out exit $?"
+    done
+}
+
+lane A "${LANE_A[@]}" &
+lane B "${LANE_B[@]}" &
+wait
