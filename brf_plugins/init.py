@@ -32,7 +32,7 @@ import torch
 from . import functional as F
 from ._checks import check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
 
-__all__ = ["Init", "Uniform", "Normal", "init_values", "constant_tensor", "check_brf_damping", "uniform_or_value", "normal_parameter", "omega_parameter",
+__all__ = ["Init", "Uniform", "Normal", "init_values", "parameter_values", "constant_tensor", "check_brf_damping", "uniform_or_value", "normal_parameter", "omega_parameter",
            "b_offset_parameter", "default_input_gain", "xavier_uniform_"]
 
 SPECTRUM = "spectrum"
@@ -86,6 +86,26 @@ def init_values(name: str, n: Optional[int], init, *, pair: str = "uniform",
     if isinstance(init, Uniform):
         init = (init.low, init.high)
     return uniform_or_value(name, n, init, generator=generator, dtype=dtype)
+
+
+def parameter_values(name: str, n: Optional[int], init, *, dt: float = None,
+                     generator: Optional[torch.Generator] = None, dtype: torch.dtype = None) -> torch.Tensor:
+    """The initial values of a neuron's per-neuron parameter ``name`` (``omega``, ``b_offset``, ``tau_*``), what
+    both adapters draw: :func:`init_values` with the parameter's own meaning of a plain pair (normal for the time
+    constants, uniform otherwise), frequencies checked against ``1/dt`` (:func:`omega_parameter`).
+
+    ``dtype=None``: a given floating-point tensor keeps its precision, anything else gets the default dtype.
+    """
+    if dtype is None:
+        floating = isinstance(init, torch.Tensor) and torch.is_floating_point(init)
+        dtype = init.dtype if floating else torch.get_default_dtype()
+    if name == "omega" and n is not None:
+        return omega_parameter(n, init, dt, name=name, generator=generator, dtype=dtype)
+    value = init_values(name, n, init, pair="normal" if name.startswith("tau") else "uniform", generator=generator,
+                        dtype=dtype)
+    if name == "omega":
+        check_omega_init(name, value, dt)
+    return value
 
 
 def uniform_or_value(name: str, n: int, init: Init, *, generator: Optional[torch.Generator] = None,

@@ -38,8 +38,8 @@ from norse.torch.utils import pytree
 from brf_plugins import functional as F
 from brf_plugins import surrogate
 from brf_plugins._checks import (check_choice, check_current, check_finite_float, check_named_state, check_neuron_input,
-                                 check_omega_init, check_threshold, check_unit_interval)
-from brf_plugins.init import Normal, Uniform, init_values, omega_parameter
+                                 check_threshold, check_unit_interval)
+from brf_plugins.init import Normal, Uniform, parameter_values
 from brf_plugins.neurons import KINDS, NeuronConfig, neuron_step, sequence
 
 __all__ = ["DEFAULT_DT", "GAUSSIAN_METHODS", "NORSE_METHODS", "METHODS", "Normal", "Uniform", "BRFParameters",
@@ -346,21 +346,12 @@ def _is_spec(value) -> bool:
 
 
 def _draw(name: str, spec, size: Optional[int], dt: float, generator, dtype) -> torch.Tensor:
-    """Values for one per-neuron parameter from its spec, by the core's one resolver (:func:`brf_plugins.init
-    .init_values`; a plain pair is uniform for omega and b', normal for time constants, as the paper draws them)."""
-    if dtype is None:  # a given floating-point tensor keeps its precision
-        floating = isinstance(spec, torch.Tensor) and torch.is_floating_point(spec)
-        dtype = spec.dtype if floating else torch.get_default_dtype()
+    """Values for one per-neuron parameter from its spec (:func:`brf_plugins.init.parameter_values`); ``p``'s
+    fields take the specs below, not callables."""
     if isinstance(spec, bool) or not isinstance(spec, (numbers.Real, torch.Tensor, tuple, list, Uniform, Normal)):
         raise TypeError(f"`{name}` must be a number, a (low, high) range, a tensor, Uniform(low, high) or "
                         f"Normal(mean, std); got {type(spec).__name__}.")
-    if name == "omega" and size is not None:
-        return omega_parameter(size, spec, dt, name=name, generator=generator, dtype=dtype)
-    value = init_values(name, size, spec, pair="normal" if name.startswith("tau") else "uniform",
-                        generator=generator, dtype=dtype)
-    if name == "omega":
-        check_omega_init(name, value, dt)
-    return value
+    return parameter_values(name, size, spec, dt=dt, generator=generator, dtype=dtype)
 
 
 def resolve_parameters(p, size: Optional[int], dt: float = DEFAULT_DT, *, generator: Optional[torch.Generator] = None,

@@ -25,7 +25,7 @@ from snntorch import SpikingNeuron
 
 from brf_plugins._checks import (check_bool, check_finite_float, check_neuron_input, check_positive_int, check_state,
                                  check_threshold)
-from brf_plugins.init import constant_tensor
+from brf_plugins.init import constant_tensor, parameter_values
 from brf_plugins.neurons import neuron_step, sequence
 
 from .surrogate import double_gaussian
@@ -149,16 +149,17 @@ class StatefulNeuron(SpikingNeuron):
             raise ValueError(f"`reset_mechanism` of {type(self).__name__} must be one of {choices}; got "
                              f"{reset_mechanism!r}. {self.reset_help}".rstrip())
 
-    def _register(self, name: str, value, learnable: bool) -> None:
-        """A per-neuron tensor: ``value`` a tensor, or ``value(n)`` making one once the size ``n`` is known (lazy:
-        an uninitialised Parameter/buffer until the first input)."""
+    def _register(self, name: str, init, learnable: bool, *, generator=None, dt: float = None) -> None:
+        """A per-neuron tensor from its init spec (:func:`brf_plugins.init.parameter_values`, in the default dtype),
+        drawn once the size is known (lazy: an uninitialised Parameter/buffer until the first input)."""
         check_bool(f"learn_{name}", learnable)
-        if callable(value) and not isinstance(value, torch.Tensor):
-            if self.num_neurons is not None:
-                value = value(self.num_neurons)
-            else:
-                self._lazy[name] = value
-                value = nn.UninitializedParameter() if learnable else nn.UninitializedBuffer()
+        make = lambda n: parameter_values(name, n, init, dt=dt, generator=generator,  # noqa: E731
+                                          dtype=torch.get_default_dtype())
+        if self.num_neurons is not None:
+            value = make(self.num_neurons)
+        else:
+            self._lazy[name] = make
+            value = nn.UninitializedParameter() if learnable else nn.UninitializedBuffer()
         if learnable:
             setattr(self, name, value if isinstance(value, nn.Parameter) else nn.Parameter(value))
         else:

@@ -27,8 +27,7 @@ from brf_plugins import functional as F
 from brf_plugins._checks import check_bool, check_dt, check_finite_float, check_unit_interval
 from brf_plugins.functional import ALIFState
 from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig, RFFeedForwardState
-from brf_plugins.init import (Init, b_offset_parameter, check_brf_damping, default_input_gain, init_values,
-                              omega_parameter)
+from brf_plugins.init import Init, check_brf_damping, default_input_gain, parameter_values
 
 from ._base import StatefulNeuron, check_size, reject_unsupported
 
@@ -101,13 +100,10 @@ class _Resonator(_MembraneAlias, StatefulNeuron):
                          input_gain=default_input_gain(dt) if input_gain is None else input_gain,
                          per_channel=per_channel)
         self.dt = dt
-        if self.num_neurons is None:   # check the specs now; the draws happen on the first input
-            omega_parameter(1, omega if not isinstance(omega, torch.Tensor) else omega.flatten()[:1], dt)
-            b_offset_parameter(1, b_offset if not isinstance(b_offset, torch.Tensor) else b_offset.flatten()[:1])
-        self._register("omega", lambda n: omega_parameter(n, omega, dt, name="omega", generator=generator),
-                       learn_omega)
-        self._register("b_offset", lambda n: b_offset_parameter(n, b_offset, name="b_offset", generator=generator),
-                       learn_b_offset)
+        for name, init, learn in (("omega", omega, learn_omega), ("b_offset", b_offset, learn_b_offset)):
+            if self.num_neurons is None:   # check the spec now; the draws happen on the first input
+                parameter_values(name, 1, init.flatten()[:1] if isinstance(init, torch.Tensor) else init, dt=dt)
+            self._register(name, init, learn, generator=generator, dt=dt)
 
     def neuron_parameters(self) -> tuple:
         return self.omega, self.b_offset
@@ -308,10 +304,8 @@ class ALIF(_MembraneAlias, StatefulNeuron):
                          reset_mechanism=reset_mechanism, learn_threshold=learn_threshold, input_gain=input_gain,
                          per_channel=per_channel)
         self.adaptation = check_finite_float("adaptation", adaptation)
-        self._register("tau_mem", lambda n: init_values("tau_mem", n, tau_mem, pair="normal", generator=generator),
-                       learn_tau_mem)
-        self._register("tau_adp", lambda n: init_values("tau_adp", n, tau_adp, pair="normal", generator=generator),
-                       learn_tau_adp)
+        self._register("tau_mem", tau_mem, learn_tau_mem, generator=generator)
+        self._register("tau_adp", tau_adp, learn_tau_adp, generator=generator)
 
     def neuron_config(self) -> NeuronConfig:
         return NeuronConfig("alif", theta=self._theta(), beta=self.adaptation, spike_fn=self._spike_fn(),
@@ -362,8 +356,7 @@ class LI(StatefulNeuron):
         super().__init__(num_neurons, init_hidden=init_hidden, reset_mechanism="none", per_channel=per_channel)
         # A readout has no threshold, spikes or reset: drop SpikingNeuron's buffers so state_dict holds tau only.
         del self.threshold, self.graded_spikes_factor, self.reset_mechanism_val
-        self._register("tau_mem", lambda n: init_values("tau_mem", n, tau_mem, pair="normal", generator=generator),
-                       learn_tau_mem)
+        self._register("tau_mem", tau_mem, learn_tau_mem, generator=generator)
 
     def _advance(self, input_, states):
         mem = self._to_user(F.li_step(self._to_core(input_, 1), self._to_core(states[0], 1), self.tau_mem), 1)
