@@ -237,11 +237,18 @@ def neuron_step(cfg: NeuronConfig, params: tuple, current: torch.Tensor, state: 
 
 def sequence(cfg: NeuronConfig, params: tuple, currents: torch.Tensor, state: tuple, *,
              backend: str = "auto") -> Tuple[torch.Tensor, tuple]:
-    """A feed-forward layer over ``currents`` ``(T, B, h)`` from ``state`` ``(z, ...)``.
+    """A feed-forward layer over ``currents`` ``(T, ..., h)`` from ``state`` ``(z, ...)``.
 
-    Returns ``(z_all (T, B, h), final state)``: the values of :func:`neuron_step` applied T times, computed by
-    the path :func:`brf_plugins.kernels.plan` picks for the whole sequence.
+    Returns ``(z_all (T, ..., h), final state)``: the values of :func:`neuron_step` applied T times, computed by
+    the path :func:`brf_plugins.kernels.plan` picks for the whole sequence. The whole-sequence kernels take
+    ``(T, B, h)``: with ``(h,)`` parameters, other shapes run with the middle dimensions as one batch (restored
+    in the results), which computes the same values.
     """
+    if currents.dim() != 3 and all(not isinstance(p, torch.Tensor) or p.dim() <= 1 for p in params):
+        shape, h = currents.shape, currents.shape[-1]
+        start = tuple(None if s is None else s.reshape(-1, h) for s in state)
+        z_all, final = sequence(cfg, params, currents.reshape(shape[0], -1, h), start, backend=backend)
+        return z_all.reshape(shape), type(final)(*(s.reshape(shape[1:]) for s in final))
     chosen = kernels.plan(cfg, (currents,) + tuple(state[1:]) + tuple(params), scope="sequence", backend=backend)
     if chosen.path != "reference":
         z_all, rest = kernels.run_sequence(chosen, currents, tuple(state[1:]), *params)

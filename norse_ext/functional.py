@@ -504,20 +504,6 @@ def _update(current, state: tuple, p, dt):
     return neuron_step(neuron_config(p, dt), values, current, state, backend=_backend(values))
 
 
-def _run_sequence(cfg, values, currents, state):
-    """:func:`brf_plugins.neurons.sequence` on currents of any shape ``(T, ..., h)``: the whole-sequence kernels
-    take ``(T, B, h)``, so the middle dimensions are flattened into one batch (and restored), which computes the
-    same values; parameters not along the last dimension run the reference path (:func:`_backend`)."""
-    backend = _backend(values)
-    shape = currents.shape
-    if backend == "reference" or currents.dim() == 3:
-        return sequence(cfg, values, currents, state, backend=backend)
-    flat = currents.reshape(shape[0], -1, shape[-1])
-    start = tuple(None if s is None else s.reshape(-1, shape[-1]) for s in state)
-    z, final = sequence(cfg, values, flat, start, backend=backend)
-    return z.reshape(shape), type(final)(*(s.reshape(shape[1:]) for s in final))
-
-
 def _feed_forward(kind: str, state: tuple) -> tuple:
     """A feed-forward state as the core's ``(z, ...)`` (resonators do not keep ``z``)."""
     return tuple(state) if kind == "alif" else (None, *state)
@@ -554,7 +540,8 @@ def _make_steps(kind: str):
         input_tensor = _check_sequence(input_tensor, _first_tensor(values), f"{kind}_feed_forward_integral")
         _check_state(state, ff_type, input_tensor[0])
         _check_width(input_tensor, values, desc.params)
-        z, final = _run_sequence(neuron_config(p, dt), values, input_tensor, _feed_forward(kind, state))
+        z, final = sequence(neuron_config(p, dt), values, input_tensor, _feed_forward(kind, state),
+                            backend=_backend(values))
         return z, ff_type(*ff_tail(final))
 
     fields, rec_fields = ", ".join(ff_type._fields), ", ".join(state_type._fields)

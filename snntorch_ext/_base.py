@@ -474,20 +474,13 @@ class StatefulNeuron(SpikingNeuron):
         """A whole feed-forward sequence through :func:`brf_plugins.neurons.sequence` (one fast-path call)."""
         given, style = self._calling_style(given)
         input_, states = self._begin(input_, given, sequence=True, style=style)
-        if self.per_channel:
-            # the core's sequences (and the compiled/Triton kernels) take (T, B, h): the channels last and every
-            # position a row, (T, B, C, *S) -> (T, B*prod(S), C); the same neurons, so the same values.
-            core_shape = input_.movedim(2, -1).shape
-            input_ = input_.movedim(2, -1).reshape(input_.shape[0], -1, self.num_neurons)
-            states = tuple(s.movedim(1, -1).reshape(-1, self.num_neurons) for s in states)
-        cfg, multiply = self._step_config()
-        z_all, new = sequence(cfg, self.neuron_parameters(), input_, self._core_state(states))
+        cfg, multiply = self._step_config()   # the core takes the channels last (per_channel)
+        states = self._core_state(tuple(self._to_core(s, 1) for s in states))
+        z_all, new = sequence(cfg, self.neuron_parameters(), self._to_core(input_, 2), states)
         spikes = self._graded(z_all, multiply)
         new = self._module_states(new, spikes[-1])
-        if self.per_channel:
-            spikes = spikes.reshape(core_shape).movedim(-1, 2)
-            new = tuple(s.reshape(core_shape[1:]).movedim(-1, 1) for s in new)
-        return self._finish(spikes, new, sequence=True, style=style)
+        return self._finish(self._to_user(spikes, 2), tuple(self._to_user(s, 1) for s in new), sequence=True,
+                            style=style)
 
     def _forward_sequence(self, input_: torch.Tensor, given: tuple):
         """Step through a time-first ``(T, B, num_neurons)`` input; subclasses with a core sequence function
