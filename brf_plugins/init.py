@@ -28,11 +28,13 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 import torch
+from torch import nn
 
 from . import functional as F
 from ._checks import check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
 
-__all__ = ["Init", "Uniform", "Normal", "init_values", "parameter_values", "constant_tensor", "check_brf_damping", "uniform_or_value", "normal_parameter", "omega_parameter",
+__all__ = ["Init", "Uniform", "Normal", "init_values", "parameter_values", "register_per_neuron",
+           "materialize_per_neuron", "constant_tensor", "check_brf_damping", "uniform_or_value", "normal_parameter", "omega_parameter",
            "b_offset_parameter", "default_input_gain", "xavier_uniform_"]
 
 SPECTRUM = "spectrum"
@@ -106,6 +108,28 @@ def parameter_values(name: str, n: Optional[int], init, *, dt: float = None,
     if name == "omega":
         check_omega_init(name, value, dt)
     return value
+
+
+def register_per_neuron(module: nn.Module, name: str, value: Optional[torch.Tensor], learnable: bool) -> None:
+    """Register a per-neuron tensor on ``module``, an ``nn.Parameter`` (``learnable``) or a buffer. ``value=None``
+    (the size is not known yet) registers PyTorch's lazy-module placeholder, ``nn.UninitializedParameter`` /
+    ``nn.UninitializedBuffer``, which :func:`materialize_per_neuron` fills once the first input fixes the size."""
+    if value is None:
+        value = nn.UninitializedParameter() if learnable else nn.UninitializedBuffer()
+    if learnable:
+        setattr(module, name, value if isinstance(value, nn.Parameter) else nn.Parameter(value))
+    else:
+        module.register_buffer(name, value)
+
+
+def materialize_per_neuron(module: nn.Module, values: dict, shape: tuple, *, device=None, dtype=None) -> None:
+    """Give ``module``'s placeholders (:func:`register_per_neuron`) their ``shape`` and ``values`` ``{name: tensor}``,
+    in place: the Parameter objects (what an optimiser holds) stay the same."""
+    with torch.no_grad():
+        for name, value in values.items():
+            tensor = getattr(module, name)
+            tensor.materialize(shape, device=device, dtype=dtype)
+            tensor.copy_(value.reshape(shape))
 
 
 def uniform_or_value(name: str, n: int, init: Init, *, generator: Optional[torch.Generator] = None,

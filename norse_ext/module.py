@@ -30,7 +30,7 @@ from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell,
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from brf_plugins._checks import check_dt, check_positive_int
-from brf_plugins.init import check_brf_damping, xavier_uniform_
+from brf_plugins.init import check_brf_damping, materialize_per_neuron, register_per_neuron, xavier_uniform_
 from brf_plugins.neurons import KINDS
 
 from . import functional as nf
@@ -112,24 +112,12 @@ class _NeuronMixin:
         uninitialised parameters that :meth:`initialize_parameters` draws on the first call."""
         p = _plain_constants(self._static_p)
         nf._check_choices(p)
-        self._lazy_specs = None
-        if lazy:
-            self._lazy_specs = ({name: getattr(p, name) for name in self._kind.names}, learn, generator)
-            for name in self._kind.names:
-                if learn.get(name, True):
-                    setattr(self, name, torch.nn.UninitializedParameter())
-                else:
-                    self.register_buffer(name, torch.nn.UninitializedBuffer())
-        else:
-            resolved = nf.resolve_parameters(p, size, self.dt, generator=generator)
-            for name in self._kind.names:
-                value = getattr(resolved, name)
-                if learn.get(name, True):
-                    setattr(self, name, torch.nn.Parameter(value))
-                else:
-                    self.register_buffer(name, value)
-            if self._kind.name == "brf" and size is not None:
-                check_brf_damping(self.omega, self.b_offset, self.dt)
+        self._lazy_specs = ({name: getattr(p, name) for name in self._kind.names}, generator) if lazy else None
+        resolved = None if lazy else nf.resolve_parameters(p, size, self.dt, generator=generator)
+        for name in self._kind.names:
+            register_per_neuron(self, name, None if lazy else getattr(resolved, name), learn.get(name, True))
+        if self._kind.name == "brf" and size is not None:
+            check_brf_damping(self.omega, self.b_offset, self.dt)
         self._static_p = p._replace(**{name: None for name in self._kind.names})
 
     def neuron_config(self):
@@ -239,17 +227,14 @@ class _FeedForward(_NeuronMixin):
         ``LazyModuleMixin`` calls this before the first ``forward``)."""
         if self._lazy_specs is None or not self.has_uninitialized_params():
             return
-        specs, learn, generator = self._lazy_specs
+        specs, generator = self._lazy_specs
         shape = self._infer_shape(input_tensor)
-        n = math.prod(shape)
         reference = self.neuron_parameters()[0]
         dtype = reference.dtype if reference.dtype.is_floating_point else torch.get_default_dtype()
-        drawn = nf.resolve_parameters(self._static_p._replace(**specs), n, self.dt, generator=generator, dtype=dtype)
-        with torch.no_grad():
-            for name in self._kind.names:
-                tensor = getattr(self, name)
-                tensor.materialize(shape, device=input_tensor.device, dtype=dtype)
-                tensor.copy_(getattr(drawn, name).reshape(shape))
+        drawn = nf.resolve_parameters(self._static_p._replace(**specs), math.prod(shape), self.dt,
+                                      generator=generator, dtype=dtype)
+        materialize_per_neuron(self, {name: getattr(drawn, name) for name in self._kind.names}, shape,
+                               device=input_tensor.device, dtype=dtype)
         if self._kind.name == "brf":
             check_brf_damping(self.omega.reshape(-1), self.b_offset.reshape(-1), self.dt)
         self._lazy_specs = None
@@ -540,11 +525,8 @@ class LIReadoutLinearCell(torch.nn.Module):
         self.input_weights = torch.nn.Parameter(torch.empty(output_size, input_size))
         xavier_uniform_(self.input_weights, generator=generator)
         self.bias = torch.nn.Parameter(torch.zeros(output_size)) if bias else None
-        tau = nf.resolve_parameters(p, output_size, generator=generator).tau_mem
-        if learn_tau:
-            self.tau_mem = torch.nn.Parameter(tau)
-        else:
-            self.register_buffer("tau_mem", tau)
+        register_per_neuron(self, "tau_mem", nf.resolve_parameters(p, output_size, generator=generator).tau_mem,
+                            bool(learn_tau))
 
     @property
     def p(self) -> LIReadoutParameters:

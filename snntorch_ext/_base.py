@@ -25,7 +25,7 @@ from snntorch import SpikingNeuron
 
 from brf_plugins._checks import (check_bool, check_finite_float, check_neuron_input, check_positive_int, check_state,
                                  check_threshold)
-from brf_plugins.init import constant_tensor, parameter_values
+from brf_plugins.init import constant_tensor, materialize_per_neuron, parameter_values, register_per_neuron
 from brf_plugins.neurons import neuron_step, sequence
 
 from .surrogate import double_gaussian
@@ -155,15 +155,9 @@ class StatefulNeuron(SpikingNeuron):
         check_bool(f"learn_{name}", learnable)
         make = lambda n: parameter_values(name, n, init, dt=dt, generator=generator,  # noqa: E731
                                           dtype=torch.get_default_dtype())
-        if self.num_neurons is not None:
-            value = make(self.num_neurons)
-        else:
+        if self.num_neurons is None:
             self._lazy[name] = make
-            value = nn.UninitializedParameter() if learnable else nn.UninitializedBuffer()
-        if learnable:
-            setattr(self, name, value if isinstance(value, nn.Parameter) else nn.Parameter(value))
-        else:
-            self.register_buffer(name, value)
+        register_per_neuron(self, name, None if self.num_neurons is None else make(self.num_neurons), learnable)
 
     # -- lazy size ---------------------------------------------------------------------------------------------
     @property
@@ -184,12 +178,7 @@ class StatefulNeuron(SpikingNeuron):
                 raise ValueError(f"{type(self).__name__} already has {self.num_neurons} neurons, not {num_neurons}.")
             return
         self.num_neurons = num_neurons
-        for name, make in self._lazy.items():
-            value = make(num_neurons)
-            tensor = getattr(self, name)
-            tensor.materialize((num_neurons,))
-            with torch.no_grad():
-                tensor.copy_(value)
+        materialize_per_neuron(self, {name: make(num_neurons) for name, make in self._lazy.items()}, (num_neurons,))
         self._lazy = {}
         self._after_materialize()
 
