@@ -108,8 +108,7 @@ class _NeuronMixin:
         return learn
 
     def _setup_neuron(self, size: Optional[int], learn: Dict[str, bool], generator, lazy: bool = False) -> None:
-        """Register the per-neuron parameters, drawn for ``size`` neurons now, or (``lazy``) as PyTorch's
-        uninitialised parameters that :meth:`initialize_parameters` draws on the first call."""
+        """Register the per-neuron parameters for ``size`` neurons, or ``lazy`` ones (:meth:`initialize_parameters`)."""
         p = _plain_constants(self._static_p)
         nf._check_choices(p)
         self._lazy_specs = ({name: getattr(p, name) for name in self._kind.names}, generator) if lazy else None
@@ -144,9 +143,8 @@ def _ff_size(hidden_size, p):
 
 
 def _plain_constants(p):
-    """``p`` with 0-dim tensors that need no gradient in ``v_th`` and ``alpha`` as numbers: Norse users write
-    ``v_th=torch.as_tensor(0.7)`` (Norse's ``LIFParameters`` holds tensors), and the fused and compiled kernels
-    take a number (a tensor threshold sends every call down the reference path)."""
+    """``p`` with constant 0-dim tensors in ``v_th`` and ``alpha`` (Norse's habit) as numbers, which the fused and
+    compiled kernels take."""
     changes = {}
     for name in ("v_th", "alpha"):
         value = getattr(p, name, None)
@@ -175,11 +173,9 @@ def _zero_state(module, input_tensor: torch.Tensor, *, sequence: bool, recurrent
 
 
 class _FeedForward(_NeuronMixin):
-    """Constructor of the feed-forward shapes: ``(hidden_size=None, p=None, *, per_channel=False, dt, generator,
-    **kwargs)``. The per-neuron parameters (:attr:`neuron_shape`) are ``(h,)`` along the last dimension; with
-    ``hidden_size`` omitted and ranges in ``p``, one per neuron of the first input's step (``(C, H, W)`` for
-    feature maps, PyTorch's lazy modules: build the optimizer after the first call); with ``per_channel=True``, one
-    per channel (dimension -3). The state keeps the input's layout; the core runs on a neurons-last view.
+    """Constructor of the feed-forward shapes. Per-neuron parameters (:attr:`neuron_shape`): ``(h,)`` along the
+    last dimension; ``hidden_size`` omitted with ranges in ``p``: one per neuron of the first input's step (lazy,
+    e.g. ``(C, H, W)``); ``per_channel=True``: one per channel (dimension -3). The state keeps the input's layout.
     """
 
     def __init__(self, hidden_size: Optional[int] = None, p=None, *, per_channel: bool = False,
@@ -198,15 +194,13 @@ class _FeedForward(_NeuronMixin):
     # -- sizes ---------------------------------------------------------------------------------------------------
     @property
     def neuron_shape(self) -> Optional[tuple]:
-        """The shape of the per-neuron parameters: ``(h,)``, ``(C,)`` (``per_channel``), ``(C, H, W)``, ``()`` for
-        one shared value, or ``None`` before a lazy module's first call."""
+        """``(h,)``, ``(C,)``, ``(C, H, W)``, ``()`` (one shared value) or ``None`` (lazy, before the first call)."""
         first = self.neuron_parameters()[0]
         return None if isinstance(first, torch.nn.parameter.UninitializedTensorMixin) else tuple(first.shape)
 
     @property
     def hidden_size(self) -> Optional[int]:
-        """Neurons with their own parameters (channels when ``per_channel``); ``None`` for one shared value or
-        before a lazy module's first call."""
+        """Neurons with their own parameters (channels when ``per_channel``), or ``None``."""
         shape = self.neuron_shape
         return None if not shape else math.prod(shape)
 
@@ -223,8 +217,7 @@ class _FeedForward(_NeuronMixin):
         return tuple(step[1:])   # every neuron of one step's (B, ...) input
 
     def initialize_parameters(self, input_tensor: torch.Tensor, state=None) -> None:
-        """Draw the per-neuron parameters of a lazy module from the first input's shape (PyTorch's
-        ``LazyModuleMixin`` calls this before the first ``forward``)."""
+        """Draw a lazy module's parameters for the first input (``LazyModuleMixin`` calls it before ``forward``)."""
         if self._lazy_specs is None or not self.has_uninitialized_params():
             return
         specs, generator = self._lazy_specs
@@ -312,8 +305,7 @@ class _FeedForwardCell(_FeedForward, LazyModuleMixin, SNNCell):
     _keywords = "dt, per_channel"
 
     def forward(self, input_tensor: torch.Tensor, state=None):
-        """One step: ``input_tensor`` is the current, ``(..., h)`` or a feature map (see the layouts of the
-        class); returns ``(z, state)`` in the input's layout."""
+        """One step of a current ``(..., h)`` or feature map; returns ``(z, state)`` in its layout."""
         return self._step(input_tensor, state)
 
 
@@ -321,9 +313,8 @@ class _Sequence(_FeedForward, LazyModuleMixin, SNN):
     _keywords = "dt, per_channel, record_states"
 
     def forward(self, input_tensor: torch.Tensor, state=None):
-        """``input_tensor``: time-first current ``(T, ..., h)`` or feature maps ``(T, B, C, H, W)``. Returns ``(z (T,
-        ...), state)``; the state is the last step's, or every step's stacked over time with
-        ``record_states=True``."""
+        """Time-first currents ``(T, ..., h)`` or feature maps ``(T, B, C, H, W)``; returns ``(z, state)`` (every
+        step's state stacked with ``record_states=True``)."""
         nf._check_sequence(input_tensor)
         state = state if state is not None else self.state_fallback(input_tensor)
         if not self.record_states:

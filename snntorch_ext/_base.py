@@ -91,12 +91,8 @@ def check_size(owner: type, num_neurons, *inits) -> Optional[int]:
 
 
 class StatefulNeuron(SpikingNeuron):
-    """Base of the neurons of :mod:`snntorch_ext`: snnTorch's state conventions around a core update.
-
-    Subclasses set ``state_names`` (the order of the explicit states in ``forward`` and in the returned tuple),
-    ``reset_choices`` (accepted ``reset_mechanism`` values) and :meth:`neuron_config` / :meth:`neuron_parameters`,
-    the core neuron they adapt; every update is :func:`brf_plugins.neurons.neuron_step` of it.
-    """
+    """Base of the neurons of :mod:`snntorch_ext` (module docstring). Subclasses set ``state_names``,
+    ``reset_choices`` and :meth:`neuron_config` / :meth:`neuron_parameters`, the core neuron they adapt."""
 
     state_names: Tuple[str, ...] = ()
     mem_style: Tuple[str, ...] = ()
@@ -170,8 +166,8 @@ class StatefulNeuron(SpikingNeuron):
         return (2 if sequence else 1) if self.per_channel else -1
 
     def materialize(self, num_neurons: int) -> None:
-        """Create the per-neuron parameters for ``num_neurons`` neurons (done by the first call when the size was
-        omitted; the draws are those of a module built with that size and the same generator)."""
+        """Draw the per-neuron parameters for ``num_neurons`` (the first call does it when the size was omitted),
+        as a module built with that size would."""
         num_neurons = check_positive_int("num_neurons", num_neurons)
         if self.num_neurons is not None:
             if num_neurons != self.num_neurons:
@@ -241,12 +237,9 @@ class StatefulNeuron(SpikingNeuron):
     configuration reads another attribute adds it here."""
 
     def _step_config(self):
-        """``(neuron_config(), multiply)``, remembered while what they depend on is unchanged: the threshold and
-        the graded spikes factor (the same tensors, not modified in place: same ``_version``, same
-        ``requires_grad``) and :attr:`config_attributes`. ``multiply`` is False where the factor is a constant 1 of
-        the parameters' dtype (multiplying by it changes nothing). Building a :class:`~brf_plugins.neurons.NeuronConfig` checks every
-        constant (about 35 us); a module stepped T times per sample builds it once, and its execution plan,
-        remembered on the configuration (:func:`brf_plugins.kernels.plan`), is made once too."""
+        """``(neuron_config(), multiply)``, cached while the threshold and graded spikes factor (identity,
+        ``_version``, ``requires_grad``) and :attr:`config_attributes` are unchanged: building a config checks every
+        constant (~35 us per step otherwise). ``multiply`` is False where the factor is a constant 1."""
         if torch.compiler.is_compiling():   # traced once: no cache to consult (nor tensor versions to read)
             return self.neuron_config(), True
         theta, graded = self.threshold, self.graded_spikes_factor
@@ -297,9 +290,8 @@ class StatefulNeuron(SpikingNeuron):
         return self.neuron_parameters()[0]
 
     def _begin(self, input_: torch.Tensor, given: tuple, *, sequence: bool = False, style: str = "full") -> tuple:
-        """Check the input (the package's dtype policy, :func:`brf_plugins._checks.check_neuron_input`) and return
-        ``(input_, states)``: the input (cast up under autocast) and the states to start from: given ones
-        (checked), else the stored ones, else zeros. The first call of a lazy neuron fixes its size here."""
+        """``(input_, states)``: the checked input (:func:`brf_plugins._checks.check_neuron_input`) and the states
+        to start from (given ones, checked, else the stored ones, else zeros); a lazy neuron's size is fixed here."""
         self._infer_size(input_, sequence)
         d = self._neuron_dim(sequence)
         if self.per_channel:
@@ -368,9 +360,8 @@ class StatefulNeuron(SpikingNeuron):
         return given, "full"
 
     def _finish(self, spk: torch.Tensor, states: tuple, *, sequence: bool = False, style: str = "full"):
-        """Store the new states and return what ``forward`` returns: the spikes, then the states in the calling
-        style (the spikes only once when they are themselves the first state, as in ``snn.RLeaky``); with
-        ``init_hidden=True`` the spikes alone, or ``(spk, mem)`` with ``output=True`` (snnTorch's convention)."""
+        """Store the new states and return what ``forward`` returns in the calling style (module docstring; the
+        spikes once when they are the first state, as in ``snn.RLeaky``)."""
         self._store_states(states)
         if self.init_hidden:
             return (spk, states[self.state_names.index(self.mem_style[-1])]) if self.output else spk
@@ -383,9 +374,8 @@ class StatefulNeuron(SpikingNeuron):
         return (spk, *states)
 
     def _store_states(self, states: tuple) -> None:
-        """Keep the new states in their buffers. Writes ``_buffers`` directly where no global buffer registration
-        hook is installed (``nn.Module.__setattr__`` re-registers a buffer on every assignment: ~25 us per state
-        and step); otherwise, and while ``torch.compile`` traces, through ``setattr``."""
+        """Keep the new states in their buffers: ``_buffers`` directly (``setattr`` costs ~25 us per state and
+        step), unless a global buffer registration hook is installed or ``torch.compile`` traces."""
         buffers = self._buffers
         if _buffer_hooks() or torch.compiler.is_compiling():
             for name, state in zip(self.state_names, states):
@@ -398,8 +388,7 @@ class StatefulNeuron(SpikingNeuron):
                 buffers[name] = state
 
     def _graded(self, z: torch.Tensor, multiply: bool = True) -> torch.Tensor:
-        """The spikes times the graded spikes factor (``multiply=False``: it is a constant 1, see
-        :meth:`_step_config`)."""
+        """The spikes times the graded spikes factor (``multiply=False``: a constant 1)."""
         return z * self.graded_spikes_factor if multiply else z
 
     def _to_core(self, t: Optional[torch.Tensor], d: int) -> Optional[torch.Tensor]:
@@ -424,18 +413,14 @@ class StatefulNeuron(SpikingNeuron):
         return spk, new
 
     def forward(self, input_: torch.Tensor, *states, **named):
-        """One step: ``input_`` (the current, ``(batch, num_neurons)``), then the state in :attr:`state_names`
-        order (by position or name, any omitted as zeros/the stored state) or packed in one ``State`` tuple.
-        Returns the spikes, then the state in the form it was passed (see the class docstring)."""
+        """One step of ``input_`` ``(batch, num_neurons)`` from the states in :attr:`state_names` order (by position
+        or name) or one packed ``State``; returns the spikes, then the states as they were passed."""
         return self._forward(input_, self._given(states, named))
 
     def forward_sequence(self, input_: torch.Tensor, *states, **named):
-        """A whole time-first sequence of currents ``(T, batch, num_neurons)``, from the state as in
-        :meth:`forward` (without one: the state kept in the module, zeros on the first call and after
-        ``reset_mem()``). Feed-forward neurons run one :func:`brf_plugins.neurons.sequence` call (where the fast
-        paths plug in); the same results as calling the neuron T times. Returns the spikes of every step
-        ``(T, batch, num_neurons)`` then the final state, or the spikes alone with ``init_hidden=True`` and
-        ``output=False``."""
+        """:meth:`forward` over a time-first ``(T, batch, num_neurons)`` input, in one
+        :func:`brf_plugins.neurons.sequence` call for feed-forward neurons; returns the spikes ``(T, batch,
+        num_neurons)``, then the final state."""
         return self._core_sequence(input_, self._given(states, named))
 
     def _given(self, states: tuple, named: dict) -> tuple:
@@ -472,8 +457,7 @@ class StatefulNeuron(SpikingNeuron):
                             style=style)
 
     def _forward_sequence(self, input_: torch.Tensor, given: tuple):
-        """Step through a time-first ``(T, B, num_neurons)`` input; subclasses with a core sequence function
-        override this."""
+        """Step through a time-first ``(T, B, num_neurons)`` input (neurons without a core sequence)."""
         given, style = self._calling_style(given)
         input_, states = self._begin(input_, given, sequence=True, style=style)
         spikes = []
@@ -483,10 +467,8 @@ class StatefulNeuron(SpikingNeuron):
         return self._finish(torch.stack(spikes), states, sequence=True, style=style)
 
     def reset_mem(self) -> tuple:
-        """Clear the hidden state; the next step starts from zeros shaped like its input. Returns the cleared
-        (empty) states as the packed ``State`` NamedTuple, which unpacks like a tuple (``u, v, q =
-        brf.reset_mem()``) and may be passed back (an empty state means zeros), as snnTorch's ``init_*()``
-        helpers are used."""
+        """Clear the state (the next step starts from zeros); returns the empty states as a ``State``, to unpack
+        (``u, v, q = brf.reset_mem()``) or pass back, as snnTorch's ``init_*()`` results."""
         for name in self.state_names:
             old = getattr(self, name)
             setattr(self, name, torch.zeros(0, dtype=old.dtype, device=old.device))
