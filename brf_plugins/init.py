@@ -34,8 +34,8 @@ from . import functional as F
 from ._checks import check_dt, check_finite_float, check_omega_init, check_positive_int, init_bounds
 
 __all__ = ["Init", "Uniform", "Normal", "init_values", "parameter_values", "register_per_neuron",
-           "materialize_per_neuron", "constant_tensor", "check_brf_damping", "uniform_or_value", "normal_parameter", "omega_parameter",
-           "b_offset_parameter", "default_input_gain", "xavier_uniform_"]
+           "materialize_per_neuron", "constant_tensor", "check_brf_damping", "uniform_or_value", "normal_parameter",
+           "omega_parameter", "b_offset_parameter", "default_input_gain", "xavier_uniform_"]
 
 SPECTRUM = "spectrum"
 
