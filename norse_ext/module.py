@@ -266,23 +266,21 @@ class _FeedForward(_NeuronMixin):
             return t.reshape(moved).movedim(-1, -3)
         return t.reshape(shape)
 
-    def _packed_p(self, layout: str):
+    def _run(self, function, input_tensor: torch.Tensor, state, sequence: bool = False):
+        """``function(input, state, p, dt)`` (a step or a whole sequence) on the neurons-last view of the input and
+        state, its results in the user's layout."""
+        state = state if state is not None else self.state_fallback(input_tensor)
+        layout = self._layout(input_tensor, sequence)
+        if layout == "last":
+            return function(input_tensor, state, self.p, self.dt)
         p = self.p
         if layout == "flat":
             p = p._replace(**{n: getattr(p, n).reshape(-1) for n in self._kind.names})
-        return p
-
-    def _step(self, input_tensor: torch.Tensor, state, p=None):
-        """One step in the user's layout (the state too)."""
-        state = state if state is not None else self.state_fallback(input_tensor)
-        layout = self._layout(input_tensor, sequence=False)
-        if layout == "last":
-            return self.activation(input_tensor, state, self.p if p is None else p, self.dt)
-        z, new = self.activation(self._pack(layout, input_tensor),
-                                 type(state)(*(self._pack(layout, s) for s in state)),
-                                 self._packed_p(layout) if p is None else p, self.dt)
+        z, new = function(self._pack(layout, input_tensor), type(state)(*(self._pack(layout, s) for s in state)), p,
+                          self.dt)
         shape = tuple(input_tensor.shape)
-        return self._unpack(layout, z, shape), type(new)(*(self._unpack(layout, s, shape) for s in new))
+        step_shape = shape[1:] if sequence else shape
+        return self._unpack(layout, z, shape), type(new)(*(self._unpack(layout, s, step_shape) for s in new))
 
     def _replicate_for_data_parallel(self):
         if self.has_uninitialized_params():   # PyTorch's message: run a first forward pass
@@ -306,7 +304,7 @@ class _FeedForwardCell(_FeedForward, LazyModuleMixin, SNNCell):
 
     def forward(self, input_tensor: torch.Tensor, state=None):
         """One step of a current ``(..., h)`` or feature map; returns ``(z, state)`` in its layout."""
-        return self._step(input_tensor, state)
+        return self._run(self.activation, input_tensor, state)
 
 
 class _Sequence(_FeedForward, LazyModuleMixin, SNN):
@@ -318,18 +316,10 @@ class _Sequence(_FeedForward, LazyModuleMixin, SNN):
         nf._check_sequence(input_tensor)
         state = state if state is not None else self.state_fallback(input_tensor)
         if not self.record_states:
-            layout = self._layout(input_tensor, sequence=True)
-            if layout == "last":
-                return self._kind.integral(input_tensor, state, self.p, self.dt)
-            shape = tuple(input_tensor.shape)
-            z, final = self._kind.integral(self._pack(layout, input_tensor),
-                                           type(state)(*(self._pack(layout, s) for s in state)),
-                                           self._packed_p(layout), self.dt)
-            return (self._unpack(layout, z, shape),
-                    type(final)(*(self._unpack(layout, s, shape[1:]) for s in final)))
+            return self._run(self._kind.integral, input_tensor, state, sequence=True)
         outputs, states = [], []
         for x in input_tensor:
-            z, state = self._step(x, state)
+            z, state = self._run(self.activation, x, state)
             outputs.append(z)
             states.append(state)
         return torch.stack(outputs), _merge_states(states)
