@@ -196,7 +196,7 @@ def test_a_used_folder_is_refused_and_force_moves_the_old_run_aside(tmp_path):
 
 def test_a_second_brf_train_on_a_locked_folder_fails_at_once_and_ctrl_c_gives_the_resume_command(tmp_path):
     out = tmp_path / "run"
-    args = ["synthetic", "--framework", "core", "--neuron", "brf", "--epochs", "40", "--train-samples", "320",
+    args = ["synthetic", "--framework", "core", "--neuron", "brf", "--epochs", "1000", "--train-samples", "320",
             "--val-samples", "32", "--test-samples", "32", "--batch-size", "32", "--no-progress",
             "--no-tensorboard", "--out-dir", str(out)]
     cmd = [sys.executable, "-m", "brf_plugins.train", *args]
