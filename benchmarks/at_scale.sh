@@ -31,7 +31,10 @@ lane() {
     for job in "$@"; do
         read -r task fw neuron seed <<< "$job"
         local out="$RUNS/$task-$fw-$neuron-seed$seed"
-        [ -f "$out/summary.json" ] && continue
+        # finished: a summary.json of a run that was not stopped by its time limit
+        if [ -f "$out/summary.json" ] && "$PY" -c "import json, sys; sys.exit(json.load(open('$out/summary.json'))['stopped_early'])"; then
+            continue
+        fi
         local left=$(( (DEADLINE - $(date +%s)) / 60 ))
         [ "$left" -lt 3 ] && { echo "$(date +%T) $name: time is up"; return; }
         local resume=""

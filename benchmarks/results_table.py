@@ -29,8 +29,10 @@ from typing import Dict, List, Optional
 
 PAPER = {  # (task, neuron): (paper's test accuracy %, its std or None); Table 1 and the issue's figures
     ("ecg", "brf"): (85.8, 0.7), ("ecg", "bhrf"): (87.0, 0.4), ("ecg", "rf"): (85.5, None),
-    ("ecg", "alif"): (85.9, None), ("smnist", "brf"): (99.0, None), ("smnist", "rf"): (98.0, None),
-    ("smnist", "alif"): (98.7, None), ("psmnist", "brf"): (95.0, None), ("psmnist", "alif"): (94.3, None),
+    ("smnist", "brf"): (99.0, None), ("smnist", "rf"): (98.0, None), ("psmnist", "brf"): (95.0, None),
+    # ALIF: the authors' released same-size ALIF models (shared/data/reference_checkpoints); Table 1's ALIF*
+    # figures (85.9 / 98.7 / 94.3 %) are Yin et al. 2021's larger networks, not this baseline
+    ("ecg", "alif"): (70.75, None), ("smnist", "alif"): (92.44, None), ("psmnist", "alif"): (83.8, None),
 }
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 PAPER_EPOCHS_TO_95 = {("smnist", "brf"): 3, ("psmnist", "brf"): 10}
@@ -63,8 +65,9 @@ def read_run(run: Path) -> Optional[dict]:
         reported, sops = acc[best], history[best].get("test_sops", float("nan"))
         seconds = sum(h.get("epoch_seconds", 0.0) for h in history)
     paper = PAPER.get((config["task"], config["neuron"]), (None, None))[0]
+    partial = summary is None or bool(summary.get("stopped_early"))   # running, or stopped by --time-limit
     return dict(run=run.name, task=config["task"], framework=config["framework"], neuron=config["neuron"],
-                seed=config["seed"], epochs=len(history) - 1, partial=summary is None, best_epoch=best,
+                seed=config["seed"], epochs=len(history) - 1, partial=partial, best_epoch=best,
                 accuracy=100 * reported, sops=sops, hours=seconds / 3600, curve=acc,
                 to=[_first(acc, f * reported) for f in (0.95, 0.98, 1.0)],
                 to_paper95=None if paper is None else _first(acc, 0.95 * paper / 100))
