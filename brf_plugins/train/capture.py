@@ -247,14 +247,14 @@ class CapturedTrainStep:
         if self.static is None:
             self._capture(x, target)
         else:
-            for name, given in (("x", x), ("target", target)):
+            if not self.accepts(x, target):
+                name, given = ("x", x) if (x.shape, x.dtype, x.device) != (
+                    self.static["x"].shape, self.static["x"].dtype, self.static["x"].device) else ("target", target)
                 static = self.static[name]
-                if not self.accepts(x, target) and (given.shape, given.dtype, given.device) != (
-                        static.shape, static.dtype, static.device):
-                    raise ValueError(f"mode='cuda_graph' has static shapes: `{name}` must be "
-                                     f"{tuple(static.shape)} {static.dtype} on {static.device} as when captured, "
-                                     f"got {tuple(given.shape)} {given.dtype} on {given.device}; build another "
-                                     f"step for this shape.")
+                raise ValueError(f"mode='cuda_graph' has static shapes: `{name}` must be "
+                                 f"{tuple(static.shape)} {static.dtype} on {static.device} as when captured, "
+                                 f"got {tuple(given.shape)} {given.dtype} on {given.device}; build another "
+                                 f"step for this shape.")
             self.static["x"].copy_(x)
             self.static["target"].copy_(target)
         self.graphs.replay()
