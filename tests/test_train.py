@@ -256,6 +256,19 @@ def test_time_limit_stops_before_an_epoch_that_would_not_fit_and_resume_continue
     assert summary["run_seconds"] == pytest.approx(sum(h["epoch_seconds"] for h in read_history(tmp_path)))
 
 
+def test_stop_after_epochs_keeps_the_schedule_and_resume_matches_an_uninterrupted_run(tmp_path):
+    config = dict(TINY, epochs=3)
+    first = train(TrainConfig(**config, stop_after_epochs=1, out_dir=str(tmp_path)))
+    assert first.stopped_early and [h["epoch"] for h in first.history] == [0, 1]
+    assert "train_loss" in first.history[0] and "train_loss" not in first.history[1]
+    assert first.history[1]["lr"] == pytest.approx(0.1 * (1 - 1 / 3))   # the 3-epoch schedule, not a 1-epoch one
+    resumed = train(TrainConfig(**config, out_dir=str(tmp_path), resume=True))
+    full = train(TrainConfig(**config))
+    _states_equal(resumed.model.state_dict(), full.model.state_dict())
+    assert [h["lr"] for h in resumed.history] == pytest.approx([h["lr"] for h in full.history])
+    assert not resumed.stopped_early
+
+
 def test_missing_adapter_gives_an_install_hint_and_core_still_works(monkeypatch):
     monkeypatch.setitem(sys.modules, "snntorch_ext", None)  # None in sys.modules: "import snntorch_ext" fails
     monkeypatch.setitem(sys.modules, "norse_ext", None)

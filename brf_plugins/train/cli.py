@@ -197,6 +197,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-nan", default="stop", choices=("stop", "skip"), help="a non-finite loss or gradient: stop the run (exit 3), or skip the batch; non-finite parameters "
                         "after an update always stop")
     p.add_argument("--time-limit", type=float, help="minutes; start no epoch that would end later")
+    p.add_argument("--stop-after-epochs", type=int, metavar="N",
+                   help="stop resumably once N epochs are trained (the schedule stays the recipe's)")
     p.add_argument("--cuda-graph", action="store_true",
                    help="CUDA: capture each training step (forward, backward, checks, clipping, Adam) in one CUDA "
                         "graph and replay it")
@@ -278,7 +280,8 @@ def _train_command(args, parser: argparse.ArgumentParser, where: Dict[str, objec
                        data_root=args.data_root, download=args.download, permutation=permutation,
                        mask_unlabelled=args.mask_unlabelled, shd_binning=args.shd_binning, out_dir=out_dir,
                        resume=args.resume, force=args.force, allow_recipe_change=args.allow_recipe_change,
-                       on_nan=args.on_nan, time_limit=args.time_limit, cuda_graph=args.cuda_graph,
+                       on_nan=args.on_nan, time_limit=args.time_limit,
+                       stop_after_epochs=args.stop_after_epochs, cuda_graph=args.cuda_graph,
                        max_batches=args.max_batches, progress=not args.no_progress,
                        tensorboard=not args.no_tensorboard, threads=args.threads, device=args.device,
                        model_kwargs=model_kwargs, **sizes)

@@ -149,6 +149,9 @@ class TrainConfig:
             are non-finite, count it); see the module docstring.
         time_limit: minutes; no new epoch starts when the last one would end past it (the run then reports
             what it reached).
+        stop_after_epochs: stop, as ``time_limit`` does (resumable, reported as stopped early), once this many
+            epochs of the recipe are trained; the schedule stays the recipe's, so a resumed run continues it
+            unchanged (a first pass over several long runs before any is finished).
         cuda_graph: capture each full-size training batch's whole step (forward, full BPTT, finite check,
             clipping, Adam with ``capturable=True`` and a tensor learning rate) in one CUDA graph and replay it
             (:class:`brf_plugins.train.capture.CapturedTrainStep`); the last, smaller batch runs eagerly. CUDA
@@ -178,6 +181,7 @@ class TrainConfig:
     allow_recipe_change: bool = False
     on_nan: str = "stop"
     time_limit: Optional[float] = None
+    stop_after_epochs: Optional[int] = None
     cuda_graph: bool = False
     train_samples: Optional[int] = None
     val_samples: Optional[int] = None
@@ -850,8 +854,9 @@ def _epochs(cfg, rules, model, core_model, optimizer, scheduler, params, history
                "test_sops": test.sops if test else float("nan")}
         row.update(parameter_stats(core_model))
 
-        out_of_time = (cfg.time_limit is not None and epoch < epochs and
-                       time.monotonic() - started + last_epoch_seconds > 60.0 * cfg.time_limit)
+        out_of_time = epoch < epochs and (
+            (cfg.time_limit is not None and time.monotonic() - started + last_epoch_seconds > 60.0 * cfg.time_limit)
+            or (cfg.stop_after_epochs is not None and epoch >= cfg.stop_after_epochs))
         if epoch < epochs and not out_of_time:
             train_sampler.set_epoch(epoch)
             model.train()
