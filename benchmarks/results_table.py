@@ -28,15 +28,29 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 PAPER = {  # (task, neuron): (paper's test accuracy %, its std or None); Table 1 and the issue's figures
-    ("ecg", "brf"): (85.8, 0.7), ("ecg", "bhrf"): (87.0, 0.4), ("ecg", "rf"): (85.5, None),
-    ("smnist", "brf"): (99.0, None), ("smnist", "rf"): (98.0, None), ("psmnist", "brf"): (95.0, None),
-    # ALIF: the authors' released same-size ALIF models (shared/data/reference_checkpoints); Table 1's ALIF*
-    # figures (85.9 / 98.7 / 94.3 %) are Yin et al. 2021's larger networks, not this baseline
-    ("ecg", "alif"): (70.75, None), ("smnist", "alif"): (92.44, None), ("psmnist", "alif"): (83.8, None),
+    ("ecg", "brf"): (85.8, 0.7), ("ecg", "bhrf"): (87.0, 0.4), ("ecg", "rf"): (85.5, 0.7),
+    ("smnist", "brf"): (99.0, 0.1), ("smnist", "rf"): (98.0, 0.4), ("smnist", "bhrf"): (99.1, 0.1),
+    ("psmnist", "brf"): (95.0, 0.2), ("psmnist", "bhrf"): (95.2, None),
+    ("shd", "brf"): (91.7, 0.8), ("shd", "rf"): (89.2, 0.6), ("shd", "bhrf"): (92.7, 0.7),
+    # ALIF: the authors' own same-size ALIF (Table 1's ALIF* figures, 85.9 / 98.7 / 94.3 %, are Yin et al. 2021's
+    # larger networks, not this baseline). ECG: their 5 runs' shipped CSVs, 67.8 ± 2.9 (spec 6.1; the
+    # released checkpoint, 70.75 %, is the best of them); (P)S-MNIST: only the released (best) checkpoints.
+    ("ecg", "alif"): (67.8, 2.9), ("smnist", "alif"): (92.44, None), ("psmnist", "alif"): (83.8, None),
+}
+PAPER_SOPS = {  # paper Table 1: synaptic operations per sample of the same-size networks
+    ("smnist", "rf"): 29034.8, ("smnist", "brf"): 15462.6, ("smnist", "bhrf"): 21565.7, ("psmnist", "rf"): 66474.2,
+    ("psmnist", "brf"): 27839.7, ("psmnist", "bhrf"): 24564.2, ("ecg", "rf"): 11981.9, ("ecg", "brf"): 6307.7,
+    ("ecg", "bhrf"): 6233.8, ("shd", "rf"): 4750.2, ("shd", "brf"): 3502.6, ("shd", "bhrf"): 4139.5,
 }
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-PAPER_EPOCHS_TO_95 = {("smnist", "brf"): 3, ("psmnist", "brf"): 10}
-"""Paper Table 2: epochs for the BRF network to reach 95 % of its final accuracy."""
+PAPER_EPOCHS = {  # paper Table 2 (spec 6.2): epochs to 95 / 98 / 100 % of the final test accuracy
+    ("smnist", "alif"): (105, 162, 276), ("smnist", "rf"): (134, 172, 263), ("smnist", "brf"): (3, 29, 246),
+    ("smnist", "bhrf"): (5, 12, 119), ("psmnist", "alif"): (143, 200, 265), ("psmnist", "brf"): (10, 39, 282),
+    ("psmnist", "bhrf"): (6, 19, 123), ("ecg", "alif"): (51, 157, 282), ("ecg", "rf"): (8, 29, 112),
+    ("ecg", "brf"): (6, 32, 75), ("ecg", "bhrf"): (15, 38, 109),
+}
+"""Its exact definition is not recoverable (spec 6.2: the authors' ECG BRF CSVs give 6.8 / 29.8 / 111.8 with this
+script's per-run rule); the 95 % figure is also the one the "to 95 % of paper" column compares with."""
 
 
 def _history(run: Path) -> List[Dict[str, float]]:
@@ -94,7 +108,7 @@ def table(runs: List[dict]) -> str:
     for r in runs:
         groups[(r["task"], r["framework"], r["neuron"])].append(r)
     lines = ["| task | framework | neuron | seeds | test accuracy % (mean ± std) | paper | epochs | "
-             "epochs to 95 / 98 / 100 % | to 95 % of paper (paper) | SOPs/sample | core-hours per run |",
+             "epochs to 95 / 98 / 100 % (paper) | to 95 % of paper (paper) | SOPs/sample (paper) | core-hours per run |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     order = {"ecg": 0, "smnist": 1, "psmnist": 2, "shd": 3}
     for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[2], k[1])):
@@ -107,10 +121,14 @@ def table(runs: List[dict]) -> str:
         finished = [r for r in rs if not r["partial"]]   # fractions of a final accuracy: finished runs only
         to = " / ".join(_mean_int(r["to"][i] for r in finished) for i in range(3))
         p95 = _mean_int(r["to_paper95"] for r in rs)
-        if (task, neuron) in PAPER_EPOCHS_TO_95:
-            p95 += f" ({PAPER_EPOCHS_TO_95[(task, neuron)]})"
+        if (task, neuron) in PAPER_EPOCHS:
+            to += " ({} / {} / {})".format(*PAPER_EPOCHS[(task, neuron)])
+            p95 += f" ({PAPER_EPOCHS[(task, neuron)][0]})"
+        sops = f"{statistics.mean(r['sops'] for r in rs):,.0f}"
+        if (task, neuron) in PAPER_SOPS:
+            sops += f" ({PAPER_SOPS[(task, neuron)]:,.0f})"
         lines.append(f"| {task} | {framework} | {neuron} | {seeds} | {_mean_std([r['accuracy'] for r in rs])} | "
-                     f"{paper_s} | {epochs} | {to} | {p95} | {statistics.mean(r['sops'] for r in rs):,.0f} | "
+                     f"{paper_s} | {epochs} | {to} | {p95} | {sops} | "
                      f"{statistics.mean(r['hours'] for r in rs):.2f} |")
     return "\n".join(lines)
 
