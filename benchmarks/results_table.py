@@ -18,7 +18,6 @@ accuracy (paper Table 2; mean over the finished seeds). "to 95 % of paper" is th
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import shutil
@@ -26,6 +25,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from brf_plugins.train.plots import plot_learning_curves, read_history
 
 PAPER = {  # (task, neuron): (paper's test accuracy %, its std or None); Table 1 and the issue's figures
     ("ecg", "brf"): (85.8, 0.7), ("ecg", "bhrf"): (87.0, 0.4), ("ecg", "rf"): (85.5, 0.7),
@@ -53,11 +54,6 @@ PAPER_EPOCHS = {  # paper Table 2 (spec 6.2): epochs to 95 / 98 / 100 % of the f
 script's per-run rule); the 95 % figure is also the one the "to 95 % of paper" column compares with."""
 
 
-def _history(run: Path) -> List[Dict[str, float]]:
-    with open(run / "metrics.csv", newline="") as f:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
-
-
 def _first(acc: List[float], level: float) -> Optional[int]:
     return next((i for i, a in enumerate(acc) if a >= level), None)
 
@@ -66,7 +62,7 @@ def read_run(run: Path) -> Optional[dict]:
     """One run's figures, or ``None`` for a folder without a ``metrics.csv``."""
     if not (run / "metrics.csv").exists():
         return None
-    history = _history(run)
+    history = read_history(run)
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else None
     config = summary["config"] if summary else _config_from_name(run.name)
     acc = [h["test_accuracy"] for h in history]
@@ -77,12 +73,12 @@ def read_run(run: Path) -> Optional[dict]:
         losses = [h["val_loss"] for h in history]
         best = min(range(len(losses)), key=lambda i: (losses[i], -i if config["task"] == "ecg" else i))
         reported, sops = acc[best], history[best].get("test_sops", float("nan"))
-        seconds = sum(h.get("epoch_seconds", 0.0) for h in history)
+        seconds = sum(h["epoch_seconds"] for h in history if math.isfinite(h.get("epoch_seconds", math.nan)))
     paper = PAPER.get((config["task"], config["neuron"]), (None, None))[0]
     partial = summary is None or bool(summary.get("stopped_early"))   # running, or stopped by --time-limit
     return dict(run=run.name, task=config["task"], framework=config["framework"], neuron=config["neuron"],
                 seed=config["seed"], epochs=len(history) - 1, partial=partial, best_epoch=best,
-                accuracy=100 * reported, sops=sops, hours=seconds / 3600, curve=acc,
+                accuracy=100 * reported, sops=sops, hours=seconds / 3600, curve=acc, history=history,
                 to=[_first(acc, f * reported) for f in (0.95, 0.98, 1.0)],
                 to_paper95=None if paper is None else _first(acc, 0.95 * paper / 100))
 
@@ -134,24 +130,19 @@ def table(runs: List[dict]) -> str:
 
 
 def plot(runs: List[dict], out: Path) -> List[Path]:
+    """One figure per task with brf-plot's :func:`~brf_plugins.train.plots.plot_learning_curves`: every seed, one
+    colour per neuron and framework."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     written = []
     for task in sorted({r["task"] for r in runs}):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        colours = {}
-        for r in sorted((r for r in runs if r["task"] == task), key=lambda r: (r["neuron"], r["framework"])):
-            label = f"{r['neuron']} ({r['framework']})"
-            colour = colours.setdefault(label, f"C{len(colours)}")
-            ax.plot([100 * a for a in r["curve"]], color=colour, alpha=0.7, lw=1,
-                    label=label if label not in ax.get_legend_handles_labels()[1] else None)
-        ax.set(xlabel="epoch", ylabel="test accuracy %", title=f"{task}: every seed")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        chosen = sorted((r for r in runs if r["task"] == task), key=lambda r: (r["neuron"], r["framework"], r["seed"]))
+        histories = {r["run"]: r["history"] for r in chosen}
+        groups = {r["run"]: f"{r['neuron']} ({r['framework']})" for r in chosen}
+        fig = plot_learning_curves(histories, title=f"{task}: every seed (* = the reported epoch)", groups=groups)
         path = out.with_name(f"{out.stem}_{task}.png")
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
     return written
@@ -183,7 +174,7 @@ def main() -> int:
     text = table(runs)
     args.out.write_text(text + "\n\n(* = partial: still training or stopped by --time-limit; read from its "
                         "metrics.csv)\n")
-    args.out.with_suffix(".json").write_text(json.dumps([{k: v for k, v in r.items() if k != "curve"}
+    args.out.with_suffix(".json").write_text(json.dumps([{k: v for k, v in r.items() if k not in ("curve", "history")}
                                                          for r in runs], indent=1) + "\n")
     print(text)
     if args.readme is not None:

@@ -41,29 +41,38 @@ def _plt():
     return plt
 
 
-def plot_learning_curves(histories: Mapping[str, List[Dict[str, float]]], title: str = "", mark_best: bool = True):
+def plot_learning_curves(histories: Mapping[str, List[Dict[str, float]]], title: str = "", mark_best: bool = True,
+                         groups: Optional[Mapping[str, str]] = None):
     """Validation loss and test accuracy per epoch for one or more runs (``{label: TrainResult.history}``).
 
-    ``mark_best`` stars the epoch of minimum validation loss, the model a run reports."""
+    ``mark_best`` stars the epoch of minimum validation loss, the model a run reports. ``groups`` (``{label:
+    group}``, e.g. the seeds of one configuration) draws the runs of a group in one colour under one legend entry.
+    """
     plt = _plt()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    colours: Dict[str, str] = {}
     for label, history in histories.items():
         epochs = [h["epoch"] for h in history]
         val_loss = [h["val_loss"] for h in history]
         acc = [100 * h["test_accuracy"] for h in history]
-        marker = "o" if len(history) <= 60 else None
-        line, = ax_loss.plot(epochs, val_loss, marker=marker, label=label)
+        marker = "o" if len(history) <= 60 and groups is None else None
+        group = groups.get(label, label) if groups is not None else label
+        shown = None if group in colours else group
+        colour = colours.setdefault(group, f"C{len(colours) % 10}")
+        line, = ax_loss.plot(epochs, val_loss, marker=marker, color=colour, label=shown,
+                             alpha=0.75 if groups is not None else 1.0)
         has_acc = any(math.isfinite(a) for a in acc)
         if has_acc:
-            ax_acc.plot(epochs, acc, marker=marker, color=line.get_color(), label=label)
+            ax_acc.plot(epochs, acc, marker=marker, color=colour, label=shown, alpha=line.get_alpha())
         finite = [i for i, v in enumerate(val_loss) if math.isfinite(v)]
         if mark_best and finite:
             best = min(finite, key=lambda i: val_loss[i])
             ax_loss.plot(epochs[best], val_loss[best], "*", ms=14, color=line.get_color(), mec="k")
             if has_acc and math.isfinite(acc[best]):
                 ax_acc.plot(epochs[best], acc[best], "*", ms=14, color=line.get_color(), mec="k")
-                ax_acc.annotate(f"{acc[best]:.2f} %", (epochs[best], acc[best]), textcoords="offset points",
-                                xytext=(-10, -18), ha="right", color=line.get_color())
+                if groups is None:   # one figure per run: its reported accuracy (a group's are in its table)
+                    ax_acc.annotate(f"{acc[best]:.2f} %", (epochs[best], acc[best]), textcoords="offset points",
+                                    xytext=(-10, -18), ha="right", color=line.get_color())
     ax_loss.set(xlabel="epoch", ylabel="validation loss (per step)", title="validation loss")
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
     for ax in (ax_loss, ax_acc):
