@@ -373,7 +373,8 @@ def _compare(rows, dumps):
 def _table(rows, args, device_name: str) -> str:
     base = next((r for r in rows if r["path"] == "brf-plain" and r["mode"] == "eager" and "error" not in r), None)
     lines = [f"# BRF training-step benchmark: {device_name}", "",
-             f"S-MNIST-shaped network: 1 -> {args.hidden} -> 10 (LI readout), T = {args.steps}, batch {args.batch}; "
+             f"{'ECG' if args.task == 'ecg' else 'S-MNIST'}-shaped network: {TASKS[args.task][0]} -> {args.hidden} -> "
+             f"{TASKS[args.task][2]} (LI readout), T = {args.steps}, batch {args.batch}; "
              f"float32; {args.threads} CPU thread(s); best of {args.repeats} after {args.warmup} warm-up run(s). "
              "Ratio = plain BRF step loop time / this path's time (higher is faster). Loss/grad diff: against the "
              "plain loop of the same architecture on the same weights and batch (BRF paths only).", "",
