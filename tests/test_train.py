@@ -269,6 +269,16 @@ def test_stop_after_epochs_keeps_the_schedule_and_resume_matches_an_uninterrupte
     assert not resumed.stopped_early
 
 
+@pytest.mark.parametrize("change, message", [(dict(stop_after_epochs=0), "`stop_after_epochs` must be"),
+                                             (dict(stop_after_epochs=1.5), "`stop_after_epochs` must be"),
+                                             (dict(time_limit=-1.0), "`time_limit` must be"),
+                                             (dict(time_limit=float("nan")), "`time_limit` must be")])
+def test_bad_stop_conditions_are_rejected_before_training(change, message, tmp_path):
+    with pytest.raises((TypeError, ValueError), match=message):
+        train(TrainConfig(**TINY, out_dir=str(tmp_path), **change))
+    assert not any(tmp_path.iterdir())   # nothing written
+
+
 def test_missing_adapter_gives_an_install_hint_and_core_still_works(monkeypatch):
     monkeypatch.setitem(sys.modules, "snntorch_ext", None)  # None in sys.modules: "import snntorch_ext" fails
     monkeypatch.setitem(sys.modules, "norse_ext", None)

@@ -69,7 +69,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from .._checks import check_choice, check_positive_int
+from .._checks import check_choice, check_finite_float, check_positive_int
 from .._io import remove_stale_temporaries
 from ..longseq import chunk_bounds, detach_state
 from ..metrics import (EvalResult, count_correct, eval_result, evaluation_sums, loss_per_step, sequence_loss,
@@ -454,6 +454,10 @@ def _check_config(cfg: TrainConfig) -> None:
         raise ValueError("`resume=True` needs `out_dir`: the folder holding last.pt of the run to continue.")
     if cfg.resume and cfg.force:
         raise ValueError("give `resume` (continue the run in out_dir) or `force` (start a new one there), not both.")
+    if cfg.time_limit is not None:
+        check_finite_float("time_limit", cfg.time_limit, nonnegative=True)
+    if cfg.stop_after_epochs is not None:
+        check_positive_int("stop_after_epochs", cfg.stop_after_epochs)
     if cfg.cuda_graph and cfg.on_nan == "skip":
         raise ValueError("`cuda_graph=True` (--cuda-graph) cannot skip a batch: the update is inside the graph. "
                          "Use on_nan='stop' with it, or train eagerly.")
