@@ -45,6 +45,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Tuple, Union
 import torch
 
 from . import functional as F
+from .init import Normal, Uniform
 from ._checks import check_callable, check_choice, check_dt, check_finite_float, check_threshold, check_unit_interval
 
 __all__ = ["NeuronKind", "KINDS", "NeuronConfig", "neuron_step", "sequence", "zero_state", "STATE_TYPES",
@@ -85,7 +86,7 @@ class NeuronKind(NamedTuple):
     state: type                       # the state NamedTuple, ``z`` first
     feed_forward_state: type          # without ``z`` (resonators), as a feed-forward layer keeps it
     params: Tuple[str, ...]           # per-neuron tensors, in the order the step takes them
-    default_init: Dict[str, object]   # the paper code's module defaults (init specs of brf_plugins.init)
+    default_init: Dict[str, object]   # the adapters' defaults, a module built without inits draws from them
     equations: str                    # reST math for docstrings
     step: Callable
 
@@ -93,27 +94,32 @@ class NeuronKind(NamedTuple):
 KINDS: Dict[str, NeuronKind] = {
     "brf": NeuronKind(
         "brf", "balanced resonate-and-fire", F.BRFState, BRFFeedForwardState, ("omega", "b_offset"),
-        {"omega": (5.0, 10.0), "b_offset": (0.0, 1.0)},
+        {"omega": Uniform(10.0, 50.0), "b_offset": Uniform(1.0, 6.0)},
         r"b_t = p(\omega) - |b'| - q_{t-1},\ U_t = U_{t-1} + \delta((b_t + i\omega) U_{t-1} + I_t),\ "
         r"z_t = H(\mathrm{Re}\,U_t - \vartheta - q_{t-1}),\ q_t = \gamma q_{t-1} + z_t", F.brf_step),
     "rf": NeuronKind(
         "rf", "Izhikevich resonate-and-fire", F.RFState, RFFeedForwardState, ("omega", "b_offset"),
-        {"omega": (5.0, 10.0), "b_offset": (0.0, 1.0)},
+        {"omega": Uniform(5.0, 10.0), "b_offset": Uniform(0.0, 1.0)},
         r"U_t = U_{t-1} + \delta((-|b'| + i\omega) U_{t-1} + I_t),\ z_t = H(\mathrm{Re}\,U_t - \vartheta)",
         F.rf_step),
     "bhrf": NeuronKind(
         "bhrf", "balanced harmonic resonate-and-fire", F.BHRFState, BHRFFeedForwardState, ("omega", "b_offset"),
-        {"omega": (10.0, 50.0), "b_offset": (1.0, 6.0)},
+        {"omega": Uniform(10.0, 50.0), "b_offset": Uniform(1.0, 6.0)},
         r"b_t = \delta\omega^2/2 + |b'| + q_{t-1},\ v_t = v_{t-1} + \delta u_{t-1},\ "
         r"u_t = u_{t-1} + \delta I_t - 2\delta b_t u_{t-1} - \delta\omega^2 v_t,\ "
         r"z_t = H(u_t - \vartheta - q_{t-1})", F.bhrf_step),
     "alif": NeuronKind(
         "alif", "adaptive leaky integrate-and-fire", F.ALIFState, F.ALIFState, ("tau_mem", "tau_adp"),
-        {"tau_mem": (20.0, 5.0), "tau_adp": (200.0, 50.0)},
+        {"tau_mem": Normal(20.0, 5.0), "tau_adp": Normal(200.0, 50.0)},
         r"a_t = \rho a_{t-1} + (1-\rho) z_{t-1},\ u'_t = \alpha u_{t-1} + (1-\alpha) I_t,\ "
         r"z_t = H(u'_t - \vartheta_0 - \beta a_t),\ u_t = u'_t - z_t(\vartheta_0 + \beta a_t)", F.alif_step),
 }
-"""The neuron kinds, by name. ALIF's default inits are ``(mean, std)`` of normal draws (the paper's)."""
+"""The neuron kinds, by name.
+
+``default_init`` is what snnTorch's and Norse's modules draw when built without inits: BRF's ranges are the drop-in
+defaults measured on the frameworks' tutorials (``benchmarks/dropin_defaults.py``,
+``benchmarks/results/dropin_defaults.md``; the paper's tasks pass their own, spec 2), RF's and BHRF's and ALIF's the
+paper code's module defaults (RF ``SimpleResRNN``'s; BHRF the paper's PS-MNIST ranges; ALIF normal draws)."""
 
 STATE_TYPES = {name: kind.state for name, kind in KINDS.items()}
 

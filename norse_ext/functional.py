@@ -154,15 +154,17 @@ Init = Union[float, Tuple[float, float], Uniform, Normal, torch.Tensor]
 SpikeMethod = Union[str, Callable[[torch.Tensor], torch.Tensor]]
 
 
-def _resonator_fields(omega, b_offset, gamma: bool = True) -> tuple:
-    """The leading fields of the resonators' parameters: ranges, threshold, [gamma,] gain, spike function."""
-    return ((("omega", Init, omega), ("b_offset", Init, b_offset), ("v_th", float, F.DEFAULT_THETA))
+def _resonator_fields(kind: str, gamma: bool = True) -> tuple:
+    """The leading fields of the resonators' parameters: ranges (:data:`brf_plugins.neurons.KINDS`'s defaults, as
+    snnTorch's), threshold, [gamma,] gain, spike function."""
+    init = KINDS[kind].default_init
+    return ((("omega", Init, init["omega"]), ("b_offset", Init, init["b_offset"]), ("v_th", float, F.DEFAULT_THETA))
             + ((("gamma", float, F.DEFAULT_GAMMA),) if gamma else ())
             + (("input_gain", Optional[float], None), ("method", SpikeMethod, "double_gaussian"),
                ("alpha", float, 100.0)))
 
 
-class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta, leading=_resonator_fields((10.0, 50.0), (1.0, 6.0))):
+class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta, leading=_resonator_fields("brf")):
     r"""Parameters of a balanced resonate-and-fire neuron (spec 1.1, :func:`brf_plugins.functional.brf_step`).
 
     Parameters:
@@ -181,14 +183,14 @@ class BRFParameters(pytree.StateTuple, metaclass=_ParametersMeta, leading=_reson
 
 
 class RFParameters(pytree.StateTuple, metaclass=_ParametersMeta,
-                   leading=_resonator_fields((5.0, 10.0), (0.0, 1.0), gamma=False)):
+                   leading=_resonator_fields("rf", gamma=False)):
     r"""Parameters of the Izhikevich RF neuron (spec 1.2, :func:`brf_plugins.functional.rf_step`): the fields of
     :class:`BRFParameters` without ``gamma``, and ``reset``: ``"none"`` (default), ``"soft"`` or ``"hard"``."""
 
     reset: str = "none"
 
 
-class BHRFParameters(pytree.StateTuple, metaclass=_ParametersMeta, leading=_resonator_fields((10.0, 50.0), (1.0, 6.0))):
+class BHRFParameters(pytree.StateTuple, metaclass=_ParametersMeta, leading=_resonator_fields("bhrf")):
     r"""Parameters of the balanced harmonic RF neuron (spec 1.4, :func:`brf_plugins.functional.bhrf_step`): as
     :class:`BRFParameters`, with ``variant`` ``"code"`` (default), ``"paper"`` or ``"explicit"``."""
 
@@ -200,8 +202,8 @@ class ALIFParameters(pytree.StateTuple, metaclass=_ParametersMeta):
     constants ``tau_mem``, ``tau_adp`` in steps (defaults N(20, 5), N(200, 50)), base threshold ``v_th`` (0.01),
     adaptation ``beta`` (1.8), ``input_gain`` 1.0 (no ``dt`` in the update)."""
 
-    tau_mem: Init = Normal(20.0, 5.0)
-    tau_adp: Init = Normal(200.0, 50.0)
+    tau_mem: Init = KINDS["alif"].default_init["tau_mem"]
+    tau_adp: Init = KINDS["alif"].default_init["tau_adp"]
     v_th: float = F.ALIF_THETA
     beta: float = F.ALIF_BETA
     input_gain: Optional[float] = 1.0

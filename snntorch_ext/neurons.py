@@ -26,7 +26,7 @@ import torch
 from brf_plugins import functional as F
 from brf_plugins._checks import check_bool, check_dt, check_finite_float, check_unit_interval
 from brf_plugins.functional import ALIFState
-from brf_plugins.neurons import BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig, RFFeedForwardState
+from brf_plugins.neurons import KINDS, BHRFFeedForwardState, BRFFeedForwardState, NeuronConfig, RFFeedForwardState
 from brf_plugins.init import Init, check_brf_damping, default_input_gain, parameter_values
 
 from ._base import StatefulNeuron, check_size, reject_unsupported
@@ -49,8 +49,9 @@ _RESONATOR_RESET_HELP = ("{name}'s reset is built in: the refractory variable q 
 _RESONATOR_ARGS = """
         num_neurons: number of neurons (the input's last dimension); omit it to infer it from the first input.
         omega, b_offset: initial frequencies (rad/s, ``|omega| < 1/dt``) and damping offsets ``b'``: a number, a
-            ``(low, high)`` uniform range or a ``(num_neurons,)`` tensor. BRF's defaults :data:`DROPIN_OMEGA`,
-            :data:`DROPIN_B_OFFSET` (the paper's ``(5, 10)``, ``(0, 1)`` are RF's and BHRF's).
+            ``(low, high)`` uniform range or a ``(num_neurons,)`` tensor; defaults
+            :data:`brf_plugins.neurons.KINDS`'s, as Norse's (BRF: the drop-in :data:`DROPIN_OMEGA`,
+            :data:`DROPIN_B_OFFSET`; RF ``(5, 10)``, ``(0, 1)``; BHRF ``(10, 50)``, ``(1, 6)``).
         dt: integration step :math:`\\delta` (0.01). threshold: :math:`\\vartheta` (1.0), number or tensor.
         input_gain: factor on the input current; default ``1/dt`` (module docstring), ``1.0`` the spec verbatim.
         spike_grad, surrogate_disable, init_hidden, output, learn_threshold, graded_spikes_factor,
@@ -59,8 +60,8 @@ _RESONATOR_ARGS = """
         learn_omega, learn_b_offset: train them (default True). generator: for the random initialisation."""
 
 
-DROPIN_OMEGA = (10.0, 50.0)
-DROPIN_B_OFFSET = (1.0, 6.0)
+DROPIN_OMEGA = KINDS["brf"].default_init["omega"]
+DROPIN_B_OFFSET = KINDS["brf"].default_init["b_offset"]
 """The drop-in defaults of :class:`BRF` / ``RBRF`` (omega and b' uniform ranges), measured by
 ``benchmarks/dropin_defaults.py`` on snnTorch's tutorials 5 and 6 and a recurrent regression at each tutorial's
 learning rate (``benchmarks/results/dropin_defaults.md``); the paper's networks pass the paper's values."""
@@ -83,7 +84,8 @@ class _Resonator(_MembraneAlias, StatefulNeuron):
 
     default_reset = "none"
 
-    def __init__(self, num_neurons: Optional[int] = None, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+    def __init__(self, num_neurons: Optional[int] = None, omega: Init = KINDS["rf"].default_init["omega"],
+                 b_offset: Init = KINDS["rf"].default_init["b_offset"], *,
                  dt: float = F.DEFAULT_DT, threshold=F.DEFAULT_THETA, input_gain: Optional[float] = None,
                  spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False, output: bool = False,
                  reset_mechanism: Optional[str] = None, learn_omega: bool = True, learn_b_offset: bool = True,
@@ -120,7 +122,8 @@ class _Refractory(_Resonator):
     mem_style = ("u",)
     reset_choices = ("none",)
 
-    def __init__(self, num_neurons: Optional[int] = None, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+    def __init__(self, num_neurons: Optional[int] = None, omega: Init = KINDS["bhrf"].default_init["omega"],
+                 b_offset: Init = KINDS["bhrf"].default_init["b_offset"], *,
                  gamma: float = F.DEFAULT_GAMMA, **kwargs):
         super().__init__(num_neurons, omega, b_offset, **kwargs)
         self.gamma = check_unit_interval("gamma", gamma)  # q grows without bound at gamma >= 1
@@ -239,7 +242,8 @@ class BHRF(_Refractory):
     State = BHRFFeedForwardState
     reset_help = _RESONATOR_RESET_HELP.format(name="BHRF")
 
-    def __init__(self, num_neurons: Optional[int] = None, omega: Init = (5.0, 10.0), b_offset: Init = (0.0, 1.0), *,
+    def __init__(self, num_neurons: Optional[int] = None, omega: Init = KINDS["bhrf"].default_init["omega"],
+                 b_offset: Init = KINDS["bhrf"].default_init["b_offset"], *,
                  variant: str = "code", **kwargs):
         super().__init__(num_neurons, omega, b_offset, **kwargs)
         if variant not in F.BHRF_VARIANTS:
@@ -291,9 +295,9 @@ class ALIF(_MembraneAlias, StatefulNeuron):
         "learn_beta": "{cls} has no `learn_beta`: its leak is `tau_mem`, trained unless learn_tau_mem=False.",
     }
 
-    def __init__(self, num_neurons: Optional[int] = None, tau_mem: Init = (20.0, 5.0),
-                 tau_adp: Init = (200.0, 50.0), *, threshold=F.ALIF_THETA, adaptation: float = F.ALIF_BETA,
-                 input_gain: float = 1.0, spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False,
+    def __init__(self, num_neurons: Optional[int] = None, tau_mem: Init = KINDS["alif"].default_init["tau_mem"],
+                 tau_adp: Init = KINDS["alif"].default_init["tau_adp"], *, threshold=F.ALIF_THETA,
+                 adaptation: float = F.ALIF_BETA, input_gain: float = 1.0, spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False,
                  output: bool = False, reset_mechanism: str = "subtract", learn_tau_mem: bool = True,
                  learn_tau_adp: bool = True, learn_threshold: bool = False, per_channel: bool = False,
                  generator: Optional[torch.Generator] = None, **unsupported):

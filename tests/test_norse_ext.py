@@ -214,6 +214,31 @@ def test_paper_network_equals_snntorch_ext():
         torch.testing.assert_close(a.readout, b.readout, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("neuron", ["brf", "rf", "bhrf", "alif"])
+def test_modules_built_without_inits_draw_the_same_parameters_in_both_frameworks(neuron):
+    """The defaults live once (``brf_plugins.neurons.KINDS[kind].default_init``): a Norse cell and an snnTorch
+    neuron built from the same generator hold identical per-neuron values, the same spikes follow."""
+    snntorch_ext = pytest.importorskip("snntorch_ext")
+    from brf_plugins.neurons import KINDS
+    cell = getattr(norse_ext, f"{neuron.upper()}Cell")(64, generator=torch.Generator().manual_seed(7))
+    module = getattr(snntorch_ext, neuron.upper())(64, generator=torch.Generator().manual_seed(7))
+    for name in KINDS[neuron].params:
+        assert torch.equal(getattr(cell, name), getattr(module, name)), name
+    spec = KINDS[neuron].default_init[KINDS[neuron].params[0]]
+    low, high = (spec.low, spec.high) if hasattr(spec, "low") else (spec.mean - 5 * spec.std, spec.mean + 5 * spec.std)
+    first = getattr(cell, KINDS[neuron].params[0]).detach()
+    assert low <= float(first.min()) and float(first.max()) <= high and float(first.std()) > 0
+    x = torch.rand(30, 4, 64) * 2.0
+    z_norse, s = [], None
+    for x_t in x:
+        z, s = cell(x_t, s)
+        z_norse.append(z)
+    z_snn = []
+    for x_t in x:
+        z_snn.append(module(x_t)[0])
+    assert torch.equal(torch.stack(z_norse), torch.stack(z_snn)) and torch.stack(z_snn).sum() > 0
+
+
 @needs_data("ecg_qtdb", "QTDB_test.mat")
 def test_ecg_brf_checkpoint_reproduces_core_accuracy():
     from torch.utils.data import DataLoader
