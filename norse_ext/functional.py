@@ -574,7 +574,7 @@ def _make_steps(kind: str):
     return made
 
 
-for _kind in ("brf", "rf", "bhrf", "alif"):
+for _kind in _PARAMETERS_OF:   # every kind with Norse parameters
     _steps = _make_steps(_kind)
     globals().update(_steps)
     __all__ += list(_steps)

@@ -61,7 +61,7 @@ class _Kind(NamedTuple):
 _KINDS = {name: _Kind(name, nf._PARAMETERS_OF[name], KINDS[name].params, nf.STATES[name][1], nf.STATES[name][0],
                       getattr(nf, f"{name}_feed_forward_step"), getattr(nf, f"{name}_step"),
                       getattr(nf, f"{name}_feed_forward_integral"))
-          for name in ("brf", "rf", "bhrf", "alif")}
+          for name in nf._PARAMETERS_OF}
 
 
 def _as_parameters(p, kind: _Kind, owner: str):
