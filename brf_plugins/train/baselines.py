@@ -36,7 +36,7 @@ from ..network import SNNOutput
 __all__ = ["LIF_LEARNING_RATES", "LIF_BASELINES", "SnnTorchRLeakyNetwork", "NorseLIFRecurrentNetwork",
            "lif_baseline", "lif_learning_rate"]
 
-LIF_LEARNING_RATES: Dict[Tuple[str, str], float] = {("synthetic", "snntorch"): 0.1, ("synthetic", "norse"): 0.3}
+LIF_LEARNING_RATES: Dict[Tuple[str, str], float] = {("synthetic", "snntorch"): 0.03, ("synthetic", "norse"): 0.3}
 """``(task, framework) -> lr`` chosen by ``python benchmarks/lif_lr_sweep.py`` (best validation loss of the
 sweep; the README reports the sweep). A task without an entry uses the paper's ALIF learning rate."""
 
