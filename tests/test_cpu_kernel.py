@@ -436,3 +436,19 @@ def test_smnist_checkpoint_200_images(one_thread):
     x = torch.stack(xs, 1)
     y = torch.tensor(ys).expand(x.shape[0], -1)
     _check_checkpoint("smnist_brf", x, y, grad_batch=16)
+
+
+def test_the_extension_is_compiled_from_a_content_addressed_copy_so_other_checkouts_do_not_rebuild_it():
+    """ninja rebuilds when a source's path changes: the build must not depend on where this package lives (another
+    checkout or installed copy of the same version would otherwise rebuild it, a minute, on every alternation)."""
+    from pathlib import Path
+
+    from torch.utils import cpp_extension
+    name = _cpu._name()
+    staged = _cpu._staged_source(name)
+    build = Path(cpp_extension._get_build_directory(name, verbose=False))
+    assert staged.parent == build and staged.read_bytes() == _cpu._SOURCE.read_bytes()
+    ninja = (build / "build.ninja").read_text()
+    assert str(staged) in ninja and str(_cpu._SOURCE) not in ninja
+    before = staged.stat().st_mtime_ns
+    assert _cpu._staged_source(name) == staged and staged.stat().st_mtime_ns == before   # not rewritten

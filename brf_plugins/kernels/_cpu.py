@@ -33,7 +33,9 @@ results are bitwise the torch path's). TorchScript keeps an interpreter per op; 
 784-step loop (minutes of compilation) and reorders float math; Triton on CPU is an interpreter. A JIT-built
 extension needs only a C++ compiler and ninja, builds once (about a minute) and is cached under
 ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``), keyed by a hash of the source, flags, torch
-version and CPU, so a changed source or another machine rebuilds.
+version and CPU, so a changed source or another machine rebuilds. The source is compiled from a copy inside that
+build folder (:func:`_staged_source`): ninja rebuilds when a source's path changes, so compiling the package's own
+file would rebuild (a minute) every time another checkout or installed copy of the same version loads it.
 
 Exactness: the elementwise updates mirror :func:`._torch_cells.cell_forward` / :func:`cell_backward` (and
 ``alif_step``) operation for operation and in the same order, compiled with ``-O3 -ffp-contract=off`` (no
@@ -122,6 +124,19 @@ def _name() -> str:
     return "brf_cpu_" + digest.hexdigest()[:12]
 
 
+def _staged_source(name: str) -> Path:
+    """The source as ``<build folder>/<name>.cpp``, written there once (atomically: concurrent first loads may
+    race): a path that depends on the content only, unlike the package's own file."""
+    from torch.utils import cpp_extension
+    staged = Path(cpp_extension._get_build_directory(name, verbose=False)) / f"{name}.cpp"
+    source = _SOURCE.read_bytes()
+    if not staged.exists() or staged.read_bytes() != source:
+        partial = staged.with_name(f"{staged.name}.{os.getpid()}.tmp")
+        partial.write_bytes(source)
+        os.replace(partial, staged)
+    return staged
+
+
 def load():
     """The compiled extension module (built on first use), or ``None`` if it cannot be built (see :func:`status`)."""
     global _module, _reason
@@ -138,7 +153,8 @@ def load():
                 raise FileNotFoundError(f"{_SOURCE} is missing (package data not installed)")
             from torch.utils import cpp_extension
             cpp_extension.verify_ninja_availability()
-            _module = cpp_extension.load(name=_name(), sources=[str(_SOURCE)], extra_cflags=BUILD_FLAGS,
+            name = _name()
+            _module = cpp_extension.load(name=name, sources=[str(_staged_source(name))], extra_cflags=BUILD_FLAGS,
                                          verbose=os.environ.get("BRF_CPU_VERBOSE", "0") == "1")
         except Exception as exc:  # noqa: BLE001 - any build failure means "not usable", with its reason
             message = str(exc).strip().splitlines()
