@@ -6,8 +6,8 @@
 # Each job is `brf-train TASK --framework F --neuron N --seed S --threads 1 --time-limit LEFT [--resume]` into
 # $RUNS/TASK-F-N-seedS: a finished run (summary.json) is skipped, a stopped one continues from its last.pt, and no
 # job starts with under 3 minutes left. Afterwards, `python benchmarks/results_table.py $RUNS/* --store
-# benchmarks/results/at_scale/run_files --readme README.md` collects the results (copy the unfinished runs' last.pt
-# into benchmarks/results/at_scale/run_files/ as well, so a fresh checkout can resume them). On a fresh checkout, start
+# benchmarks/results/at_scale/run_files --readme README.md` collects the results, the unfinished runs' last.pt
+# included (commit those with `git add -f`: *.pt is ignored), so a fresh checkout can resume them. On a fresh checkout, start
 # from what is committed: `mkdir -p runs/at_scale && cp -r benchmarks/results/at_scale/run_files/* runs/at_scale/`.
 # Environment: RUNS (default runs/at_scale), DATA (default ../shared/data), PYTHON (default .venv/bin/python).
 set -u

@@ -151,7 +151,8 @@ def plot(runs: List[dict], out: Path) -> List[Path]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--store", type=Path, default=None, help="copy summary.json and metrics.csv here")
+    ap.add_argument("--store", type=Path, default=None,
+                    help="copy summary.json and metrics.csv here (and an unfinished run's last.pt)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/at_scale/results.md"))
     ap.add_argument("--readme", type=Path, default=None, help="replace the table between the results markers")
     args = ap.parse_args()
@@ -168,6 +169,12 @@ def main() -> int:
                 for name in ("summary.json", "metrics.csv"):
                     if (run / name).exists():
                         shutil.copy2(run / name, target / name)
+                # an unfinished run keeps its last.pt beside them, so that a fresh checkout resumes it; a
+                # finished one needs none
+                if row["partial"] and (run / "last.pt").exists():
+                    shutil.copy2(run / "last.pt", target / "last.pt")
+                elif not row["partial"] and (target / "last.pt").exists():
+                    (target / "last.pt").unlink()
     if not runs:
         raise SystemExit("results_table: no run folder with a metrics.csv among the arguments")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -79,3 +79,19 @@ def test_the_readme_table_is_replaced_between_its_markers_only(tmp_path, results
     assert (tmp_path / "out" / "results_ecg.png").stat().st_size > 0
     stored = json.loads((tmp_path / "out" / "results.json").read_text())
     assert stored[0]["seed"] == 0 and math.isclose(stored[0]["accuracy"], 80.0)
+
+
+def test_store_keeps_the_last_checkpoint_of_unfinished_runs_only(tmp_path, results_table, monkeypatch):
+    going = _run(tmp_path / "runs", 1, [0.5, 0.6], finished=False)
+    done = _run(tmp_path / "runs", 2, [0.5, 0.8])
+    for run in (going, done):
+        (run / "last.pt").write_bytes(b"checkpoint")
+    store = tmp_path / "store"
+    (store / done.name).mkdir(parents=True)
+    (store / done.name / "last.pt").write_bytes(b"stale: the run has finished since")
+    monkeypatch.setattr("sys.argv", ["results_table.py", str(going), str(done), "--store", str(store),
+                                     "--out", str(tmp_path / "out" / "results.md")])
+    assert results_table.main() == 0
+    assert (store / going.name / "last.pt").read_bytes() == b"checkpoint"
+    assert not (store / done.name / "last.pt").exists()
+    assert {p.name for p in (store / done.name).iterdir()} == {"metrics.csv", "summary.json"}
