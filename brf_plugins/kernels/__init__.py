@@ -51,7 +51,7 @@ import torch
 
 from .. import functional as F
 from .._checks import check_choice, check_step_inputs
-from ..neurons import NeuronConfig
+from ..kinds import NeuronConfig
 from ._autograd import CellSequence, CellStep, LISequence, RecurrentCellSequence
 from ._spec import FUSED_DTYPES, CellSpec, SmoothSpike, cell_spec
 from ._torch_cells import neuron_params
