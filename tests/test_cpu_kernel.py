@@ -452,3 +452,23 @@ def test_the_extension_is_compiled_from_a_content_addressed_copy_so_other_checko
     assert str(staged) in ninja and str(_cpu._SOURCE) not in ninja
     before = staged.stat().st_mtime_ns
     assert _cpu._staged_source(name) == staged and staged.stat().st_mtime_ns == before   # not rewritten
+
+
+def test_a_failed_build_warns_once_in_one_line_and_the_fused_path_runs(monkeypatch, tmp_path):
+    import warnings
+
+    from brf_plugins import RecurrentSNN
+    monkeypatch.setattr(_cpu, "_module", None)
+    monkeypatch.setattr(_cpu, "_reason", None)
+    monkeypatch.setattr(_cpu, "_SOURCE", tmp_path / "missing" / "brf_cpu.cpp")
+    with pytest.warns(RuntimeWarning, match=r"building the C\+\+ CPU kernels failed.*fused torch path") as caught:
+        assert _cpu.load() is None
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # no second warning
+        assert _cpu.load() is None and _cpu.status()[0] is False
+        net = RecurrentSNN(1, 8, 2, "brf")
+        x = torch.rand(5, 2, 1)
+        chosen = net.execution_plan(x)
+        assert chosen.path == "fused" and "building the C++ CPU kernels failed" in chosen.reason
+        net(x).readout.sum().backward()

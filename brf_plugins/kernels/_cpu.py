@@ -82,6 +82,7 @@ import hashlib
 import os
 import platform
 import threading
+import warnings
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -161,6 +162,9 @@ def load():
             _reason = f"building the C++ CPU kernels failed: {type(exc).__name__}: " + \
                       (message[-1] if message else "") + " (needs a C++ compiler and ninja: pip install ninja)"
             _module = None
+            # once per process: the fused torch path runs instead (correct, slower); plan() reasons repeat it
+            warnings.warn(f"brf_plugins: {_reason}; the CPU runs the fused torch path instead (slower, same "
+                          f"results).", RuntimeWarning, stacklevel=3)
     return _module
 
 
