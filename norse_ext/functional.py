@@ -105,7 +105,9 @@ def _unknown_argument(cls, name: str) -> TypeError:
     title = {"brf": "BRF neuron", "rf": "RF neuron", "bhrf": "BHRF neuron", "alif": "ALIF neuron"}.get(kind, "neuron")
     text = f"{cls.__name__} got an unexpected keyword argument {name!r}"
     if hint:
-        text += ": " + hint.format(cls=title, omega=defaults.get("omega"), b_offset=defaults.get("b_offset"))
+        shown = {name: (spec.low, spec.high) if isinstance(spec, Uniform) else spec
+                 for name, spec in ((n, defaults.get(n)) for n in ("omega", "b_offset"))}
+        text += ": " + hint.format(cls=title, **shown)
     return TypeError(f"{text}. Its fields: {', '.join(cls._fields)}.")
 
 

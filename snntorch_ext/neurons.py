@@ -60,8 +60,8 @@ _RESONATOR_ARGS = """
         learn_omega, learn_b_offset: train them (default True). generator: for the random initialisation."""
 
 
-DROPIN_OMEGA = KINDS["brf"].default_init["omega"]
-DROPIN_B_OFFSET = KINDS["brf"].default_init["b_offset"]
+DROPIN_OMEGA = (KINDS["brf"].default_init["omega"].low, KINDS["brf"].default_init["omega"].high)
+DROPIN_B_OFFSET = (KINDS["brf"].default_init["b_offset"].low, KINDS["brf"].default_init["b_offset"].high)
 """The drop-in defaults of :class:`BRF` / ``RBRF`` (omega and b' uniform ranges), measured by
 ``benchmarks/dropin_defaults.py`` on snnTorch's tutorials 5 and 6 and a recurrent regression at each tutorial's
 learning rate (``benchmarks/results/dropin_defaults.md``); the paper's networks pass the paper's values."""

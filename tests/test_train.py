@@ -267,6 +267,8 @@ def test_stop_after_epochs_keeps_the_schedule_and_resume_matches_an_uninterrupte
     _states_equal(resumed.model.state_dict(), full.model.state_dict())
     assert [h["lr"] for h in resumed.history] == pytest.approx([h["lr"] for h in full.history])
     assert not resumed.stopped_early
+    with pytest.raises(ValueError, match=r"nothing to do: .* already trained 3 epochs.*--stop-after-epochs"):
+        train(TrainConfig(**config, stop_after_epochs=2, out_dir=str(tmp_path), resume=True))
 
 
 @pytest.mark.parametrize("change, message", [(dict(stop_after_epochs=0), "`stop_after_epochs` must be"),

@@ -28,6 +28,7 @@ import os
 import shlex
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
@@ -288,8 +289,10 @@ def _train_command(args, parser: argparse.ArgumentParser, where: Dict[str, objec
     is_main = int(os.environ.get("RANK", "0")) == 0
     if is_main:
         r = recipe(base)
+        rates = {n: recipe(replace(base, neuron=n))["lr"] for n in neurons}
+        lr = r["lr"] if len(set(rates.values())) == 1 else ", ".join(f"{n} {v}" for n, v in rates.items())
         print(f"brf-train {args.task}: framework={framework}, neurons={','.join(neurons)}, epochs={r['epochs']}, "
-              f"batch={r['batch_size']}, lr={r['lr']}, clip={r['grad_clip']}, out_dir={out_dir}", flush=True)
+              f"batch={r['batch_size']}, lr={lr}, clip={r['grad_clip']}, out_dir={out_dir}", flush=True)
     where.update(out_dir=out_dir, neurons=neurons if len(neurons) > 1 else [])
     results = compare(base, neurons)
     if is_main:

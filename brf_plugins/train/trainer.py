@@ -734,6 +734,10 @@ def _train(cfg: TrainConfig, out_dir: Optional[Path]) -> TrainResult:
         if epochs < trained:
             raise RecipeChangedError(f"cannot resume {path} with epochs={epochs}: the run has already trained "
                                      f"{trained} epochs; pass --epochs {trained} or more.", differences)
+        if cfg.stop_after_epochs is not None and trained >= cfg.stop_after_epochs:
+            raise ValueError(f"nothing to do: {path} has already trained {trained} epochs, and "
+                             f"stop_after_epochs={cfg.stop_after_epochs} (--stop-after-epochs) would stop it before "
+                             f"another; resume without it, or with a larger value.")
         state = blob["model"]
         if not _finite_state(state):
             raise CheckpointCorruptError(f"checkpoint {path} holds non-finite weights (a diverged run saved by an "
