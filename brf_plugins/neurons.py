@@ -3,8 +3,8 @@ r"""One description per neuron kind, and the one neuron update every module goes
 A :class:`NeuronConfig` holds everything a neuron update needs apart from its tensors, in the package's one
 vocabulary (``theta``, ``spike_fn``, ``reset``, ``variant``, ``beta``, ``input_gain``, the BRF ablation switches):
 the core layers, the snnTorch neurons and the Norse cells each translate their users' arguments into one, once,
-at construction. :func:`neuron_step` then runs one update for it, and :func:`sequence` a whole feed-forward
-sequence; both ask :func:`brf_plugins.kernels.plan` which implementation runs (plain core, fused, compiled or
+at construction. :func:`neuron_step` then runs one update for it, :func:`sequence` a whole feed-forward
+sequence and :func:`recurrent_sequence` a whole recurrent layer; all ask :func:`brf_plugins.kernels.plan` which implementation runs (plain core, fused, compiled or
 Triton), so no module decides that itself.
 
 ========  =======================  ==========================  ====================================
@@ -47,8 +47,8 @@ from . import kernels
 from .kinds import (KINDS, STATE_TYPES, BHRFFeedForwardState, BRFFeedForwardState,  # noqa: F401 (re-exported)
                     NeuronConfig, NeuronKind, Number, RFFeedForwardState)
 
-__all__ = ["NeuronKind", "KINDS", "NeuronConfig", "neuron_step", "sequence", "zero_state", "STATE_TYPES",
-           "BRFFeedForwardState", "RFFeedForwardState", "BHRFFeedForwardState"]
+__all__ = ["NeuronKind", "KINDS", "NeuronConfig", "neuron_step", "sequence", "recurrent_sequence", "zero_state",
+           "STATE_TYPES", "BRFFeedForwardState", "RFFeedForwardState", "BHRFFeedForwardState"]
 
 
 def zero_state(cfg: NeuronConfig, like: torch.Tensor, shape=None) -> tuple:
@@ -105,6 +105,34 @@ def sequence(cfg: NeuronConfig, params: tuple, currents: torch.Tensor, state: tu
     spikes = []
     for current in currents:
         state = cfg.state_type(*reference_step(cfg, params, current, state))
+        spikes.append(state[0])
+    return torch.stack(spikes), state
+
+
+def recurrent_sequence(cfg: NeuronConfig, params: tuple, x: torch.Tensor, weight: torch.Tensor, state: tuple, *,
+                       backend: str = "auto") -> Tuple[torch.Tensor, tuple]:
+    r"""A recurrent layer over ``x`` ``(T, ..., m)`` from ``state`` ``(z, ...)`` (``z`` of shape ``(..., h)``):
+    :math:`I_t = W [x_t; z_{t-1}]` with ``weight`` ``(h, m + h)`` (input and recurrent weights side by side, one
+    matmul, as the paper's code), then :func:`neuron_step`.
+
+    Returns ``(z_all (T, ..., h), final state)``, computed by the path :func:`brf_plugins.kernels.plan` picks for
+    the whole layer (scope ``"recurrent"``: one compiled or Triton call forward and one backward), else stepped.
+    """
+    if x.dim() != 3:   # the whole-layer kernels take (T, B, m): the middle dimensions as one batch
+        h = weight.shape[0]
+        start = tuple(s.reshape(-1, h) for s in state)
+        z_all, final = recurrent_sequence(cfg, params, x.reshape(x.shape[0], -1, x.shape[-1]), weight, start,
+                                          backend=backend)
+        shape = tuple(x.shape[1:-1]) + (h,)
+        return z_all.reshape((x.shape[0],) + shape), type(final)(*(s.reshape(shape) for s in final))
+    chosen = kernels.plan(cfg, (x, weight) + tuple(params), scope="recurrent", backend=backend)
+    if chosen.path != "reference":
+        z_all, final = kernels.recurrent_sequence(chosen, x, weight, tuple(state), *params, True)
+        return z_all, cfg.state_type(*final)
+    spikes = []
+    for x_t in x:
+        current = torch.nn.functional.linear(torch.cat((x_t, state[0]), -1), weight)
+        state = neuron_step(cfg, params, current, state, backend=backend)
         spikes.append(state[0])
     return torch.stack(spikes), state
 

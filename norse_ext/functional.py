@@ -40,7 +40,7 @@ from brf_plugins import surrogate
 from brf_plugins._checks import (check_choice, check_current, check_finite_float, check_named_state, check_neuron_input,
                                  check_threshold, check_unit_interval)
 from brf_plugins.init import Normal, Uniform, parameter_values
-from brf_plugins.neurons import KINDS, NeuronConfig, neuron_step, sequence
+from brf_plugins.neurons import KINDS, NeuronConfig, neuron_step, recurrent_sequence, sequence
 
 __all__ = ["DEFAULT_DT", "GAUSSIAN_METHODS", "NORSE_METHODS", "METHODS", "Normal", "Uniform", "BRFParameters",
            "RFParameters", "BHRFParameters", "ALIFParameters", "LIReadoutParameters", "BRFFeedForwardState",
@@ -517,6 +517,23 @@ def _recurrent(input_tensor, state, weight, p, dt):
     """A recurrent step without argument checks (``weight = [W_in, W_rec]``)."""
     new = _update(_recurrent_current(input_tensor, state.z, weight), state, p, dt)
     return new[0], type(state)(*new)
+
+
+def _recurrent_integral(input_tensor, state, input_weights, recurrent_weights, p, dt):
+    """A recurrent layer over a time-first ``(T, ..., input_size)`` input in one
+    :func:`brf_plugins.neurons.recurrent_sequence` call (the whole-layer kernels), with the checks of the public
+    step; ``(z (T, ..., hidden), final state)``."""
+    kind = _KIND_OF[type(p)]
+    input_tensor = _check_sequence(input_tensor, input_weights, f"{kind}Recurrent")
+    reference = _check_recurrent(input_tensor[0], input_weights, recurrent_weights)
+    _check_state(state, STATES[kind][0], reference)
+    names = _PER_NEURON[type(p)]
+    values = _values(p, names, type(p))
+    _check_width(reference, values, names)
+    z, final = recurrent_sequence(neuron_config(p, dt), values, input_tensor,
+                                  concat_weights(input_weights, recurrent_weights), tuple(state),
+                                  backend=_backend(values))
+    return z, type(state)(*final)
 
 
 def _make_steps(kind: str):

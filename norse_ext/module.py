@@ -379,13 +379,17 @@ class _Recurrent(_RecurrentLayer, SNNRecurrent):
     _keywords = "input_weights, recurrent_weights, autapses, dt, record_states"
 
     def forward(self, input_tensor: torch.Tensor, state=None):
-        """``input_tensor``: ``(T, ..., input_size)``. Returns ``(z (T, ..., hidden_size), state)``."""
+        """``input_tensor``: ``(T, ..., input_size)``. Returns ``(z (T, ..., hidden_size), state)``: the whole layer
+        in one call of the fast paths (:func:`brf_plugins.neurons.recurrent_sequence`); with ``record_states=True``,
+        Norse's step loop keeping every state."""
         nf._check_sequence(input_tensor)
         state = state if state is not None else self.state_fallback(input_tensor)
         if input_tensor.shape[0] == 0:
             raise ValueError("`input_tensor` has no time steps (shape (0, ...)); sequences need T >= 1.")
-        # Check once with the public step, then run the unchecked kernel with the weights concatenated once.
         p, dt = self.p, self.dt
+        if not self.record_states:
+            return nf._recurrent_integral(input_tensor, state, self.input_weights, self.recurrent_weights, p, dt)
+        # Check once with the public step, then run the unchecked kernel with the weights concatenated once.
         z, state = self.activation(input_tensor[0], state, self.input_weights, self.recurrent_weights, p, dt)
         outputs, states = [z], [state]
         weight = nf.concat_weights(self.input_weights, self.recurrent_weights)

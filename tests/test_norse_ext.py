@@ -151,6 +151,43 @@ def test_feed_forward_sequence_asks_the_one_execution_plan(monkeypatch):
     assert calls == [("brf", "sequence"), ("rf", "sequence"), ("bhrf", "sequence"), ("alif", "sequence")]
 
 
+def test_recurrent_sequence_modules_run_the_whole_layer_kernel_and_match_the_cells_gradients(monkeypatch):
+    """BRFRecurrent & co. over a sequence: one plan for scope "recurrent" (the compiled / Triton whole-layer
+    kernels), no step loop; spikes, states and gradients equal stepping the RecurrentCell (float64)."""
+    from brf_plugins import kernels
+    scopes = []
+    original = kernels.plan
+
+    def spy(cfg, tensors, *, scope="step", backend="auto"):
+        scopes.append(scope)
+        return original(cfg, tensors, scope=scope, backend=backend)
+    for neuron in NEURONS:
+        layer = RSEQS[neuron](4, 6, _params(neuron), generator=torch.Generator().manual_seed(1)).to(D)
+        cell = RCELLS[neuron](4, 6, layer.p, input_weights=layer.input_weights,
+                              recurrent_weights=layer.recurrent_weights)
+        x = (torch.rand(40, 3, 4, dtype=D) * 3.0).requires_grad_()
+        scopes.clear()
+        monkeypatch.setattr(kernels, "plan", spy)
+        z, final = layer(x)
+        monkeypatch.setattr(kernels, "plan", original)
+        assert scopes == ["recurrent"], (neuron, scopes)
+        (z.sum() + final[1].square().sum()).backward()
+        grads = [t.grad.clone() for t in (x, layer.input_weights, layer.recurrent_weights)]
+        for t in (x, layer.input_weights, layer.recurrent_weights):
+            t.grad = None
+        state, zs = None, []
+        for x_t in x:
+            z_t, state = cell(x_t, state)
+            zs.append(z_t)
+        assert torch.equal(z, torch.stack(zs)) and z.sum() > 0, neuron
+        (torch.stack(zs).sum() + state[1].square().sum()).backward()
+        for a, b in zip(grads, (x.grad, layer.input_weights.grad, layer.recurrent_weights.grad)):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+        # (T, B1, B2, m) inputs: the middle dimensions run as one batch
+        z4, final4 = layer(x.detach().reshape(40, 3, 1, 4))
+        assert torch.equal(z4.reshape(z.shape), z.detach()) and final4[1].shape == (3, 1, 6)
+
+
 @pytest.mark.parametrize("neuron", NEURONS)
 def test_paper_network_equals_core_network(neuron):
     """Same generator -> same initial values; same weights -> same spikes, readouts and gradients (float64)."""
