@@ -76,7 +76,10 @@ def read_run(run: Path) -> Optional[dict]:
         seconds = sum(h["epoch_seconds"] for h in history if math.isfinite(h.get("epoch_seconds", math.nan)))
     paper = PAPER.get((config["task"], config["neuron"]), (None, None))[0]
     partial = summary is None or bool(summary.get("stopped_early"))   # running, or stopped by --time-limit
+    # a run with model options (brf-train --set KEY=VALUE) is a variant of its neuron, grouped on its own
+    variant = ", ".join(f"{k}={v}" for k, v in sorted((config.get("model_kwargs") or {}).items()))
     return dict(run=run.name, task=config["task"], framework=config["framework"], neuron=config["neuron"],
+                variant=variant,
                 seed=config["seed"], epochs=len(history) - 1, partial=partial, best_epoch=best,
                 accuracy=100 * reported, sops=sops, hours=seconds / 3600, curve=acc, history=history,
                 to=[_first(acc, f * reported) for f in (0.95, 0.98, 1.0)],
@@ -84,8 +87,10 @@ def read_run(run: Path) -> Optional[dict]:
 
 
 def _config_from_name(name: str) -> dict:
-    task, framework, neuron, seed = name.split("-")   # TASK-FRAMEWORK-NEURON-seedN, the runs' folder names
-    return dict(task=task, framework=framework, neuron=neuron, seed=int(seed.removeprefix("seed")))
+    # TASK-FRAMEWORK-NEURON-seedN[-VARIANT], the runs' folder names (a variant's options are in its summary)
+    task, framework, neuron, seed, *variant = name.split("-")
+    return dict(task=task, framework=framework, neuron=neuron, seed=int(seed.removeprefix("seed")),
+                model_kwargs={"variant": "-".join(variant)} if variant else {})
 
 
 def _mean_std(values: List[float]) -> str:
@@ -102,14 +107,14 @@ def _mean_int(values) -> str:
 def table(runs: List[dict]) -> str:
     groups: Dict[tuple, List[dict]] = defaultdict(list)
     for r in runs:
-        groups[(r["task"], r["framework"], r["neuron"])].append(r)
+        groups[(r["task"], r["framework"], r["neuron"], r.get("variant", ""))].append(r)
     lines = ["| task | framework | neuron | seeds | test accuracy % (mean ± std) | paper | epochs | "
              "epochs to 95 / 98 / 100 % (paper) | to 95 % of paper (paper) | SOPs/sample (paper) | core-hours per run |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     order = {"ecg": 0, "smnist": 1, "psmnist": 2, "shd": 3}
-    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[2], k[1])):
+    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[2], k[3], k[1])):
         rs = sorted(groups[key], key=lambda r: r["seed"])
-        task, framework, neuron = key
+        task, framework, neuron, variant = key
         paper, paper_std = PAPER.get((task, neuron), (None, None))
         paper_s = "-" if paper is None else (f"{paper}" + (f" ± {paper_std}" if paper_std else ""))
         seeds = ", ".join(str(r["seed"]) + ("*" if r["partial"] else "") for r in rs)
@@ -123,7 +128,8 @@ def table(runs: List[dict]) -> str:
         sops = f"{statistics.mean(r['sops'] for r in rs):,.0f}"
         if (task, neuron) in PAPER_SOPS:
             sops += f" ({PAPER_SOPS[(task, neuron)]:,.0f})"
-        lines.append(f"| {task} | {framework} | {neuron} | {seeds} | {_mean_std([r['accuracy'] for r in rs])} | "
+        shown = f"{neuron} ({variant})" if variant else neuron
+        lines.append(f"| {task} | {framework} | {shown} | {seeds} | {_mean_std([r['accuracy'] for r in rs])} | "
                      f"{paper_s} | {epochs} | {to} | {p95} | {sops} | "
                      f"{statistics.mean(r['hours'] for r in rs):.2f} |")
     return "\n".join(lines)
@@ -139,7 +145,8 @@ def plot(runs: List[dict], out: Path) -> List[Path]:
     for task in sorted({r["task"] for r in runs}):
         chosen = sorted((r for r in runs if r["task"] == task), key=lambda r: (r["neuron"], r["framework"], r["seed"]))
         histories = {r["run"]: r["history"] for r in chosen}
-        groups = {r["run"]: f"{r['neuron']} ({r['framework']})" for r in chosen}
+        groups = {r["run"]: f"{r['neuron']}{' ' + r['variant'] if r.get('variant') else ''} ({r['framework']})"
+                  for r in chosen}
         fig = plot_learning_curves(histories, title=f"{task}: every seed (* = the reported epoch)", groups=groups)
         path = out.with_name(f"{out.stem}_{task}.png")
         fig.savefig(path, dpi=110)
