@@ -109,7 +109,8 @@ def table(runs: List[dict]) -> str:
     for r in runs:
         groups[(r["task"], r["framework"], r["neuron"], r.get("variant", ""))].append(r)
     lines = ["| task | framework | neuron | seeds | test accuracy % (mean ± std) | paper | epochs | "
-             "epochs to 95 / 98 / 100 % (paper) | to 95 % of paper (paper) | SOPs/sample (paper) | core-hours per run |",
+             "epochs to 95 / 98 / 100 % (paper) | to 95 % of paper (paper) | SOPs/sample (paper) | "
+             "core-hours per run |",
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     order = {"ecg": 0, "smnist": 1, "psmnist": 2, "shd": 3}
     for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[2], k[3], k[1])):

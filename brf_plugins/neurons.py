@@ -4,8 +4,8 @@ A :class:`NeuronConfig` holds everything a neuron update needs apart from its te
 vocabulary (``theta``, ``spike_fn``, ``reset``, ``variant``, ``beta``, ``input_gain``, the BRF ablation switches):
 the core layers, the snnTorch neurons and the Norse cells each translate their users' arguments into one, once,
 at construction. :func:`neuron_step` then runs one update for it, :func:`sequence` a whole feed-forward
-sequence and :func:`recurrent_sequence` a whole recurrent layer; all ask :func:`brf_plugins.kernels.plan` which implementation runs (plain core, fused, compiled or
-Triton), so no module decides that itself.
+sequence and :func:`recurrent_sequence` a whole recurrent layer; all ask :func:`brf_plugins.kernels.plan` which
+implementation runs (plain core, fused, compiled or Triton), so no module decides that itself.
 
 ========  =======================  ==========================  ====================================
 kind      per-neuron parameters     state (``z`` first)         core step

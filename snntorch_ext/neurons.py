@@ -297,9 +297,10 @@ class ALIF(_MembraneAlias, StatefulNeuron):
 
     def __init__(self, num_neurons: Optional[int] = None, tau_mem: Init = KINDS["alif"].default_init["tau_mem"],
                  tau_adp: Init = KINDS["alif"].default_init["tau_adp"], *, threshold=F.ALIF_THETA,
-                 adaptation: float = F.ALIF_BETA, input_gain: float = 1.0, spike_grad=None, surrogate_disable: bool = False, init_hidden: bool = False,
-                 output: bool = False, reset_mechanism: str = "subtract", learn_tau_mem: bool = True,
-                 learn_tau_adp: bool = True, learn_threshold: bool = False, per_channel: bool = False,
+                 adaptation: float = F.ALIF_BETA, input_gain: float = 1.0, spike_grad=None,
+                 surrogate_disable: bool = False, init_hidden: bool = False, output: bool = False,
+                 reset_mechanism: str = "subtract", learn_tau_mem: bool = True, learn_tau_adp: bool = True,
+                 learn_threshold: bool = False, per_channel: bool = False,
                  generator: Optional[torch.Generator] = None, **unsupported):
         reject_unsupported(type(self), unsupported)
         num_neurons = check_size(type(self), num_neurons, tau_mem, tau_adp, threshold)
