@@ -36,6 +36,8 @@ class AlifRecipe:
     sub_seq_length: int
     tau_out: Tuple[float, float]
     tbptt: int = 0
+    # The ALIF scripts never clip (spec section 4, second table), S-/PS-MNIST included, where the BRF recipe does.
+    grad_clip: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,12 @@ def test_recipe_follows_the_task_and_the_alif_table():
     assert (alif["lr"], alif["batch_size"], alif["start"]) == (0.05, 64, 10)
     smnist = recipe(TrainConfig(task="smnist", grad_clip=0))
     assert smnist["grad_clip"] is None and recipe(TrainConfig(task="smnist"))["grad_clip"] == 1.0
+    # the ALIF scripts never clip, S-MNIST's included (spec section 4, ALIF table), and train with 50-step TBPTT
+    smnist_alif = recipe(TrainConfig(task="smnist", neuron="alif"))
+    assert (smnist_alif["grad_clip"], smnist_alif["tbptt"], smnist_alif["lr"]) == (None, 50, 0.001)
+    assert recipe(TrainConfig(task="smnist", neuron="alif", grad_clip=2.0))["grad_clip"] == 2.0
+    # snnTorch's / Norse's own LIF baselines train with the BRF recipe, clipping included
+    assert recipe(TrainConfig(task="smnist", neuron="lif", framework="snntorch"))["grad_clip"] == 1.0
 
 
 def test_convergence_epochs():

@@ -243,7 +243,8 @@ def recipe(cfg: TrainConfig) -> Dict[str, object]:
     lr = cfg.lr if cfg.lr is not None else default_lr
     batch = cfg.batch_size if cfg.batch_size is not None else (task.alif.batch_size if spiking_alif
                                                                  else task.batch_size)
-    clip = task.grad_clip if cfg.grad_clip is None else (cfg.grad_clip or None)
+    recipe_clip = task.alif.grad_clip if spiking_alif else task.grad_clip
+    clip = recipe_clip if cfg.grad_clip is None else (cfg.grad_clip or None)
     start = task.alif.sub_seq_length if spiking_alif else 0
     tbptt = int(getattr(task.alif, "tbptt", 0) or 0) if spiking_alif else 0
     epochs = cfg.epochs if cfg.epochs is not None else task.epochs
