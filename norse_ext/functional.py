@@ -416,7 +416,10 @@ def _check_state(state, expected, reference: torch.Tensor) -> None:
     check_named_state("state", state, expected, reference)
 
 
-def _check_recurrent(input_tensor: torch.Tensor, input_weights: torch.Tensor, recurrent_weights: torch.Tensor):
+def _check_recurrent(input_tensor: torch.Tensor, input_weights: torch.Tensor, recurrent_weights: torch.Tensor,
+                     state, state_type: type) -> torch.Tensor:
+    """The checks of a recurrent step's weights and ``state`` against one step of input; an empty tensor of the
+    hidden layer's shape (the state's reference)."""
     if input_weights.dim() != 2 or recurrent_weights.dim() != 2:
         raise ValueError(f"`input_weights` and `recurrent_weights` must be matrices (hidden, input) and "
                          f"(hidden, hidden); got shapes {tuple(input_weights.shape)} and "
@@ -428,7 +431,9 @@ def _check_recurrent(input_tensor: torch.Tensor, input_weights: torch.Tensor, re
     if input_tensor.shape[-1] != input_weights.shape[1]:
         raise ValueError(f"`input_tensor` has last dimension {input_tensor.shape[-1]} (shape "
                          f"{tuple(input_tensor.shape)}) but the layer expects input_size = {input_weights.shape[1]}.")
-    return input_tensor.new_empty(*input_tensor.shape[:-1], hidden)
+    reference = input_tensor.new_empty(*input_tensor.shape[:-1], hidden)
+    _check_state(state, state_type, reference)
+    return reference
 
 
 def _recurrent_current(input_tensor: torch.Tensor, z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -525,8 +530,7 @@ def _recurrent_integral(input_tensor, state, input_weights, recurrent_weights, p
     step; ``(z (T, ..., hidden), final state)``."""
     kind = _KIND_OF[type(p)]
     input_tensor = _check_sequence(input_tensor, input_weights, f"{kind}Recurrent")
-    reference = _check_recurrent(input_tensor[0], input_weights, recurrent_weights)
-    _check_state(state, STATES[kind][0], reference)
+    reference = _check_recurrent(input_tensor[0], input_weights, recurrent_weights, state, STATES[kind][0])
     names = _PER_NEURON[type(p)]
     values = _values(p, names, type(p))
     _check_width(reference, values, names)
@@ -551,8 +555,7 @@ def _make_steps(kind: str):
 
     def step(input_tensor, state, input_weights, recurrent_weights, p, dt=DEFAULT_DT):
         input_tensor = _check_input(input_tensor, input_weights, f"{kind}_step")
-        reference = _check_recurrent(input_tensor, input_weights, recurrent_weights)
-        _check_state(state, state_type, reference)
+        _check_recurrent(input_tensor, input_weights, recurrent_weights, state, state_type)
         _values(p, (), params)
         return _recurrent(input_tensor, state, concat_weights(input_weights, recurrent_weights), p, dt)
 
