@@ -64,7 +64,7 @@ def read_run(run: Path) -> Optional[dict]:
         return None
     history = read_history(run)
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else None
-    config = summary["config"] if summary else _config_from_name(run.name)
+    config = summary["config"] if summary else _config_of_running(run)
     acc = [h["test_accuracy"] for h in history]
     if summary:
         best, reported, sops = summary["best_epoch"], summary["test_accuracy"], summary["test_sops"]
@@ -77,7 +77,9 @@ def read_run(run: Path) -> Optional[dict]:
     paper = PAPER.get((config["task"], config["neuron"]), (None, None))[0]
     partial = summary is None or bool(summary.get("stopped_early"))   # running, or stopped by --time-limit
     # a run with model options (brf-train --set KEY=VALUE) is a variant of its neuron, grouped on its own
-    variant = ", ".join(f"{k}={v}" for k, v in sorted((config.get("model_kwargs") or {}).items()))
+    # (through JSON, so that a running run's tuples read as its finished siblings' lists)
+    options = json.loads(json.dumps(config.get("model_kwargs") or {}))
+    variant = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
     return dict(run=run.name, task=config["task"], framework=config["framework"], neuron=config["neuron"],
                 variant=variant,
                 seed=config["seed"], epochs=len(history) - 1, partial=partial, best_epoch=best,
@@ -86,9 +88,13 @@ def read_run(run: Path) -> Optional[dict]:
                 to_paper95=None if paper is None else _first(acc, 0.95 * paper / 100))
 
 
-def _config_from_name(name: str) -> dict:
-    # TASK-FRAMEWORK-NEURON-seedN[-VARIANT], the runs' folder names (a variant's options are in its summary)
-    task, framework, neuron, seed, *variant = name.split("-")
+def _config_of_running(run: Path) -> dict:
+    """The configuration of a run without a summary yet: from its ``last.pt`` (every epoch writes one), else from
+    its folder name, TASK-FRAMEWORK-NEURON-seedN[-VARIANT] (a run that has not finished its first epoch)."""
+    if (run / "last.pt").exists():
+        from brf_plugins.train.trainer import load_run_file   # torch, only for the runs still going
+        return load_run_file(run / "last.pt")["config"]
+    task, framework, neuron, seed, *variant = run.name.split("-")
     return dict(task=task, framework=framework, neuron=neuron, seed=int(seed.removeprefix("seed")),
                 model_kwargs={"variant": "-".join(variant)} if variant else {})
 

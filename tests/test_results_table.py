@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from brf_plugins.train.state import RUN_FORMAT, atomic_torch_save
 from brf_plugins.train.trainer import _write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +39,13 @@ def _run(folder: Path, seed: int, accuracies, *, finished: bool = True, framewor
             "best_epoch": last, "test_accuracy": accuracies[last], "test_sops": 6000.0 + last,
             "stopped_early": False, "run_seconds": 2.0 * len(accuracies)}))
     return run
+
+
+def _last_checkpoint(run: Path, seed: int, framework: str = "snntorch", model_kwargs=None) -> Path:
+    """The ``last.pt`` every epoch of a run writes, reduced to what the table reads: its configuration."""
+    return atomic_torch_save({"format": RUN_FORMAT, "config": {"task": "ecg", "framework": framework, "neuron": "brf",
+                                                               "seed": seed, "model_kwargs": model_kwargs or {}}},
+                             run / "last.pt")
 
 
 def _row(text: str, framework: str) -> list:
@@ -84,14 +92,27 @@ def test_the_readme_table_is_replaced_between_its_markers_only(tmp_path, results
 def test_store_keeps_the_last_checkpoint_of_unfinished_runs_only(tmp_path, results_table, monkeypatch):
     going = _run(tmp_path / "runs", 1, [0.5, 0.6], finished=False)
     done = _run(tmp_path / "runs", 2, [0.5, 0.8])
-    for run in (going, done):
-        (run / "last.pt").write_bytes(b"checkpoint")
+    for seed, run in ((1, going), (2, done)):
+        _last_checkpoint(run, seed)
     store = tmp_path / "store"
     (store / done.name).mkdir(parents=True)
     (store / done.name / "last.pt").write_bytes(b"stale: the run has finished since")
     monkeypatch.setattr("sys.argv", ["results_table.py", str(going), str(done), "--store", str(store),
                                      "--out", str(tmp_path / "out" / "results.md")])
     assert results_table.main() == 0
-    assert (store / going.name / "last.pt").read_bytes() == b"checkpoint"
+    assert (store / going.name / "last.pt").read_bytes() == (going / "last.pt").read_bytes()
     assert not (store / done.name / "last.pt").exists()
     assert {p.name for p in (store / done.name).iterdir()} == {"metrics.csv", "summary.json"}
+
+
+def test_a_running_variant_is_labelled_by_its_options_not_its_folder_name(tmp_path, results_table):
+    """A run still going (no summary.json yet) reads its --set options from its last.pt, so its row is the one its
+    finished siblings have (their summary.json holds the options' tuples as lists)."""
+    run = _run(tmp_path, 0, [0.5, 0.7], finished=False)
+    run = run.rename(run.with_name(run.name + "-fastreadout"))
+    _last_checkpoint(run, 0, model_kwargs={"tau_out_init": (1.4427, 0.15)})
+    row = results_table.read_run(run)
+    assert (row["variant"], row["seed"], row["partial"]) == ("tau_out_init=[1.4427, 0.15]", 0, True)
+    # before its first epoch ends there is no last.pt: the folder name is all there is
+    (run / "last.pt").unlink()
+    assert results_table.read_run(run)["variant"] == "variant=fastreadout"
