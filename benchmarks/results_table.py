@@ -183,6 +183,8 @@ def main() -> int:
                 for name in ("summary.json", "metrics.csv"):
                     if (run / name).exists():
                         shutil.copy2(run / name, target / name)
+                    elif (target / name).exists():
+                        (target / name).unlink()   # a restarted run's stale file would be read as its own
                 # an unfinished run keeps its last.pt beside them, so that a fresh checkout resumes it; a
                 # finished one needs none
                 if row["partial"] and (run / "last.pt").exists():

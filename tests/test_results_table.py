@@ -97,10 +97,13 @@ def test_store_keeps_the_last_checkpoint_of_unfinished_runs_only(tmp_path, resul
     store = tmp_path / "store"
     (store / done.name).mkdir(parents=True)
     (store / done.name / "last.pt").write_bytes(b"stale: the run has finished since")
+    (store / going.name).mkdir(parents=True)
+    (store / going.name / "summary.json").write_text("stale: an earlier run of this folder, restarted since")
     monkeypatch.setattr("sys.argv", ["results_table.py", str(going), str(done), "--store", str(store),
                                      "--out", str(tmp_path / "out" / "results.md")])
     assert results_table.main() == 0
     assert (store / going.name / "last.pt").read_bytes() == (going / "last.pt").read_bytes()
+    assert {p.name for p in (store / going.name).iterdir()} == {"metrics.csv", "last.pt"}
     assert not (store / done.name / "last.pt").exists()
     assert {p.name for p in (store / done.name).iterdir()} == {"metrics.csv", "summary.json"}
 
