@@ -497,11 +497,21 @@ def _alif_task(window):
     return SYNTHETIC.with_overrides(alif=dataclasses.replace(SYNTHETIC.alif, tbptt=window))
 
 
+def test_the_authors_tbptt_schedule_updates_at_every_50th_step_from_t0_and_at_the_last():
+    # spec section 4 (SimpleALIFRNNTbptt): updates at t = 0, 50, ..., 750 and 783, 17 per S-MNIST sequence
+    windows = trainer_module.tbptt_windows(784, 50)
+    assert len(windows) == 17 and windows[:2] == [(0, 1), (1, 51)] and windows[-1] == (751, 784)
+    assert [e - 1 for _, e in windows] == list(range(0, 751, 50)) + [783]
+    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:]))      # contiguous, nothing skipped
+    assert trainer_module.tbptt_windows(101, 50) == [(0, 1), (1, 51), (51, 101)]   # T - 1 on the grid: no repeat
+
+
 def test_the_trainer_takes_one_update_per_tbptt_window():
     cfg = dict(TINY, epochs=1, max_batches=2)
     windowed = train(TrainConfig(**{**cfg, "task": _alif_task(25)}, neuron="alif"))
     full = train(TrainConfig(**cfg, neuron="alif"))
-    assert windowed.history[0]["steps"] == 2 * 4 and full.history[0]["steps"] == 2  # T = 100: four windows
+    # T = 100: updates at t = 0, 25, 50, 75 and 99, five windows
+    assert windowed.history[0]["steps"] == 2 * 5 and full.history[0]["steps"] == 2
 
 
 @pytest.mark.parametrize("rule", ["last", "sum"])
@@ -523,13 +533,16 @@ def test_tbptt_gradients_stop_at_the_window_and_the_forward_is_unchanged(rule):
                                                          rules, step)
     reference = model(x.detach())
     torch.testing.assert_close(readout, reference.readout.detach(), rtol=0, atol=0)
-    assert updates == len(grads) == (1 if rule == "last" else 4)
-    if rule == "sum":
-        torch.testing.assert_close(loss, sequence_loss(reference.readout, y, "sum").detach())
-    for window, g in zip(range(4) if rule == "sum" else [3], grads):
-        s, e = 25 * window, 25 * window + 25
-        assert g[:s].abs().sum() == 0 and g[e:].abs().sum() == 0, window  # nothing outside the window
-        assert g[s:e].abs().sum() > 0, window
+    windows = [(0, 1), (1, 26), (26, 51), (51, 76), (76, 100)]
+    assert updates == len(grads) == len(windows)
+    # label-last: each window is scored at its last step (the authors' intermediate labels); sum: all its steps
+    expected = sum(sequence_loss(reference.readout[s:e], y, rule).detach() for s, e in windows)
+    torch.testing.assert_close(loss, expected)
+    for (s, e), g in zip(windows, grads):
+        assert g[:s].abs().sum() == 0 and g[e:].abs().sum() == 0, (s, e)  # nothing outside the window
+        assert g[s:e].abs().sum() > 0, (s, e)
+        if rule == "last":
+            assert g[e - 1].abs().sum() > 0     # the scored step itself feeds its readout
 
 
 def test_resuming_a_comparison_continues_the_started_neurons_and_starts_the_others(tmp_path):

@@ -9,10 +9,12 @@ Per epoch ``e = 0 .. E`` (``E + 1`` passes, as the released scripts):
 4. write ``last.pt`` atomically (model, optimizer, scheduler, history, best model), so ``resume=True`` continues
    exactly where a killed run stopped: the shuffling of epoch ``e`` is drawn from ``seed`` and ``e`` alone.
 
-ALIF (and the LIF baseline) on (P)S-MNIST train with the recipe's truncated BPTT (``AlifRecipe.tbptt`` = 50
-steps): each 50-step window of a batch is one optimizer step whose gradient reaches only that window
-(:func:`brf_plugins.longseq.chunk_bounds` / ``detach_state``); windows without a scored step (all but the last for
-the label-last rule) run without a graph.
+ALIF (and the LIF baseline) on (P)S-MNIST train with the authors' truncated BPTT (``AlifRecipe.tbptt`` = 50
+steps, ``SimpleALIFRNNTbptt``, spec section 4): an optimizer step at every step ``t`` with ``t % 50 == 0``
+(``t = 0`` included) and at ``t = T - 1``, each over the window since the previous one (:func:`tbptt_windows`:
+``[0, 1), [1, 51), ..., [751, 784)``, 17 per S-MNIST batch), whose gradient reaches only that window (the state
+is carried on detached). The label-last rule scores each window at its last step (the authors' "label-last"
+TBPTT trains on those intermediate labels, spec 9.8); the sum rule sums the window's steps.
 
 Divergence: after every backward pass the loss and all gradients, and after every optimizer step all
 parameters, are checked in one fused reduction each (``torch._foreach_norm(..., inf)``: NaN and inf propagate).
@@ -71,7 +73,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._checks import check_choice, check_finite_float, check_positive_int
 from .._io import remove_stale_temporaries
-from ..longseq import chunk_bounds, detach_state
+from ..longseq import detach_state
 from ..metrics import (EvalResult, count_correct, eval_result, evaluation_sums, loss_per_step, sequence_loss,
                        time_first)
 from ..tasks import TaskConfig
@@ -581,11 +583,21 @@ class _Stepper:
         return loss, readout, 1
 
 
+def tbptt_windows(T: int, window: int) -> List[Tuple[int, int]]:
+    """The windows ``[s, e)`` of the authors' TBPTT over ``T`` steps: an update at every ``t`` with
+    ``t % window == 0`` (``t = 0`` included) and at ``t = T - 1``, each over the steps since the previous update.
+
+    >>> tbptt_windows(7, 3)
+    [(0, 1), (1, 4), (4, 7)]
+    """
+    return [(0, 1)] + [(s, min(s + window, T)) for s in range(1, T, window)]
+
+
 def _chunk_target(rules, y, s: int, e: int, T: int):
     """``(scored, target, start)`` of the window ``[s, e)`` of a ``T``-step batch under the task's loss rule."""
     rule, start = rules["loss"], rules["start"]
     if rule == "last":
-        return e == T, y, 0
+        return True, y, 0     # every window is scored at its last step, as the authors' TBPTT
     if e <= start:
         return False, None, 0
     return True, (y[s:e] if rule == "per_step" else y), max(0, start - s)
@@ -608,7 +620,7 @@ def _train_batch(model, x, y, loss_fn, rules, step, graph=None) -> Tuple[torch.T
         loss = loss_fn(out[0], y, rules["loss"], rules["start"])
         return loss.detach(), out[0].detach(), step(loss)
     state, readouts, total, updates = None, [], None, 0
-    for s, e in chunk_bounds(T, window):
+    for s, e in tbptt_windows(T, window):
         scored, target, start = _chunk_target(rules, y, s, e, T)
         with torch.set_grad_enabled(scored):
             out = model(x[s:e], state)
