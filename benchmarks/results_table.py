@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from brf_plugins.train.plots import plot_learning_curves, read_history
+from brf_plugins.train.tasks import best_rule
 
 PAPER = {  # (task, neuron): (paper's test accuracy %, its std or None); Table 1 and the figures
     ("ecg", "brf"): (85.8, 0.7), ("ecg", "bhrf"): (87.0, 0.4), ("ecg", "rf"): (85.5, 0.7),
@@ -69,9 +70,10 @@ def read_run(run: Path) -> Optional[dict]:
     if summary:
         best, reported, sops = summary["best_epoch"], summary["test_accuracy"], summary["test_sops"]
         seconds = summary["run_seconds"]
-    else:   # partial: the trainer's rule on the epochs so far (min validation loss, the later of equals for ECG)
+    else:   # partial: the trainer's rule on the epochs so far (min validation loss; with "<=" the later of equals)
         losses = [h["val_loss"] for h in history]
-        best = min(range(len(losses)), key=lambda i: (losses[i], -i if config["task"] == "ecg" else i))
+        later = best_rule(config["task"], config["neuron"] == "alif") == "<="
+        best = min(range(len(losses)), key=lambda i: (losses[i], -i if later else i))
         reported, sops = acc[best], history[best].get("test_sops", float("nan"))
         seconds = sum(h["epoch_seconds"] for h in history if math.isfinite(h.get("epoch_seconds", math.nan)))
     paper = PAPER.get((config["task"], config["neuron"]), (None, None))[0]

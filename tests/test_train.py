@@ -77,6 +77,10 @@ def test_recipe_follows_the_task_and_the_alif_table():
     smnist_alif = recipe(TrainConfig(task="smnist", neuron="alif"))
     assert (smnist_alif["grad_clip"], smnist_alif["tbptt"], smnist_alif["lr"]) == (None, 50, 0.001)
     assert recipe(TrainConfig(task="smnist", neuron="alif", grad_clip=2.0))["grad_clip"] == 2.0
+    # a new best validation loss: strict < in the S-MNIST/SHD BRF scripts, <= in ECG's and in every ALIF script
+    assert [recipe(TrainConfig(task=t, neuron=n))["best_rule"] for t, n in
+            (("smnist", "brf"), ("psmnist", "rf"), ("shd", "brf"), ("smnist", "alif"), ("shd", "alif"))] == \
+        ["<", "<", "<", "<=", "<="]
     # snnTorch's / Norse's own LIF baselines train with the BRF recipe, clipping included
     assert recipe(TrainConfig(task="smnist", neuron="lif", framework="snntorch"))["grad_clip"] == 1.0
 

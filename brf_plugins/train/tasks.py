@@ -23,7 +23,7 @@ from ..data import ECGQTDB, SHD, SequentialMNIST, VALIDATION_SIZES, synthetic_sp
 from ..data.splits import first
 from ..tasks import TASKS, TaskConfig, get_task
 
-__all__ = ["SYNTHETIC", "TASK_NAMES", "resolve_task", "task_datasets", "BEST_RULES"]
+__all__ = ["SYNTHETIC", "TASK_NAMES", "resolve_task", "task_datasets", "BEST_RULES", "best_rule"]
 
 SYNTHETIC = replace(
     TASKS["shd"], name="synthetic", input_size=16, hidden_size=32, output_size=5, seq_len=100,
@@ -39,8 +39,14 @@ ALIF time constants with lr 0.01 and full BPTT."""
 
 TASK_NAMES = tuple(TASKS) + ("synthetic",)
 
-BEST_RULES = {"ecg": "<=", "synthetic": "<"}
-"""How a new best validation loss is recognised: ``<=`` in the ECG script, strict ``<`` elsewhere (spec 4)."""
+BEST_RULES = {"ecg": "<="}
+"""How a new best validation loss is recognised: ``<=`` in the ECG script, strict ``<`` in the other BRF scripts
+(spec 4); the ALIF scripts all use ``<=`` (:func:`best_rule`)."""
+
+
+def best_rule(task_name: str, alif_recipe: bool) -> str:
+    """``"<="`` (a later equal validation loss is the new best) or ``"<"`` for a task's script (spec 4)."""
+    return "<=" if alif_recipe else BEST_RULES.get(task_name, "<")
 
 
 def _val_size(full: Dataset, name: str) -> int:

@@ -82,7 +82,7 @@ from .capture import keep_tensor_lr
 from .models import build_model, canonical_framework, count_parameters, resonator_parameters
 from .state import (RUN_FORMAT, CheckpointCorruptError, RunExistsError, RunLock, append_run_log, atomic_torch_save,
                     atomic_write_text, capture_rng, load_run_file, move_run_aside, restore_rng, run_files)
-from .tasks import BEST_RULES, resolve_task, task_datasets
+from .tasks import best_rule, resolve_task, task_datasets
 
 __all__ = ["TrainConfig", "TrainResult", "DivergenceError", "NonFiniteLossError", "RecipeChangedError", "train",
            "recipe", "run_recipe", "recipe_differences", "convergence_epochs", "parameter_stats", "CSV_COLUMNS",
@@ -252,7 +252,7 @@ def recipe(cfg: TrainConfig) -> Dict[str, object]:
     epochs = cfg.epochs if cfg.epochs is not None else task.epochs
     return dict(task=task, lr=float(lr), batch_size=check_positive_int("batch_size", batch), grad_clip=clip,
                 start=int(start), tbptt=tbptt, epochs=check_positive_int("epochs", epochs),
-                best_rule=BEST_RULES.get(task.name, "<="), loss=task.loss, accuracy=task.accuracy)
+                best_rule=best_rule(task.name, spiking_alif), loss=task.loss, accuracy=task.accuracy)
 
 
 def convergence_epochs(accuracies: List[float], final: float,
