@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from brf_plugins.train.plots import plot_learning_curves, read_history
-from brf_plugins.train.tasks import best_rule
+from brf_plugins.train.trainer import TrainConfig, load_run_file, recipe
 
 PAPER = {  # (task, neuron): (paper's test accuracy %, its std or None); Table 1 and the issue's figures
     ("ecg", "brf"): (85.8, 0.7), ("ecg", "bhrf"): (87.0, 0.4), ("ecg", "rf"): (85.5, 0.7),
@@ -72,7 +72,8 @@ def read_run(run: Path) -> Optional[dict]:
         seconds = summary["run_seconds"]
     else:   # partial: the trainer's rule on the epochs so far (min validation loss; with "<=" the later of equals)
         losses = [h["val_loss"] for h in history]
-        later = best_rule(config["task"], config["neuron"] == "alif") == "<="
+        later = recipe(TrainConfig(task=config["task"], framework=config["framework"],
+                                   neuron=config["neuron"]))["best_rule"] == "<="
         best = min(range(len(losses)), key=lambda i: (losses[i], -i if later else i))
         reported, sops = acc[best], history[best].get("test_sops", float("nan"))
         seconds = sum(h["epoch_seconds"] for h in history if math.isfinite(h.get("epoch_seconds", math.nan)))
@@ -94,7 +95,6 @@ def _config_of_running(run: Path) -> dict:
     """The configuration of a run without a summary yet: from its ``last.pt`` (every epoch writes one), else from
     its folder name, TASK-FRAMEWORK-NEURON-seedN[-VARIANT] (a run that has not finished its first epoch)."""
     if (run / "last.pt").exists():
-        from brf_plugins.train.trainer import load_run_file   # torch, only for the runs still going
         return load_run_file(run / "last.pt")["config"]
     task, framework, neuron, seed, *variant = run.name.split("-")
     return dict(task=task, framework=framework, neuron=neuron, seed=int(seed.removeprefix("seed")),

@@ -81,6 +81,11 @@ def test_recipe_follows_the_task_and_the_alif_table():
     assert [recipe(TrainConfig(task=t, neuron=n))["best_rule"] for t, n in
             (("smnist", "brf"), ("psmnist", "rf"), ("shd", "brf"), ("smnist", "alif"), ("shd", "alif"))] == \
         ["<", "<", "<", "<=", "<="]
+    assert recipe(TrainConfig(task="ecg", neuron="alif"))["best_rule"] == "<="
+    # the core's lif is ALIF without adaptation (its recipe: <=); snnTorch's / Norse's own LIF train as BRF does
+    assert recipe(TrainConfig(task="smnist", neuron="lif"))["best_rule"] == "<="
+    assert recipe(TrainConfig(task="smnist", neuron="lif", framework="norse"))["best_rule"] == "<"
+    assert recipe(TrainConfig(task="synthetic", neuron="brf"))["best_rule"] == "<"
     # snnTorch's / Norse's own LIF baselines train with the BRF recipe, clipping included
     assert recipe(TrainConfig(task="smnist", neuron="lif", framework="snntorch"))["grad_clip"] == 1.0
 

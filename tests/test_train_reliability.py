@@ -504,6 +504,26 @@ def test_the_authors_tbptt_schedule_updates_at_every_50th_step_from_t0_and_at_th
     assert [e - 1 for _, e in windows] == list(range(0, 751, 50)) + [783]
     assert all(a[1] == b[0] for a, b in zip(windows, windows[1:]))      # contiguous, nothing skipped
     assert trainer_module.tbptt_windows(101, 50) == [(0, 1), (1, 51), (51, 101)]   # T - 1 on the grid: no repeat
+    assert trainer_module.tbptt_windows(30, 50) == [(0, 1), (1, 30)]               # shorter than a window
+
+
+def test_tbptt_windows_score_from_the_recipes_first_scored_step():
+    y = torch.tensor([1, 2])
+    rules = dict(loss="sum", start=10)
+    assert trainer_module._chunk_target(rules, y, 0, 1, 100) == (False, None, 0)      # t = 0 < start
+    scored, target, start = trainer_module._chunk_target(rules, y, 1, 26, 100)
+    assert scored and target is y and start == 9                                      # scoring from t = 10
+    assert trainer_module._chunk_target(rules, y, 26, 51, 100)[2] == 0
+
+
+def test_a_run_started_under_the_earlier_tbptt_schedule_resumes_only_with_a_recipe_change():
+    run_recipe, recipe_differences = trainer_module.run_recipe, trainer_module.recipe_differences
+    alif = run_recipe(TrainConfig(task="smnist", neuron="alif"))
+    earlier = {k: v for k, v in alif.items() if k != "tbptt_schedule"}   # last.pt of a run before the schedule
+    assert set(recipe_differences(earlier, alif)) == {"tbptt_schedule"}
+    brf = run_recipe(TrainConfig(task="smnist", neuron="brf"))            # full BPTT: its runs resume as before
+    assert brf["tbptt_schedule"] is None
+    assert recipe_differences({k: v for k, v in brf.items() if k != "tbptt_schedule"}, brf) == {}
 
 
 def test_the_trainer_takes_one_update_per_tbptt_window():
@@ -535,9 +555,10 @@ def test_tbptt_gradients_stop_at_the_window_and_the_forward_is_unchanged(rule):
     torch.testing.assert_close(readout, reference.readout.detach(), rtol=0, atol=0)
     windows = [(0, 1), (1, 26), (26, 51), (51, 76), (76, 100)]
     assert updates == len(grads) == len(windows)
-    # label-last: each window is scored at its last step (the authors' intermediate labels); sum: all its steps
-    expected = sum(sequence_loss(reference.readout[s:e], y, rule).detach() for s, e in windows)
-    torch.testing.assert_close(loss, expected)
+    # label-last: each window is scored at its last step (the authors' intermediate labels) and the batch's loss
+    # is the last step's, the validation loss's quantity; sum: all the window's steps, summed over the windows
+    window_losses = [sequence_loss(reference.readout[s:e], y, rule).detach() for s, e in windows]
+    torch.testing.assert_close(loss, window_losses[-1] if rule == "last" else sum(window_losses))
     for (s, e), g in zip(windows, grads):
         assert g[:s].abs().sum() == 0 and g[e:].abs().sum() == 0, (s, e)  # nothing outside the window
         assert g[s:e].abs().sum() > 0, (s, e)

@@ -9,12 +9,12 @@ Per epoch ``e = 0 .. E`` (``E + 1`` passes, as the released scripts):
 4. write ``last.pt`` atomically (model, optimizer, scheduler, history, best model), so ``resume=True`` continues
    exactly where a killed run stopped: the shuffling of epoch ``e`` is drawn from ``seed`` and ``e`` alone.
 
-ALIF (and the LIF baseline) on (P)S-MNIST train with the authors' truncated BPTT (``AlifRecipe.tbptt`` = 50
-steps, ``SimpleALIFRNNTbptt``, spec section 4): an optimizer step at every step ``t`` with ``t % 50 == 0``
-(``t = 0`` included) and at ``t = T - 1``, each over the window since the previous one (:func:`tbptt_windows`:
-``[0, 1), [1, 51), ..., [751, 784)``, 17 per S-MNIST batch), whose gradient reaches only that window (the state
-is carried on detached). The label-last rule scores each window at its last step (the authors' "label-last"
-TBPTT trains on those intermediate labels, spec 9.8); the sum rule sums the window's steps.
+ALIF (and the core's ``neuron="lif"``, ALIF without adaptation) on (P)S-MNIST train with the authors' truncated
+BPTT (``AlifRecipe.tbptt`` = 50 steps, ``SimpleALIFRNNTbptt``, spec section 4): an optimizer step at every step
+``t`` with ``t % 50 == 0`` (``t = 0`` included) and at ``t = T - 1``, each over the window since the previous one
+(:func:`tbptt_windows`: ``[0, 1), [1, 51), ..., [751, 784)``, 17 per S-MNIST batch), whose gradient reaches only
+that window (the state is carried on detached). The label-last rule scores each window at its last step (the
+authors' "label-last" TBPTT trains on those intermediate labels, spec 9.8); the sum rule sums the window's steps.
 
 Divergence: after every backward pass the loss and all gradients, and after every optimizer step all
 parameters, are checked in one fused reduction each (``torch._foreach_norm(..., inf)``: NaN and inf propagate).
@@ -408,8 +408,8 @@ def _state_dict(model: nn.Module) -> Dict[str, torch.Tensor]:
 IDENTITY_KEYS = ("task", "framework", "neuron", "model_kwargs", "data_seed", "permutation", "mask_unlabelled",
                  "shd_binning")
 """What makes a run this run: a resume never changes them (another network or other data is a new run)."""
-RECIPE_KEYS = ("epochs", "lr", "batch_size", "grad_clip", "tbptt", "seed", "train_samples", "val_samples",
-               "test_samples", "max_batches")
+RECIPE_KEYS = ("epochs", "lr", "batch_size", "grad_clip", "tbptt", "tbptt_schedule", "seed", "train_samples",
+               "val_samples", "test_samples", "max_batches")
 """What a resume may change with ``allow_recipe_change`` (effective values: the task's recipe where unset)."""
 
 
@@ -424,7 +424,8 @@ def run_recipe(cfg: TrainConfig) -> Dict[str, object]:
                 model_kwargs=dict(cfg.model_kwargs), data_seed=cfg.data_seed, permutation=permutation,
                 mask_unlabelled=bool(cfg.mask_unlabelled), shd_binning=cfg.shd_binning, epochs=rules["epochs"],
                 lr=rules["lr"], batch_size=rules["batch_size"], grad_clip=rules["grad_clip"],
-                tbptt=rules["tbptt"], seed=cfg.seed, train_samples=cfg.train_samples,
+                tbptt=rules["tbptt"], tbptt_schedule=TBPTT_SCHEDULE if rules["tbptt"] else None,
+                seed=cfg.seed, train_samples=cfg.train_samples,
                 val_samples=cfg.val_samples, test_samples=cfg.test_samples, max_batches=cfg.max_batches)
 
 
@@ -437,7 +438,7 @@ def recipe_differences(stored: Dict[str, object], requested: Dict[str, object]) 
 def _shown(key: str, value) -> str:
     if value is None and key.endswith(("_samples", "max_batches")):
         return "all"
-    if value is None and key == "grad_clip":
+    if value is None and key in ("grad_clip", "tbptt_schedule"):
         return "off"
     return repr(value)
 
@@ -583,6 +584,11 @@ class _Stepper:
         return loss, readout, 1
 
 
+TBPTT_SCHEDULE = "authors: updates at t % window == 0 and t = T - 1, label-last scored per window"
+"""The truncated-BPTT schedule a run trains with (stored in its recipe, so that a run started under an earlier
+schedule resumes only with ``allow_recipe_change``)."""
+
+
 def tbptt_windows(T: int, window: int) -> List[Tuple[int, int]]:
     """The windows ``[s, e)`` of the authors' TBPTT over ``T`` steps: an update at every ``t`` with
     ``t % window == 0`` (``t = 0`` included) and at ``t = T - 1``, each over the steps since the previous update.
@@ -609,13 +615,15 @@ def _train_batch(model, x, y, loss_fn, rules, step, graph=None) -> Tuple[torch.T
     With ``graph`` (a :class:`~brf_plugins.train.capture.CapturedTrainStep`), a batch of its captured shape (or
     the first batch, which it captures) is one replay; another shape runs eagerly.
 
-    With ``rules["tbptt"] = W < T`` the batch runs in windows of ``W`` steps, each an update of its own whose
-    gradient stops at the window's start (the state is carried on detached); otherwise one full-BPTT update."""
+    With ``rules["tbptt"] = W`` the batch runs in the windows of :func:`tbptt_windows`, each an update of its own
+    whose gradient stops at the window's start (the state is carried on detached); otherwise (or for ``T = 1``)
+    one full-BPTT update. The returned loss of a label-last batch is its last step's (the quantity the validation
+    loss measures), of other rules the sum over the windows."""
     T = x.shape[0]
     window = rules.get("tbptt") or 0
     if graph is not None and graph.accepts(x, y):
         return step.replay(graph, x, y)
-    if not window or window >= T:
+    if not window or T == 1:
         out = model(x)
         loss = loss_fn(out[0], y, rules["loss"], rules["start"])
         return loss.detach(), out[0].detach(), step(loss)
@@ -627,7 +635,8 @@ def _train_batch(model, x, y, loss_fn, rules, step, graph=None) -> Tuple[torch.T
         if scored:
             loss = loss_fn(out[0], target, rules["loss"], start)
             updates += step(loss)
-            total = loss.detach() if total is None else total + loss.detach()
+            last_only = total is None or rules["loss"] == "last"
+            total = loss.detach() if last_only else total + loss.detach()
         readouts.append(out[0].detach())
         state = detach_state(out.state)
     return total, torch.cat(readouts), updates
