@@ -574,3 +574,16 @@ def test_resuming_a_comparison_continues_the_started_neurons_and_starts_the_othe
     assert load_run_file(tmp_path / "lif" / "last.pt")["config"]["neuron"] == "lif"
     with pytest.raises(FileNotFoundError, match="last.pt"):  # none started: a resume of nothing is an error
         compare(TrainConfig(**dict(TINY, epochs=1), out_dir=str(tmp_path / "new"), resume=True), ["brf", "lif"])
+
+
+@pytest.mark.parametrize("neuron, best", [("brf", 0), ("alif", 2)])
+def test_equal_validation_losses_keep_the_first_epoch_under_lt_and_the_last_under_le(monkeypatch, neuron, best):
+    # the synthetic BRF recipe keeps a new best only on a strictly lower loss, every ALIF recipe on an equal one
+    real = trainer_module._evaluate
+
+    def tied(*args, **kwargs):
+        return dataclasses.replace(real(*args, **kwargs), loss=1.0)
+
+    monkeypatch.setattr(trainer_module, "_evaluate", tied)
+    result = train(TrainConfig(**TINY, neuron=neuron))
+    assert result.best_epoch == best
