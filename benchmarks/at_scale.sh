@@ -29,7 +29,7 @@ LANE_A=("ecg snntorch brf 0" "ecg snntorch brf 1" "ecg snntorch brf 2" "ecg snnt
         "ecg snntorch rf 0" "ecg norse alif 0" "ecg snntorch rf 1" "ecg norse alif 1" "ecg snntorch rf 2"
         "ecg norse alif 2" "ecg snntorch bhrf 0" "ecg snntorch bhrf 1" "ecg snntorch bhrf 2"
         "ecg norse alif 3" "ecg norse alif 4"
-        "psmnist norse brf 1 10" "smnist snntorch alif 0 10")
+        "psmnist norse brf 1 10" "smnist snntorch alif 0 10" "psmnist snntorch alif 0 10")
 LANE_B=("smnist snntorch brf 0 10" "smnist norse brf 1 10" "psmnist snntorch brf 0 10")
 
 # the epochs a stopped run has trained (its summary's last row is evaluated only), 0 without one
