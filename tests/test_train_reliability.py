@@ -510,10 +510,10 @@ def test_the_authors_tbptt_schedule_updates_at_every_50th_step_from_t0_and_at_th
 def test_tbptt_windows_score_from_the_recipes_first_scored_step():
     y = torch.tensor([1, 2])
     rules = dict(loss="sum", start=10)
-    assert trainer_module._chunk_target(rules, y, 0, 1, 100) == (False, None, 0)      # t = 0 < start
-    scored, target, start = trainer_module._chunk_target(rules, y, 1, 26, 100)
+    assert trainer_module._chunk_target(rules, y, 0, 1) == (False, None, 0)      # t = 0 < start
+    scored, target, start = trainer_module._chunk_target(rules, y, 1, 26)
     assert scored and target is y and start == 9                                      # scoring from t = 10
-    assert trainer_module._chunk_target(rules, y, 26, 51, 100)[2] == 0
+    assert trainer_module._chunk_target(rules, y, 26, 51)[2] == 0
 
 
 def test_a_run_started_under_the_earlier_tbptt_schedule_resumes_only_with_a_recipe_change():

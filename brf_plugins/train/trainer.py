@@ -599,8 +599,8 @@ def tbptt_windows(T: int, window: int) -> List[Tuple[int, int]]:
     return [(0, 1)] + [(s, min(s + window, T)) for s in range(1, T, window)]
 
 
-def _chunk_target(rules, y, s: int, e: int, T: int):
-    """``(scored, target, start)`` of the window ``[s, e)`` of a ``T``-step batch under the task's loss rule."""
+def _chunk_target(rules, y, s: int, e: int):
+    """``(scored, target, start)`` of the window ``[s, e)`` of a batch under the task's loss rule."""
     rule, start = rules["loss"], rules["start"]
     if rule == "last":
         return True, y, 0     # every window is scored at its last step, as the authors' TBPTT
@@ -629,7 +629,7 @@ def _train_batch(model, x, y, loss_fn, rules, step, graph=None) -> Tuple[torch.T
         return loss.detach(), out[0].detach(), step(loss)
     state, readouts, total, updates = None, [], None, 0
     for s, e in tbptt_windows(T, window):
-        scored, target, start = _chunk_target(rules, y, s, e, T)
+        scored, target, start = _chunk_target(rules, y, s, e)
         with torch.set_grad_enabled(scored):
             out = model(x[s:e], state)
         if scored:
