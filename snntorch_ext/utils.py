@@ -26,9 +26,9 @@ import functools
 
 import snntorch as _snn
 import snntorch.utils as _snn_utils
-import torch
 from torch import nn
 
+from brf_plugins import functional as F
 from brf_plugins.nir import NIRExportError, li_node, refusal
 
 from ._base import StatefulNeuron
@@ -165,7 +165,7 @@ def nir_node(module: StatefulNeuron):
     :func:`brf_plugins.nir.li_node`); NIR 1.0 has no node for the others (:func:`brf_plugins.nir.refusal`)."""
     from .neurons import LI
     if isinstance(module, LI):
-        alpha = torch.exp(-1.0 / module.tau_mem.detach().abs()).cpu().double().numpy()
+        alpha = F.li_alpha(module.tau_mem.detach()).cpu().double().numpy()
         return li_node(NIR_DT / (1.0 - alpha))
     raise NIRExportError(f"{type(module).__name__} cannot be exported to NIR: "
                          f"{refusal(module.neuron_config().kind)}.")
